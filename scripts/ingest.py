@@ -1,0 +1,13 @@
+"""Snakemake adapter of rules ingest_simulation / ingest_data: one sample."""
+
+from thetaflow.ingest import ingest_from_config
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    ingest_from_config(
+        snakemake.config,
+        snakemake.wildcards.sample,
+        snakemake.params.files,
+        dict(zip(snakemake.params.variations, snakemake.output.events)),
+        snakemake.output.cutflow,
+    )

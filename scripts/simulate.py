@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule simulate: one chunk of one sample."""
+
+from thetaflow.logs import job_log
+from thetaflow.simulation import simulate_sample_chunk
+
+with job_log(snakemake.log[0]):
+    simulate_sample_chunk(
+        snakemake.config,
+        snakemake.wildcards.sample,
+        int(snakemake.wildcards.chunk),
+        snakemake.output[0],
+    )

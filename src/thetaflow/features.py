@@ -1,0 +1,252 @@
+"""Physics features from selected events, with ``vector`` on awkward arrays.
+
+The Higgs candidate is the pair of jets with the highest b-tag scores (b1 the harder of
+the two), the Z candidate the two leading leptons. Every feature is registered once in
+:data:`FEATURES` with its axis label and default binning, so the control plots, the
+config check and the ML stages all read the same definition.
+
+Besides the features, each table carries event ids, sample, class label, the normalised
+event weight (xsec·lumi·genWeight/Σw) and the weight-systematic variations as weight
+columns, plus truth columns (flavour, GenJet p_T with neutrinos) for the b-jet regression.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import vector
+
+vector.register_awkward()
+log = logging.getLogger(__name__)
+
+LABEL_SIGNAL, LABEL_BACKGROUND, LABEL_DATA = 1, 0, -1
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Four-vectors of the reconstructed objects the features are built from."""
+
+    lep1: ak.Array
+    lep2: ak.Array
+    b1: ak.Array
+    b2: ak.Array
+    jets: ak.Array
+    met_pt: np.ndarray
+    met_phi: np.ndarray
+
+    @property
+    def z(self) -> ak.Array:
+        """Z candidate: the dilepton system."""
+        return self.lep1 + self.lep2
+
+    @property
+    def h(self) -> ak.Array:
+        """Higgs candidate: the b-jet pair."""
+        return self.b1 + self.b2
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: how to compute it and how to histogram it."""
+
+    name: str
+    label: str
+    bins: tuple[int, float, float]
+    compute: Callable[[Candidates], ak.Array]
+    integer: bool = False
+
+
+def _f(name: str, label: str, bins: tuple[int, float, float], integer: bool = False):  # type: ignore[no-untyped-def]
+    def register(fn: Callable[[Candidates], ak.Array]) -> Callable[[Candidates], ak.Array]:
+        FEATURES[name] = Feature(name, label, bins, fn, integer)
+        return fn
+
+    return register
+
+
+FEATURES: dict[str, Feature] = {}
+
+_f("m_bb_gev", r"$m_{bb}$ [GeV]", (40, 0.0, 300.0))(lambda c: c.h.mass)
+_f("pt_bb_gev", r"$p_T^{bb}$ [GeV]", (40, 0.0, 400.0))(lambda c: c.h.pt)
+_f("dr_bb", r"$\Delta R(b,b)$", (35, 0.0, 3.5 * 1.2))(lambda c: c.b1.deltaR(c.b2))
+_f("deta_bb", r"$|\Delta\eta(b,b)|$", (30, 0.0, 4.5))(lambda c: abs(c.b1.deltaeta(c.b2)))
+_f("m_ll_gev", r"$m_{\ell\ell}$ [GeV]", (30, 75.0, 107.0))(lambda c: c.z.mass)
+_f("pt_ll_gev", r"$p_T^{\ell\ell}$ [GeV]", (40, 50.0, 450.0))(lambda c: c.z.pt)
+_f("dphi_zh", r"$|\Delta\phi(Z,H)|$", (32, 0.0, np.pi))(lambda c: abs(c.z.deltaphi(c.h)))
+_f("pt_balance", r"$p_T^{bb}/p_T^{\ell\ell}$", (40, 0.0, 3.0))(lambda c: c.h.pt / c.z.pt)
+_f("m_llbb_gev", r"$m_{\ell\ell bb}$ [GeV]", (40, 150.0, 950.0))(lambda c: (c.z + c.h).mass)
+_f("dr_ll", r"$\Delta R(\ell,\ell)$", (35, 0.0, 3.5))(lambda c: c.lep1.deltaR(c.lep2))
+_f("met_gev", r"$p_T^{miss}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.met_pt)
+_f("ht_gev", r"$H_T$ [GeV]", (40, 0.0, 800.0))(lambda c: ak.sum(c.jets.pt, axis=1))
+_f("n_jets", r"$N_{jets}$", (8, 1.5, 9.5), integer=True)(lambda c: ak.num(c.jets))
+_f("btag_b1", "b-tag score, b1", (25, 0.0, 1.0))(lambda c: c.b1.btag)
+_f("btag_b2", "b-tag score, b2", (25, 0.0, 1.0))(lambda c: c.b2.btag)
+_f("lep1_pt_gev", r"$p_T^{\ell_1}$ [GeV]", (40, 0.0, 400.0))(lambda c: c.lep1.pt)
+_f("lep1_eta", r"$\eta^{\ell_1}$", (25, -2.5, 2.5))(lambda c: c.lep1.eta)
+_f("lep2_pt_gev", r"$p_T^{\ell_2}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.lep2.pt)
+_f("lep2_eta", r"$\eta^{\ell_2}$", (25, -2.5, 2.5))(lambda c: c.lep2.eta)
+_f("b1_pt_gev", r"$p_T^{b_1}$ [GeV]", (40, 0.0, 400.0))(lambda c: c.b1.pt)
+_f("b1_eta", r"$\eta^{b_1}$", (25, -2.5, 2.5))(lambda c: c.b1.eta)
+_f("b2_pt_gev", r"$p_T^{b_2}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.b2.pt)
+_f("b2_eta", r"$\eta^{b_2}$", (25, -2.5, 2.5))(lambda c: c.b2.eta)
+
+
+def candidates(events: ak.Array) -> Candidates:
+    """Build Z and Higgs candidates; events must have ≥2 leptons and ≥2 jets (selected)."""
+    lep = ak.zip({k: events.leptons[k] for k in ("pt", "eta", "phi", "mass")}, with_name="Momentum4D")
+    jets = ak.zip(
+        {k: events.jets[k] for k in ("pt", "eta", "phi", "mass", "btag")}, with_name="Momentum4D"
+    )
+    by_btag = ak.argsort(jets.btag, axis=1, ascending=False, stable=True)
+    pair = jets[by_btag[:, :2]]
+    first_harder = pair[:, 0].pt >= pair[:, 1].pt
+    b1 = ak.where(first_harder, pair[:, 0], pair[:, 1])
+    b2 = ak.where(first_harder, pair[:, 1], pair[:, 0])
+    return Candidates(
+        lep1=lep[:, 0],
+        lep2=lep[:, 1],
+        b1=b1,
+        b2=b2,
+        jets=jets,
+        met_pt=ak.to_numpy(events.met_pt),
+        met_phi=ak.to_numpy(events.met_phi),
+    )
+
+
+def higgs_jet_indices(events: ak.Array) -> ak.Array:
+    """Indices (into ``events.jets``) of b1 and b2, the Higgs-candidate jets."""
+    by_btag = ak.argsort(events.jets.btag, axis=1, ascending=False, stable=True)[:, :2]
+    pts = events.jets.pt[by_btag]
+    swap = pts[:, 0] < pts[:, 1]
+    return ak.where(swap, by_btag[:, ::-1], by_btag)
+
+
+def compute_features(events: ak.Array, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Compute the named features (float32, integers as float32 too) for every event."""
+    if len(events) == 0:
+        return {n: np.zeros(0, np.float32) for n in names}
+    cand = candidates(events)
+    return {n: ak.to_numpy(FEATURES[n].compute(cand)).astype(np.float32) for n in names}
+
+
+def btag_sf_variation(events: ak.Array, uncertainties: Mapping[str, float], sign: int) -> np.ndarray:
+    """Event weight factor Π(1 ± δ_flavour) over the two Higgs-candidate jets.
+
+    The scale factor is 1 ± its uncertainty for the flavour of each b-tagged candidate jet
+    (hadron flavour 5 → b, 4 → c, else light); data get 1.
+    """
+    idx = higgs_jet_indices(events)
+    flav = events.jets.hadron_flavour[idx]
+    delta = ak.where(flav == 5, uncertainties["b"], ak.where(flav == 4, uncertainties["c"], uncertainties["light"]))
+    return ak.to_numpy(ak.prod(1.0 + sign * delta, axis=1)).astype(np.float64)
+
+
+def lepton_sf_variation(events: ak.Array, uncertainties: Mapping[str, float], sign: int) -> np.ndarray:
+    """Event weight factor Π(1 ± δ_ℓ) over the two selected leptons (μ or e)."""
+    lep_id = abs(events.leptons.pdg_id[:, :2])
+    delta = ak.where(lep_id == 13, uncertainties["muon"], uncertainties["electron"])
+    return ak.to_numpy(ak.prod(1.0 + sign * delta, axis=1)).astype(np.float64)
+
+
+def feature_table(
+    events: ak.Array,
+    *,
+    sample: str,
+    kind: str,
+    norm_factor: float,
+    feature_names: Sequence[str],
+    weight_systematics: Mapping[str, Mapping[str, float]],
+) -> pa.Table:
+    """The flat table of one sample and variation: ids, features, weights, truth."""
+    n = len(events)
+    is_data = kind == "data"
+    label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND}.get(kind, LABEL_DATA)
+    columns: dict[str, np.ndarray | pa.Array] = {
+        "run": ak.to_numpy(events.run).astype(np.uint32),
+        "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.uint32),
+        "event": ak.to_numpy(events.event).astype(np.uint64),
+        "sample": pa.array([sample] * n, pa.string()),
+        "label": np.full(n, label, np.int8),
+    }
+    columns.update(compute_features(events, feature_names))
+    weight = np.ones(n) if is_data else norm_factor * ak.to_numpy(events.gen_weight) * ak.to_numpy(events.extra_weight)
+    columns["weight"] = weight
+    columns["gen_weight"] = ak.to_numpy(events.gen_weight).astype(np.float64)
+    variations = {
+        "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s),
+        "lep": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s),
+    }
+    keys = {"btag": "btag", "lep": "lepton_eff"}
+    for short, fn in variations.items():
+        if keys[short] not in weight_systematics:
+            continue
+        for direction, sign in (("up", 1), ("down", -1)):
+            factor = np.ones(n) if (is_data or n == 0) else fn(sign)
+            columns[f"weight_{short}_{direction}"] = weight * factor
+    columns.update(_truth_columns(events))
+    return pa.table(columns)
+
+
+def _truth_columns(events: ak.Array) -> dict[str, np.ndarray]:
+    """Per-candidate-jet truth and jet details for the b-jet energy regression."""
+    n = len(events)
+    if n == 0:
+        names = [f"{b}_{c}" for b in ("b1", "b2") for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")]
+        return {k: np.zeros(0, np.int8 if k.endswith(("soft_lepton", "hadron_flavour")) else np.float32) for k in names}
+    idx = higgs_jet_indices(events)
+    jets = events.jets[idx]
+    out = {}
+    for i, b in enumerate(("b1", "b2")):
+        j = jets[:, i]
+        out[f"{b}_gen_pt_gev"] = ak.to_numpy(j.gen_pt).astype(np.float32)
+        out[f"{b}_mass_gev"] = ak.to_numpy(j.mass).astype(np.float32)
+        out[f"{b}_soft_lepton"] = ak.to_numpy((j.n_muons + j.n_electrons) > 0).astype(np.int8)
+        out[f"{b}_hadron_flavour"] = ak.to_numpy(j.hadron_flavour).astype(np.int8)
+    return out
+
+
+def build_features(
+    config: Mapping, sample: str, events_path: str, cutflow_path: str, output: str
+) -> int:
+    """Workflow entry point: feature parquet of one sample and variation; returns rows."""
+    from thetaflow.config import load_samples
+    from thetaflow.io import atomic_path, read_json
+
+    spec = load_samples(config)[sample]
+    cutflow = read_json(cutflow_path)
+    events = ak.from_parquet(events_path)
+    _require_candidates(events, sample, events_path)
+    table = feature_table(
+        events,
+        sample=sample,
+        kind=spec.kind,
+        norm_factor=float(cutflow["norm_factor"]),
+        feature_names=config["features"],
+        weight_systematics=config.get("systematics", {}).get("weight", {}),
+    )
+    for name in config["features"]:
+        bad = int(np.count_nonzero(~np.isfinite(table[name].to_numpy(zero_copy_only=False))))
+        if bad:
+            log.warning("sample '%s': feature '%s' is NaN/inf in %d events", sample, name, bad)
+    with atomic_path(output) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    log.info("sample '%s': %d events, %d columns -> %s", sample, table.num_rows, table.num_columns, output)
+    return table.num_rows
+
+
+def _require_candidates(events: ak.Array, sample: str, path: str) -> None:
+    """Features need a Z and a Higgs candidate: ≥2 leptons and ≥2 jets in every event."""
+    if len(events) == 0:
+        return
+    short = int(np.count_nonzero(ak.to_numpy((ak.num(events.leptons) < 2) | (ak.num(events.jets) < 2))))
+    if short:
+        raise ValueError(
+            f"sample '{sample}' ({path}): {short} selected events have fewer than two leptons or "
+            "two jets; the selection (selection.cuts) must require n_leptons == 2 and n_jets >= 2"
+        )

@@ -1,0 +1,194 @@
+"""Object and event selection on NanoEvents, driven by expressions from config.
+
+Object cuts (``selection.objects``) are expressions over one collection's NanoAOD fields
+(``pt``, ``eta``, ``tightId``...). Event cuts (``selection.cuts``) are expressions over the
+event variables in :data:`EVENT_VARIABLES`, computed here from the selected objects with
+``vector`` four-vectors. Jets are cleaned against the selected leptons (ΔR) and sorted by
+p_T; the jet-energy-scale variation scales jet p_T and mass and propagates to MET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+import vector
+
+from thetaflow.expressions import Expression, parse_expression
+
+vector.register_awkward()
+
+EVENT_VARIABLES: dict[str, str] = {
+    "n_muons": "number of selected muons",
+    "n_electrons": "number of selected electrons",
+    "n_leptons": "number of selected muons + electrons",
+    "opposite_sign": "the two leading leptons have opposite charge",
+    "same_flavour": "the two leading leptons have the same flavour",
+    "mll_gev": "invariant mass of the two leading leptons [GeV] (0 if fewer)",
+    "ptll_gev": "p_T of the two leading leptons' system [GeV] (0 if fewer)",
+    "lep1_pt_gev": "leading lepton p_T [GeV] (0 if none)",
+    "lep2_pt_gev": "subleading lepton p_T [GeV] (0 if fewer)",
+    "n_jets": "number of selected, lepton-cleaned jets",
+    "btag_max": "highest b-tag score among selected jets (-1 if none)",
+    "btag_second": "second-highest b-tag score among selected jets (-1 if fewer)",
+    "ht_gev": "scalar sum of selected jet p_T [GeV]",
+    "met_gev": "missing transverse momentum [GeV] (after the jet variation)",
+}
+LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
+KINEMATIC_FIELDS = ("pt", "eta", "phi", "mass")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Parsed object and event cuts of ``selection`` in config."""
+
+    muon: Expression
+    electron: Expression
+    jet: Expression
+    jet_lepton_min_dr: float
+    cuts: tuple[tuple[str, Expression], ...]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> Selection:
+        """Parse every expression (the config was validated and checked before)."""
+        obj = cfg["objects"]
+        return cls(
+            muon=parse_expression(obj["muon"], context="selection.objects.muon"),
+            electron=parse_expression(obj["electron"], context="selection.objects.electron"),
+            jet=parse_expression(obj["jet"], context="selection.objects.jet"),
+            jet_lepton_min_dr=obj.get("jet_lepton_min_dr", 0.4),
+            cuts=tuple(
+                (c["name"], parse_expression(c["expr"], allowed_names=EVENT_VARIABLES, context=f"selection.cuts[{i}].expr"))
+                for i, c in enumerate(cfg["cuts"])
+            ),
+        )
+
+    def branches(self) -> set[str]:
+        """NanoAOD branches the object cuts read (for the up-front branch check)."""
+        out = {f"Muon_{n}" for n in self.muon.names} | {f"Electron_{n}" for n in self.electron.names}
+        return out | {f"Jet_{n}" for n in self.jet.names}
+
+
+@dataclass(frozen=True)
+class SelectedObjects:
+    """Selected leptons (p_T-ordered Momentum4D with charge, pdgId), jets and MET."""
+
+    leptons: ak.Array
+    jets: ak.Array
+    met_pt: ak.Array
+    met_phi: ak.Array
+    variables: dict[str, ak.Array]
+
+
+def mask_collection(collection: ak.Array, expr: Expression) -> ak.Array:
+    """Evaluate an object cut on a collection's fields (missing field: ExpressionError)."""
+    return expr.evaluate(_FieldView(collection))
+
+
+class _FieldView(Mapping):
+    """Read-only mapping of a record array's fields, so expressions can name them."""
+
+    def __init__(self, array: ak.Array) -> None:
+        self._array = array
+
+    def __getitem__(self, key: str) -> ak.Array:
+        if key not in self._array.fields:
+            raise KeyError(key)
+        return self._array[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._array.fields)
+
+    def __len__(self) -> int:
+        return len(self._array.fields)
+
+
+def _momenta(collection: ak.Array, extra: dict[str, ak.Array]) -> ak.Array:
+    return ak.zip(
+        {f: collection[f] for f in KINEMATIC_FIELDS} | extra, with_name="Momentum4D"
+    )
+
+
+def select_leptons(events: ak.Array, selection: Selection) -> tuple[ak.Array, ak.Array, ak.Array]:
+    """Selected muons and electrons merged into one p_T-ordered lepton collection."""
+    muons = events.Muon[mask_collection(events.Muon, selection.muon)]
+    electrons = events.Electron[mask_collection(events.Electron, selection.electron)]
+    parts = [
+        _momenta(c, {"charge": c["charge"], "pdgId": c["pdgId"]}) for c in (muons, electrons)
+    ]
+    leptons = ak.concatenate(parts, axis=1)
+    leptons = leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
+    return leptons, muons, electrons
+
+
+def vary_jets(jets: ak.Array, jes_factor: float) -> ak.Array:
+    """Jets with p_T and mass scaled by the jet-energy-scale factor (1 for nominal)."""
+    if jes_factor == 1.0:
+        return jets
+    return ak.with_field(
+        ak.with_field(jets, jets.pt * np.float32(jes_factor), "pt"),
+        jets.mass * np.float32(jes_factor),
+        "mass",
+    )
+
+
+def propagate_met(
+    met_pt: ak.Array, met_phi: ak.Array, jets: ak.Array, jes_factor: float
+) -> tuple[ak.Array, ak.Array]:
+    """Type-1-like MET propagation of a jet-energy-scale change over all stored jets."""
+    if jes_factor == 1.0:
+        return met_pt, met_phi
+    dpt = jets.pt * (jes_factor - 1.0)
+    px = met_pt * np.cos(met_phi) - ak.sum(dpt * np.cos(jets.phi), axis=1)
+    py = met_pt * np.sin(met_phi) - ak.sum(dpt * np.sin(jets.phi), axis=1)
+    return np.hypot(px, py), np.arctan2(py, px)
+
+
+def select_objects(
+    events: ak.Array, selection: Selection, jes_factor: float = 1.0, jet_extras: Mapping[str, ak.Array] | None = None
+) -> SelectedObjects:
+    """Select leptons and clean jets, compute the event variables for the cuts."""
+    leptons, muons, electrons = select_leptons(events, selection)
+    raw_jets = events.Jet
+    jets = vary_jets(raw_jets, jes_factor)
+    jet_mask = mask_collection(jets, selection.jet)
+    jets4 = _momenta(jets, {"btag": jets["btagDeepFlavB"], **(jet_extras or {})})
+    pairs = ak.cartesian([jets4, leptons], axis=1, nested=True)
+    clean = ak.all(pairs["0"].deltaR(pairs["1"]) > selection.jet_lepton_min_dr, axis=-1)
+    jets4 = jets4[jet_mask & clean]
+    jets4 = jets4[ak.argsort(jets4.pt, axis=1, ascending=False)]
+    met_pt, met_phi = propagate_met(events.MET.pt, events.MET.phi, raw_jets, jes_factor)
+    lp = ak.pad_none(leptons, 2, axis=1)
+    pair = lp[:, 0] + lp[:, 1]
+    btags = ak.sort(jets4.btag, axis=1, ascending=False)
+    bt = ak.pad_none(btags, 2, axis=1)
+    variables = {
+        "n_muons": ak.num(muons),
+        "n_electrons": ak.num(electrons),
+        "n_leptons": ak.num(leptons),
+        "opposite_sign": ak.fill_none(lp[:, 0].charge * lp[:, 1].charge < 0, False),
+        "same_flavour": ak.fill_none(abs(lp[:, 0].pdgId) == abs(lp[:, 1].pdgId), False),
+        "mll_gev": ak.fill_none(pair.mass, 0.0),
+        "ptll_gev": ak.fill_none(pair.pt, 0.0),
+        "lep1_pt_gev": ak.fill_none(lp[:, 0].pt, 0.0),
+        "lep2_pt_gev": ak.fill_none(lp[:, 1].pt, 0.0),
+        "n_jets": ak.num(jets4),
+        "btag_max": ak.fill_none(bt[:, 0], -1.0),
+        "btag_second": ak.fill_none(bt[:, 1], -1.0),
+        "ht_gev": ak.sum(jets4.pt, axis=1),
+        "met_gev": met_pt,
+    }
+    return SelectedObjects(leptons, jets4, met_pt, met_phi, variables)
+
+
+def cut_masks(objects: SelectedObjects, selection: Selection) -> list[tuple[str, np.ndarray]]:
+    """Cumulative boolean masks after each cut, in config order."""
+    running = np.ones(len(objects.met_pt), bool)
+    out = []
+    for name, expr in selection.cuts:
+        passed = ak.to_numpy(ak.fill_none(expr.evaluate(objects.variables), False)).astype(bool)
+        running = running & passed
+        out.append((name, running))
+    return out

@@ -1,0 +1,88 @@
+# Helpers shared by every rule file: the sample list, variations, targets and input
+# functions. Rules call these named functions instead of lambdas (snakemake --lint).
+
+import os
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# jobs (also under --use-conda or on a cluster) import the library from this checkout
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH", "")]
+)
+
+from thetaflow.config import ConfigError, Sample, check_analysis, read_yaml, resolve_path
+from thetaflow.ingest import variations
+from thetaflow.simulation import sample_chunks
+
+SAMPLE_LIST = resolve_path(config["samples"], [workflow.basedir])
+_raw_samples = read_yaml(SAMPLE_LIST)
+validate(_raw_samples, "../schemas/samples.schema.yaml")
+SAMPLES = {name: Sample(name, spec) for name, spec in _raw_samples.items()}
+try:
+    check_analysis(config, SAMPLES)
+except ConfigError as err:
+    raise WorkflowError(f"{err}\n(config sample list: {SAMPLE_LIST})")
+
+MC_SAMPLES = [s.name for s in SAMPLES.values() if not s.is_data]
+DATA_SAMPLES = [s.name for s in SAMPLES.values() if s.is_data]
+GENERATED_SAMPLES = [s.name for s in SAMPLES.values() if s.is_generated]
+MC_VARIATIONS = [v.name for v in variations(config, is_data=False)]
+FEATURES = list(config["features"])
+NEVER = "(?!x)x"  # a regex that matches nothing, for an empty sample group
+
+
+def _alternatives(names):
+    return "|".join(names) if names else NEVER
+
+
+wildcard_constraints:
+    sample=_alternatives(list(SAMPLES)),
+    variation="|".join(MC_VARIATIONS),
+    chunk=r"\d+",
+
+
+def sample_variations(name):
+    """Variations produced for a sample: nominal only for data."""
+    return ["nominal"] if SAMPLES[name].is_data else MC_VARIATIONS
+
+
+def simulation_chunks(wildcards):
+    """The simulated chunk files of a generated sample."""
+    spec = SAMPLES[wildcards.sample].spec["generate"]
+    n = sample_chunks(spec, config["simulation"]["events_per_chunk"])
+    return expand("results/simulation/{sample}/{chunk}.root", sample=wildcards.sample, chunk=range(n))
+
+
+def ingest_inputs(wildcards):
+    """Input files of a sample that Snakemake can track: simulated chunks or local files."""
+    sample = SAMPLES[wildcards.sample]
+    if sample.is_generated:
+        return simulation_chunks(wildcards)
+    return [f for f in sample.spec["files"] if "://" not in f]
+
+
+def ingest_files(wildcards, input):
+    """All input files of a sample, remote URLs (root://...) included, in config order."""
+    sample = SAMPLES[wildcards.sample]
+    return list(input) if sample.is_generated else list(sample.spec["files"])
+
+
+def nominal_feature_files(wildcards):
+    """Nominal feature tables of every sample, keyed by sample (for control plots)."""
+    return {name: f"results/features/{name}/nominal.parquet" for name in SAMPLES}
+
+
+def all_targets():
+    """Everything the default analysis produces so far."""
+    targets = expand("results/cutflow/{sample}.json", sample=SAMPLES)
+    for name in SAMPLES:
+        targets += expand(
+            "results/features/{sample}/{variation}.parquet",
+            sample=name,
+            variation=sample_variations(name),
+        )
+    targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
+    targets.append("results/cutflow/cutflow.csv")
+    return targets

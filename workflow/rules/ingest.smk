@@ -1,0 +1,54 @@
+# Ingestion: NanoAOD (simulated or user files) -> selected events per variation + cutflow.
+# Simulation gets every shape variation from one read; data only the nominal.
+
+
+rule ingest_simulation:
+    input:
+        ingest_inputs,
+    output:
+        events=expand(
+            "results/events/{{sample}}/{variation}.parquet", variation=MC_VARIATIONS
+        ),
+        cutflow="results/cutflow/{sample}.json",
+    params:
+        files=ingest_files,
+        variations=MC_VARIATIONS,
+    wildcard_constraints:
+        sample=_alternatives(MC_SAMPLES),
+    log:
+        "results/logs/ingest/{sample}.log",
+    benchmark:
+        "results/benchmarks/rules/ingest/{sample}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/ingest.py"
+
+
+rule ingest_data:
+    input:
+        ingest_inputs,
+    output:
+        events=["results/events/{sample}/nominal.parquet"],
+        cutflow="results/cutflow/{sample}.json",
+    params:
+        files=ingest_files,
+        variations=["nominal"],
+    wildcard_constraints:
+        sample=_alternatives(DATA_SAMPLES),
+    log:
+        "results/logs/ingest/{sample}.log",
+    benchmark:
+        "results/benchmarks/rules/ingest/{sample}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/ingest.py"
