@@ -34,12 +34,12 @@ def feature_histograms(
     spec = FEATURES[feature]
     n, lo, hi = spec.bins
     h = hist.Hist(
-        hist.axis.StrCategory(list(tables), name="sample"),
+        hist.axis.StrCategory(list(tables), name="process"),
         hist.axis.Regular(n, lo, hi, name=feature, label=spec.label),
         storage=hist.storage.Weight(),
     )
     for name, df in tables.items():
-        h.fill(sample=name, **{feature: df[feature].to_numpy()}, weight=df["weight"].to_numpy())
+        h.fill(process=name, **{feature: df[feature].to_numpy()}, weight=df["weight"].to_numpy())
     return h
 
 
@@ -54,18 +54,18 @@ def plot_feature(
     output: str,
 ) -> None:
     """Draw one control plot from ``h`` (made by :func:`feature_histograms`) to ``output``."""
-    names = list(h.axes["sample"])
+    names = list(h.axes["process"])
     backgrounds = [s for s in names if samples[s].kind == "background"]
     signals = [s for s in names if samples[s].kind == "signal"]
     data = [s for s in names if samples[s].is_data]
     # order the stack by yield so the largest background sits at the bottom
-    backgrounds.sort(key=lambda s: h[{"sample": s}].values().sum())
+    backgrounds.sort(key=lambda s: h[{"process": s}].values().sum())
     plt.style.use(mplhep.style.ROOT)
     fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+        2, 1, figsize=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
     edges = h.axes[feature].edges
-    stack = [h[{"sample": s}] for s in backgrounds + signals]
+    stack = [h[{"process": s}] for s in backgrounds + signals]
     if stack:
         mplhep.histplot(
             stack,
@@ -78,7 +78,7 @@ def plot_feature(
     mc_vals = sum((x.values() for x in stack), np.zeros(len(edges) - 1))
     mc_var = sum((x.variances() for x in stack), np.zeros(len(edges) - 1))
     for s in signals:
-        sig = h[{"sample": s}]
+        sig = h[{"process": s}]
         mplhep.histplot(
             sig.values() * signal_scale, edges, ax=ax, histtype="step", color=samples[s].spec.get("color"),
             linestyle="--", label=f"{samples[s].label} × {signal_scale:g}",
@@ -87,7 +87,7 @@ def plot_feature(
     ax.stairs(mc_vals + mc_err, edges, baseline=mc_vals - mc_err, fill=True, hatch="///",
               alpha=0.0, label="MC stat. unc.")
     if data:
-        d = sum((h[{"sample": s}].values() for s in data), np.zeros(len(edges) - 1))
+        d = sum((h[{"process": s}].values() for s in data), np.zeros(len(edges) - 1))
         mplhep.histplot(d, edges, ax=ax, histtype="errorbar", yerr=np.sqrt(d), color="black",
                         label=" + ".join(samples[s].label for s in data))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -96,6 +96,7 @@ def plot_feature(
             band = np.where(mc_vals > 0, mc_err / mc_vals, 0.0)
         mplhep.histplot(ratio, edges, ax=rax, histtype="errorbar", yerr=ratio_err, color="black")
         rax.stairs(1 + band, edges, baseline=1 - band, fill=True, color="grey", alpha=0.3)
+    ax.set_xlabel("")
     rax.axhline(1.0, color="grey", linestyle=":")
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel("Data / MC")
