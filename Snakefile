@@ -6,13 +6,22 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# the default analysis; --configfile FILE merges a user's (or config/ci.yaml) over it
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sample=_alternatives(list(SAMPLES)),
+    variation="|".join(MC_VARIATIONS),
+    chunk=r"\d+",
+
+
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/features.smk"
@@ -20,6 +29,6 @@ include: "workflow/rules/plots.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

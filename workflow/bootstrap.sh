@@ -48,6 +48,10 @@ analysis)
     ;;
 test)
     setup
+    snakemake --lint
+    snakefmt --check .
+    snakemake -n --cores 2 --quiet
+    snakemake -n --cores 2 --quiet --configfile config/ci.yaml
     python -m pytest "$@"
     ;;
 *)

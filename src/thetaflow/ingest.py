@@ -13,9 +13,10 @@ by a generator filter or skim) is used for the normalisation instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,11 +110,13 @@ def open_tree(path: str, tree: str, sample: str) -> uproot.TTree:
         raise IngestError(f"sample '{sample}': input file not found: {path}") from err
     except Exception as err:  # uproot raises ValueError/OSError/... for non-ROOT files
         raise IngestError(f"sample '{sample}': {path} is not a readable ROOT file ({err})") from err
-    if tree not in handle:
-        raise IngestError(
-            f"sample '{sample}': {path} has no tree '{tree}' (it has: {', '.join(handle.keys(cycle=False)) or 'nothing'})"
-        )
-    return handle[tree]
+    with reading(sample, path, f"tree '{tree}'"):
+        if tree not in handle:
+            present = ", ".join(handle.keys(cycle=False)) or "nothing"
+            raise IngestError(f"sample '{sample}': {path} has no tree '{tree}' (it has: {present})")
+        ttree = handle[tree]
+        ttree.keys()
+        return ttree
 
 
 def check_branches(ttree: uproot.TTree, needed: set[str], path: str, sample: str) -> None:
@@ -123,9 +126,23 @@ def check_branches(ttree: uproot.TTree, needed: set[str], path: str, sample: str
         raise IngestError(f"sample '{sample}': {path} lacks branch(es) {', '.join(missing)}")
 
 
-def runs_sumw(path: str) -> tuple[float, float] | None:
+@contextlib.contextmanager
+def reading(sample: str, path: str, what: str) -> Iterator[None]:
+    """Turn any failure while reading ``what`` of ``path`` into an IngestError naming both."""
+    try:
+        yield
+    except IngestError:
+        raise
+    except Exception as err:
+        raise IngestError(
+            f"sample '{sample}': failed to read {what} of {path} "
+            f"(truncated or corrupt file?): {type(err).__name__}: {err}"
+        ) from err
+
+
+def runs_sumw(path: str, sample: str) -> tuple[float, float] | None:
     """(genEventSumw, genEventCount) from the ``Runs`` tree, if the file has one."""
-    with uproot.open(path) as handle:
+    with reading(sample, path, "the Runs tree"), uproot.open(path) as handle:
         if "Runs" not in handle:
             return None
         runs = handle["Runs"]
@@ -286,7 +303,7 @@ def ingest_sample(
         for path, ttree in trees:
             has_truth = not is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= set(ttree.keys())
             has_nu = has_truth and "GenJet_nuPt" in ttree.keys()
-            runs_total.append(None if is_data else runs_sumw(path))
+            runs_total.append(None if is_data else runs_sumw(path, sample))
             for start in range(0, max(ttree.num_entries, 1), chunk_size):
                 stop = min(start + chunk_size, ttree.num_entries)
                 events = _read_chunk(path, tree, start, stop, sample)
@@ -328,23 +345,16 @@ def ingest_sample(
 
 def _read_chunk(path: str, tree: str, start: int, stop: int, sample: str) -> ak.Array:
     """NanoEvents of one entry range, with read failures (truncation...) named."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Missing cross-reference")
-            events = NanoEventsFactory.from_root(
-                {path: tree},
-                schemaclass=NanoAODSchema,
-                mode="eager",
-                entry_start=start,
-                entry_stop=stop,
-                uproot_options={"filter_name": _branch_filter},
-            ).events()
-    except Exception as err:
-        raise IngestError(
-            f"sample '{sample}': failed to read entries {start}-{stop} of {path} "
-            f"(truncated or corrupt file?): {type(err).__name__}: {err}"
-        ) from err
-    return events
+    with reading(sample, path, f"entries {start}-{stop}"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Missing cross-reference")
+        return NanoEventsFactory.from_root(
+            {path: tree},
+            schemaclass=NanoAODSchema,
+            mode="eager",
+            entry_start=start,
+            entry_stop=stop,
+            uproot_options={"filter_name": _branch_filter},
+        ).events()
 
 
 _KEEP_PREFIXES = ("run", "luminosityBlock", "event", "genWeight", "nMuon", "Muon_", "nElectron",

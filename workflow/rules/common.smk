@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: the sample list, variations, targets and input
+# Helpers shared by the .smk files: the sample list, variations, targets and input
 # functions. Rules call these named functions instead of lambdas (snakemake --lint).
 
 import os
@@ -6,13 +6,16 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+# the library of this checkout (jobs import it from the environment it is installed in)
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-# jobs (also under --use-conda or on a cluster) import the library from this checkout
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH", "")]
-)
 
-from thetaflow.config import ConfigError, Sample, check_analysis, read_yaml, resolve_path
+from thetaflow.config import (
+    ConfigError,
+    Sample,
+    check_analysis,
+    read_yaml,
+    resolve_path,
+)
 from thetaflow.ingest import variations
 from thetaflow.simulation import sample_chunks
 
@@ -37,12 +40,6 @@ def _alternatives(names):
     return "|".join(names) if names else NEVER
 
 
-wildcard_constraints:
-    sample=_alternatives(list(SAMPLES)),
-    variation="|".join(MC_VARIATIONS),
-    chunk=r"\d+",
-
-
 def sample_variations(name):
     """Variations produced for a sample: nominal only for data."""
     return ["nominal"] if SAMPLES[name].is_data else MC_VARIATIONS
@@ -52,7 +49,11 @@ def simulation_chunks(wildcards):
     """The simulated chunk files of a generated sample."""
     spec = SAMPLES[wildcards.sample].spec["generate"]
     n = sample_chunks(spec, config["simulation"]["events_per_chunk"])
-    return expand("results/simulation/{sample}/{chunk}.root", sample=wildcards.sample, chunk=range(n))
+    return expand(
+        "results/simulation/{sample}/{chunk}.root",
+        sample=wildcards.sample,
+        chunk=range(n),
+    )
 
 
 def ingest_inputs(wildcards):

@@ -10,21 +10,21 @@ rule ingest_simulation:
             "results/events/{{sample}}/{variation}.parquet", variation=MC_VARIATIONS
         ),
         cutflow="results/cutflow/{sample}.json",
-    params:
-        files=ingest_files,
-        variations=MC_VARIATIONS,
-    wildcard_constraints:
-        sample=_alternatives(MC_SAMPLES),
     log:
         "results/logs/ingest/{sample}.log",
     benchmark:
         "results/benchmarks/rules/ingest/{sample}.tsv"
+    wildcard_constraints:
+        sample=_alternatives(MC_SAMPLES),
     conda:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        files=ingest_files,
+        variations=MC_VARIATIONS,
     script:
         "../../scripts/ingest.py"
 
@@ -35,20 +35,20 @@ rule ingest_data:
     output:
         events=["results/events/{sample}/nominal.parquet"],
         cutflow="results/cutflow/{sample}.json",
-    params:
-        files=ingest_files,
-        variations=["nominal"],
-    wildcard_constraints:
-        sample=_alternatives(DATA_SAMPLES),
     log:
         "results/logs/ingest/{sample}.log",
     benchmark:
         "results/benchmarks/rules/ingest/{sample}.tsv"
+    wildcard_constraints:
+        sample=_alternatives(DATA_SAMPLES),
     conda:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        files=ingest_files,
+        variations=["nominal"],
     script:
         "../../scripts/ingest.py"
