@@ -62,18 +62,41 @@ def simulation_settings(config: Mapping) -> SimulationSettings:
 
 @dataclass(frozen=True)
 class Measured(Generic[T]):
-    """What :func:`run_isolated` returns: the function's result and the child's costs."""
+    """What :func:`run_isolated` returns: the function's result and the child's costs.
+
+    Memory figures are the child's own peak RSS (Linux ``VmHWM``): ``getrusage``'s
+    ``ru_maxrss`` of a spawned child also counts its *parent's* RSS at the fork/exec, so it
+    overstates a child started by a large parent; it is kept as ``ru_maxrss_mib``.
+    """
 
     result: T
     wall_s: float
     cpu_s: float
     rss_before_mib: float  # child's peak RSS after imports, before the function ran
-    peak_rss_mib: float  # child's peak RSS over its whole life (RUSAGE_SELF.ru_maxrss)
+    peak_rss_mib: float  # child's peak RSS at the end (VmHWM)
+    ru_maxrss_mib: float  # getrusage(RUSAGE_SELF).ru_maxrss at the end (see above)
 
 
 def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    """``getrusage(who).ru_maxrss`` in MiB (Linux reports KiB).
+
+    On Linux a process's ``ru_maxrss`` includes the RSS its parent had when it was
+    forked/exec'd, and ``RUSAGE_CHILDREN`` is the largest of all reaped descendants: read
+    it in a lean process whose only child is the one measured.
+    """
     return resource.getrusage(who).ru_maxrss / KIB_PER_MIB
+
+
+def own_peak_rss_mib() -> float:
+    """Peak RSS of this process since its exec (Linux ``VmHWM``; ``ru_maxrss`` elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / KIB_PER_MIB
+    except OSError:
+        pass
+    return peak_rss_mib()
 
 
 def _cpu_s() -> float:
@@ -81,13 +104,13 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _measure(fn: Callable[..., T], args: tuple, kwargs: dict) -> tuple[T, float, float, float, float]:
+def _measure(fn: Callable[..., T], args: tuple, kwargs: dict) -> Measured[T]:
     """Run in the child: time ``fn`` and read the child's own peak RSS around it."""
-    before = peak_rss_mib()
+    before = own_peak_rss_mib()
     cpu0, t0 = _cpu_s(), time.perf_counter()
     result = fn(*args, **kwargs)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
-    return result, wall, cpu, before, peak_rss_mib()
+    return Measured(result, wall, cpu, before, own_peak_rss_mib(), peak_rss_mib())
 
 
 def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Measured[T]:
@@ -99,8 +122,7 @@ def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Measured[T]
     """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        result, wall, cpu, before, peak = pool.submit(_measure, fn, args, kwargs).result()
-    return Measured(result, wall, cpu, before, peak)
+        return pool.submit(_measure, fn, args, kwargs).result()
 
 
 # --------------------------------------------------------------------------- simulation

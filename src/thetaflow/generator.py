@@ -36,7 +36,6 @@ W_WIDTH_GEV = 2.085
 B_MASS_GEV = 4.78
 C_MASS_GEV = 1.67
 LEPTON_MASS_GEV = {11: 0.000511, 13: 0.10566}
-PARTON_MASS_GEV = {5: B_MASS_GEV, 4: C_MASS_GEV, 0: 0.0}
 GLUON_PDG = 21
 MODELS = ("zh", "zz", "zjets", "ttbar")
 
@@ -165,7 +164,7 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
     """Z(→ℓℓ) + X(→qq̄) with X a Higgs, a Z or a QCD dijet continuum."""
     z_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
     flavour, flavour_weight = _pair_flavours(rng, settings, n)
-    q_mass = np.vectorize(PARTON_MASS_GEV.get)(flavour).astype(float)
+    q_mass = np.select([flavour == 5, flavour == 4], [B_MASS_GEV, C_MASS_GEV], 0.0)
     if settings.model == "zh":
         x_mass = breit_wigner(
             rng,

@@ -198,6 +198,8 @@ def generate_filtered(
         parts.append(batch.take(mask))
         kept += int(mask.sum())
         efficiency = max(kept, 1) / tried
+    if not parts:  # nothing to generate (a Poisson draw of zero, or μ = 0)
+        parts.append(generate(rng, model, 0))
     log.info("generated %d events, %d passed the generator filter", tried, kept)
     return GeneratedChunk(concat_truth(parts), tried, sumw, sumw2)
 

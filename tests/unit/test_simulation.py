@@ -615,16 +615,11 @@ def test_pseudo_data_has_no_truth_and_poisson_counts(tmp_path, settings, samples
     assert set(a) == set(b) and all(ak.array_equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: generate_filtered(n_generated=0) calls concat_truth([]) → np.concatenate of "
-    "an empty list; a pseudo-data process with a Poisson draw of 0 (tiny σ·L, or mu_injected: 0) crashes",
-)
 def test_pseudo_data_with_a_process_of_zero_expected_events(tmp_path, settings, samples, models):
     comps = _components(samples, models, ["zh", "zjets"], scale=0.0)  # background-only: μ = 0
     counts = simulate_pseudo_data_chunk(settings, comps, 0.002, 1, "data", 0, 1, str(tmp_path / "bonly.root"))
-    assert counts["zh"]["produced"] == 0
+    assert counts["zh"]["produced"] == 0 and counts["zh"]["written"] == 0
+    assert uproot.open(tmp_path / "bonly.root")["Events"].num_entries == counts["zjets"]["written"]
 
 
 # --- reading back with coffea -------------------------------------------------------------------
@@ -660,14 +655,15 @@ def test_file_reads_back_with_coffea_nanoevents(mc_files):
     linked = events.GenJet[matched.genJetIdx]
     assert ak.all(ak.flatten(matched.matched_gen.pt == linked.pt))
     assert ak.all(ak.flatten(matched.matched_gen.hadronFlavour == matched.hadronFlavour))
-    # ZH: the two leading GenJets by hard-parton origin are b jets
+    # ZH: most jets with a GenJet come from the H → bb̄ decay
     assert ak.mean(ak.flatten(matched.hadronFlavour == 5)) > 0.5
     np.testing.assert_allclose(ak.to_numpy(events.MET.pt), ak.to_numpy(raw["MET_pt"]))
     np.testing.assert_array_equal(ak.to_numpy(events.genWeight), 1.0)
 
 
-# keep LEPTON_MASS_GEV referenced for the muon/electron mass check below
 def test_reco_leptons_carry_their_pdg_mass(zjets_reco):
+    """Masses come from E² - p² of boosted truth four-vectors, so the electron's 0.511 MeV
+    carries float64 cancellation error ~ ε·E²/m (≲ 10 keV up to TeV energies)."""
     _, reco = zjets_reco
-    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Muon"].mass)), LEPTON_MASS_GEV[13], rtol=1e-6)
-    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Electron"].mass)), LEPTON_MASS_GEV[11], rtol=1e-3)
+    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Muon"].mass)), LEPTON_MASS_GEV[13], rtol=1e-4)
+    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Electron"].mass)), LEPTON_MASS_GEV[11], atol=1e-5)
