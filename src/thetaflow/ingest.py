@@ -350,7 +350,7 @@ def _read_chunk(path: str, tree: str, start: int, stop: int, sample: str) -> ak.
         return NanoEventsFactory.from_root(
             {path: tree},
             schemaclass=NanoAODSchema,
-            mode="eager",
+            mode="virtual",
             entry_start=start,
             entry_stop=stop,
             uproot_options={"filter_name": _branch_filter},
