@@ -14,6 +14,7 @@ by a generator filter or skim) is used for the normalisation instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,13 +23,12 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-from thetaflow.expressions import Expression, ExpressionError, parse_expression
-from thetaflow.io import atomic_path, write_json
+from thetaflow.expressions import ExpressionError, parse_expression
+from thetaflow.io import atomic_path
 from thetaflow.selection import (
     EVENT_VARIABLES,
     LEPTON_FIELDS,
@@ -234,31 +234,49 @@ def _output_record(
     )
 
 
-class _ParquetStream:
-    """Appends record-array chunks to one parquet file written atomically."""
+class ParquetAppender:
+    """Appends record-array chunks to one parquet file (schema from the first chunk)."""
 
-    def __init__(self, path: str) -> None:
-        self._ctx = atomic_path(path)
-        self._tmp = self._ctx.__enter__()
+    def __init__(self, path: Path) -> None:
+        self._path = path
         self._writer: pq.ParquetWriter | None = None
         self.rows = 0
 
     def write(self, records: ak.Array) -> None:
+        """Append ``records``; an empty first chunk still fixes the schema."""
+        if self._writer is not None and len(records) == 0:
+            return
         table = ak.to_arrow_table(records, extensionarray=False)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
-        elif len(records) == 0:
-            return
+            self._writer = pq.ParquetWriter(self._path, table.schema, compression="zstd")
         self._writer.write_table(table.cast(self._writer.schema))
         self.rows += len(records)
 
-    def close(self, ok: bool) -> None:
+    def close(self) -> None:
+        """Finish the file (called before it is renamed into place)."""
         if self._writer is not None:
             self._writer.close()
-        if ok:
-            self._ctx.__exit__(None, None, None)
-        else:
-            self._ctx.__exit__(RuntimeError, RuntimeError("failed"), None)
+
+
+@dataclass
+class ReadTotals:
+    """Bookkeeping over every event read, before any selection."""
+
+    events: int = 0
+    non_finite: int = 0
+    sumw: float = 0.0
+    runs: list[tuple[float, float] | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """What ingestion needs to know about a sample besides its files."""
+
+    name: str
+    is_data: bool
+    xsec_pb: float | None
+    lumi_fb: float
+    weight_expr: str | None = None
 
 
 def ingest_sample(
@@ -279,13 +297,11 @@ def ingest_sample(
     """Select events of one sample for every variation; write parquet and the cutflow.
 
     Returns the cutflow dictionary (also written to ``cutflow_path``). A sample in which no
-    event passes gives empty (but typed) parquet files and a warning, not an error.
+    event passes gives empty (but typed) parquet files and a warning, not an error. All
+    outputs are written under temporary names and renamed together only when the whole
+    sample succeeded, so a failure leaves none of them behind.
     """
-    extra: Expression | None = (
-        parse_expression(weight_expr, allowed_names=EVENT_VARIABLES, context=f"samples.{sample}.weight")
-        if weight_expr
-        else None
-    )
+    info = SampleInfo(sample, is_data, xsec_pb, lumi_fb, weight_expr)
     needed = set(BASE_BRANCHES) | selection.branches() | ({"genWeight"} if not is_data else set())
     trees = []
     for path in files:
@@ -294,53 +310,67 @@ def ingest_sample(
         trees.append((path, ttree))
     cut_names = ["all"] + [name for name, _ in selection.cuts]
     counters = {v.name: CutflowCounter(cut_names) for v in variation_list}
-    streams = {v.name: _ParquetStream(outputs[v.name]) for v in variation_list}
-    n_read = n_bad = 0
-    sumw_read = 0.0
-    runs_total: list[tuple[float, float] | None] = []
-    ok = False
-    try:
-        for path, ttree in trees:
-            has_truth = not is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= set(ttree.keys())
-            has_nu = has_truth and "GenJet_nuPt" in ttree.keys()
-            runs_total.append(None if is_data else runs_sumw(path, sample))
-            for start in range(0, max(ttree.num_entries, 1), chunk_size):
-                stop = min(start + chunk_size, ttree.num_entries)
-                events = _read_chunk(path, tree, start, stop, sample)
-                n = len(events)
-                if n == 0:
-                    for v in variation_list:
-                        streams[v.name].write(_empty_like_output(events, selection, v, is_data, has_truth, has_nu))
-                    continue
-                gen_weight = np.ones(n) if is_data else ak.to_numpy(events.genWeight).astype(np.float64)
-                good = finite_mask(events)
-                n_read += n
-                n_bad += int((~good).sum())
-                sumw_read += float(gen_weight[np.isfinite(gen_weight)].sum())
-                events, gen_weight = events[good], gen_weight[good]
-                extras = _jet_truth(events, has_truth, has_nu)
-                for v in variation_list:
-                    objects = select_objects(events, selection, v.jes_factor, extras)
-                    extra_weight = (
-                        ak.to_numpy(extra.evaluate(objects.variables)).astype(np.float64)
-                        if extra is not None
-                        else np.ones(len(events))
-                    )
-                    masks = cut_masks(objects, selection)
-                    weights = gen_weight * extra_weight
-                    counters[v.name].add([np.ones(len(events), bool)] + [m for _, m in masks], weights)
-                    final = masks[-1][1]
-                    streams[v.name].write(_output_record(events, objects, final, gen_weight, extra_weight))
-                log.info("%s: %s entries %d-%d read", sample, Path(path).name, start, stop)
-        ok = True
-    except ExpressionError as err:
-        raise IngestError(f"sample '{sample}': {err}") from err
-    finally:
-        for s in streams.values():
-            s.close(ok)
-    return _write_cutflow(
-        sample, files, is_data, xsec_pb, lumi_fb, n_read, n_bad, sumw_read, runs_total, counters, streams, cutflow_path
+    totals = ReadTotals()
+    with contextlib.ExitStack() as stack:
+        appenders = {}
+        for v in variation_list:
+            appenders[v.name] = ParquetAppender(stack.enter_context(atomic_path(outputs[v.name])))
+            stack.callback(appenders[v.name].close)
+        cutflow_tmp = stack.enter_context(atomic_path(cutflow_path))
+        try:
+            for path, ttree in trees:
+                _ingest_file(info, path, tree, ttree, selection, variation_list, chunk_size, counters, appenders, totals)
+        except ExpressionError as err:
+            raise IngestError(f"sample '{sample}': {err}") from err
+        result = _cutflow_summary(info, files, totals, counters, {k: a.rows for k, a in appenders.items()})
+        cutflow_tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _ingest_file(
+    info: SampleInfo,
+    path: str,
+    tree: str,
+    ttree: uproot.TTree,
+    selection: Selection,
+    variation_list: Sequence[Variation],
+    chunk_size: int,
+    counters: Mapping[str, CutflowCounter],
+    appenders: Mapping[str, ParquetAppender],
+    totals: ReadTotals,
+) -> None:
+    """Process one file chunk by chunk, every variation from the same read."""
+    extra = (
+        parse_expression(info.weight_expr, allowed_names=EVENT_VARIABLES, context=f"samples.{info.name}.weight")
+        if info.weight_expr
+        else None
     )
+    keys = set(ttree.keys())
+    has_truth = not info.is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= keys
+    has_nu = has_truth and "GenJet_nuPt" in keys
+    totals.runs.append(None if info.is_data else runs_sumw(path, info.name))
+    for start in range(0, max(ttree.num_entries, 1), chunk_size):
+        stop = min(start + chunk_size, ttree.num_entries)
+        events = _read_chunk(path, tree, start, stop, info.name)
+        n = len(events)
+        gen_weight = np.ones(n) if info.is_data else ak.to_numpy(events.genWeight).astype(np.float64)
+        good = finite_mask(events)
+        totals.events += n
+        totals.non_finite += int((~good).sum())
+        totals.sumw += float(gen_weight[np.isfinite(gen_weight)].sum())
+        events, gen_weight = events[good], gen_weight[good]
+        extras = _jet_truth(events, has_truth, has_nu)
+        for v in variation_list:
+            objects = select_objects(events, selection, v.jes_factor, extras)
+            extra_weight = (
+                ak.to_numpy(extra.evaluate(objects.variables)).astype(np.float64)
+                if extra is not None
+                else np.ones(len(events))
+            )
+            masks = [np.ones(len(events), bool)] + [m for _, m in cut_masks(objects, selection)]
+            counters[v.name].add(masks, gen_weight * extra_weight)
+            appenders[v.name].write(_output_record(events, objects, masks[-1], gen_weight, extra_weight))
+        log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)
 
 
 def _read_chunk(path: str, tree: str, start: int, stop: int, sample: str) -> ak.Array:
@@ -366,48 +396,45 @@ def _branch_filter(name: str) -> bool:
     return name.startswith(_KEEP_PREFIXES)
 
 
-def _empty_like_output(events, selection, variation, is_data, has_truth, has_nu) -> ak.Array:  # type: ignore[no-untyped-def]
-    """A zero-length output record with the full schema (for empty inputs)."""
-    extras = _jet_truth(events, has_truth, has_nu)
-    objects = select_objects(events, selection, variation.jes_factor, extras)
-    empty = np.zeros(0, bool)
-    return _output_record(events, objects, empty, np.zeros(0), np.zeros(0))
-
-
-def _write_cutflow(
-    sample, files, is_data, xsec_pb, lumi_fb, n_read, n_bad, sumw_read, runs_total, counters, streams, cutflow_path
-) -> dict:  # type: ignore[no-untyped-def]
-    runs_known = [r for r in runs_total if r is not None]
-    use_runs = not is_data and len(runs_known) == len(files) and len(files) > 0
+def _cutflow_summary(
+    info: SampleInfo,
+    files: Sequence[str],
+    totals: ReadTotals,
+    counters: Mapping[str, CutflowCounter],
+    selected: Mapping[str, int],
+) -> dict:
+    """The cutflow document: bookkeeping, normalisation and per-variation cut counts."""
+    runs_known = [r for r in totals.runs if r is not None]
+    use_runs = not info.is_data and len(runs_known) == len(files) > 0
     sumw_generated = sum(r[0] for r in runs_known) if use_runs else None
-    sumw = 1.0 if is_data else (sumw_generated if use_runs else sumw_read)
-    if not is_data and not sumw:
-        raise IngestError(f"sample '{sample}': the sum of generator weights is zero; cannot normalise")
-    norm = 1.0 if is_data else xsec_pb * PB_PER_INVERSE_FB * lumi_fb / sumw
-    selected = {name: s.rows for name, s in streams.items()}
+    sumw = 1.0 if info.is_data else (sumw_generated if use_runs else totals.sumw)
+    if not info.is_data and not sumw:
+        raise IngestError(f"sample '{info.name}': the sum of generator weights is zero; cannot normalise")
+    norm = 1.0 if info.is_data else info.xsec_pb * PB_PER_INVERSE_FB * info.lumi_fb / sumw
     if selected.get("nominal", 0) == 0:
-        log.warning("sample '%s': no event passes the selection; outputs are empty", sample)
-    if n_bad:
-        log.warning("sample '%s': %d of %d events have NaN/inf inputs and were dropped", sample, n_bad, n_read)
-    result = {
-        "sample": sample,
-        "is_data": is_data,
+        log.warning("sample '%s': no event passes the selection; outputs are empty", info.name)
+    if totals.non_finite:
+        log.warning(
+            "sample '%s': %d of %d events have NaN/inf inputs and were dropped",
+            info.name, totals.non_finite, totals.events,
+        )
+    return {
+        "sample": info.name,
+        "is_data": info.is_data,
         "files": list(files),
-        "events_read": n_read,
-        "non_finite_events": n_bad,
-        "sumw_read": sumw_read,
+        "events_read": totals.events,
+        "non_finite_events": totals.non_finite,
+        "sumw_read": totals.sumw,
         "events_generated": sum(r[1] for r in runs_known) if use_runs else None,
         "sumw_generated": sumw_generated,
         "sumw": sumw,
-        "sumw_source": "data" if is_data else ("Runs.genEventSumw" if use_runs else "Events.genWeight"),
-        "xsec_pb": xsec_pb,
-        "lumi_fb": lumi_fb,
+        "sumw_source": "data" if info.is_data else ("Runs.genEventSumw" if use_runs else "Events.genWeight"),
+        "xsec_pb": info.xsec_pb,
+        "lumi_fb": info.lumi_fb,
         "norm_factor": norm,
-        "selected": selected,
+        "selected": dict(selected),
         "cutflow": {name: c.table(norm) for name, c in counters.items()},
     }
-    write_json(cutflow_path, result)
-    return result
 
 
 def ingest_from_config(
