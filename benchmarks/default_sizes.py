@@ -11,10 +11,12 @@ weight) after the full selection:
 
 Plus the summed background, the signal (for information) and the pseudo-data count. The
 cutflows (``results/cutflow/<sample>.json``) say which luminosity and files a run used; if
-they differ from the default config (e.g. a CI run on config/ci.yaml) a warning says so.
+they differ from the default config (e.g. a CI run on config/ci.yaml), or the config files
+are newer than the results, a warning says so.
 
 Also, if Snakemake's benchmark files ``results/benchmarks/rules/{simulate,ingest,features}/**/*.tsv``
-exist, the wall time (column ``s``) is summed per rule.
+exist, the wall time (column ``s``) is summed per rule over the jobs of the current config
+(files left by runs with other sample sizes are counted apart, not summed).
 
 Nothing is computed anew: run the default analysis first (``bash workflow/bootstrap.sh analysis``).
 
@@ -34,8 +36,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from _common import REPO_ROOT, add_json_argument, environment, load_config, print_table, save_json
-from thetaflow.config import Sample, load_samples
+from _common import DEFAULT_CONFIG, REPO_ROOT, add_json_argument, environment, load_config, print_table, save_json
+from thetaflow.config import Sample, load_samples, resolve_path
+from thetaflow.ingest import variations
 from thetaflow.simulation import sample_chunks
 
 GOAL_RATIO = 10.0
@@ -84,6 +87,19 @@ def provenance_problems(config: Mapping, sample: Sample, cutflow: Mapping) -> li
     return problems
 
 
+def stale_results(config: Mapping, cutflows: list[Path]) -> list[str]:
+    """A warning if the config or sample list changed after the oldest cutflow was written."""
+    present = [p for p in cutflows if p.exists()]
+    if not present:
+        return []
+    inputs = [DEFAULT_CONFIG, resolve_path(config["samples"], [REPO_ROOT]).resolve()]
+    newest = max(inputs, key=lambda p: p.stat().st_mtime)
+    oldest = min(present, key=lambda p: p.stat().st_mtime)
+    if newest.stat().st_mtime > oldest.stat().st_mtime:
+        return [f"{newest.relative_to(REPO_ROOT)} changed after {oldest} was written (results may be stale)"]
+    return []
+
+
 def sample_sizes(config: Mapping, samples: Mapping[str, Sample], results: Path) -> dict:
     """Per-sample figures from the results present; lists what is missing or off-config."""
     missing, warnings = [], []
@@ -107,6 +123,7 @@ def sample_sizes(config: Mapping, samples: Mapping[str, Sample], results: Path) 
         else:
             backgrounds.append(size_figures(name, weights) | extra)
             bkg_weights.append(weights)
+    warnings += stale_results(config, [sample_paths(results, name)[0] for name in samples])
     total = size_figures("all backgrounds", np.concatenate(bkg_weights)) if bkg_weights else None
     expected_total = sum(r["expected_events"] for r in backgrounds + signal)
     return {
@@ -120,30 +137,63 @@ def sample_sizes(config: Mapping, samples: Mapping[str, Sample], results: Path) 
     }
 
 
-def rule_wall_times(results: Path) -> dict:
-    """Σ wall seconds (column ``s``) of Snakemake's benchmark files per rule.
+def expected_job_files(config: Mapping, samples: Mapping[str, Sample]) -> dict[str, set[str]]:
+    """Benchmark files (relative to the rule's directory) of the jobs the config defines."""
+    mc_variations = [v.name for v in variations(config, is_data=False)]
+    jobs: dict[str, set[str]] = {rule: set() for rule in RULES}
+    for name, sample in samples.items():
+        if sample.is_generated:
+            chunks = sample_chunks(sample.spec["generate"], config["simulation"]["events_per_chunk"])
+            jobs["simulate"] |= {f"{name}/{c}.tsv" for c in range(chunks)}
+        jobs["ingest"].add(f"{name}.tsv")
+        jobs["features"] |= {f"{name}/{v}.tsv" for v in (["nominal"] if sample.is_data else mc_variations)}
+    return jobs
 
-    A file with several rows (``repeat()`` benchmarks) counts with its mean.
-    """
+
+def read_benchmark(path: Path) -> tuple[float, float | None] | None:
+    """(wall s, max RSS MB) of one Snakemake benchmark file; several rows (``repeat()``)
+    count with their mean wall time."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows:
+        return None
+    rss = [float(r["max_rss"]) for r in rows if r.get("max_rss") not in (None, "", "-", "NA")]
+    return float(np.mean([float(r["s"]) for r in rows])), max(rss, default=None)
+
+
+def rule_wall_times(results: Path, expected: Mapping[str, set[str]]) -> dict:
+    """Σ wall seconds (column ``s``) of Snakemake's benchmark files per rule, over the jobs
+    of the current config; files of other jobs (left by runs with other sizes) are counted
+    apart, as ``other_files``, and not summed."""
     out = {}
     for rule in RULES:
-        files = sorted((results / "benchmarks" / "rules" / rule).glob("**/*.tsv"))
+        base = results / "benchmarks" / "rules" / rule
+        files = sorted(base.glob("**/*.tsv"))
         if not files:
             continue
-        seconds, rss = [], []
+        seconds, rss, other = [], [], []
         for path in files:
-            with path.open(newline="") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t"))
-            if rows:
-                seconds.append(float(np.mean([float(r["s"]) for r in rows])))
-                rss += [float(r["max_rss"]) for r in rows if r.get("max_rss") not in (None, "", "-", "NA")]
+            name = path.relative_to(base).as_posix()
+            figures = read_benchmark(path) if name in expected[rule] else None
+            if figures is None:
+                other.append(name)
+                continue
+            seconds.append(figures[0])
+            rss += [figures[1]] if figures[1] is not None else []
         out[rule] = {
             "jobs": len(seconds),
+            "jobs_expected": len(expected[rule]),
             "total_s": float(sum(seconds)),
             "max_job_s": max(seconds, default=0.0),
             "max_rss_mb": max(rss, default=None),
+            "other_files": other,
         }
     return out
+
+
+def _size_row(r: Mapping, label: str, goal: bool | None) -> list:
+    return [label, r.get("configured_n_events"), r.get("events_read"), r["mc_events_selected"],
+            r["effective_mc_events"], r["expected_events"], r["ratio"], goal]
 
 
 def report(fig: dict) -> None:
@@ -154,14 +204,9 @@ def report(fig: dict) -> None:
         for m in sizes["missing"]:
             print(f"  {m['sample']}: no {' nor '.join(m['files'])}")
         print(f"  produce them with: {PRODUCE_COMMAND}  (Snakemake, profiles/default, config/config.yaml)")
-    rows = []
-    for r in sizes["backgrounds"] + ([sizes["background_total"]] if sizes["background_total"] else []) + sizes["signal"]:
-        is_signal = r in sizes["signal"]
-        rows.append([
-            r["sample"] + (" (signal, info)" if is_signal else ""), r.get("configured_n_events"),
-            r.get("events_read"), r["mc_events_selected"], r["effective_mc_events"], r["expected_events"],
-            r["ratio"], None if is_signal else r["goal_met"],
-        ])
+    total = [sizes["background_total"]] if sizes["background_total"] else []
+    rows = [_size_row(r, r["sample"], r["goal_met"]) for r in sizes["backgrounds"] + total]
+    rows += [_size_row(r, f"{r['sample']} (signal, info)", None) for r in sizes["signal"]]
     if rows:
         print_table(
             f"MC size after selection vs expected data ({fig['lumi_fb']} fb^-1 in config; goal N_eff/expected ≥ {GOAL_RATIO:g})",
@@ -175,17 +220,19 @@ def report(fig: dict) -> None:
         )
     if sizes["provenance_warnings"]:
         print(
-            "\nWARNING: these results do not come from the default config; the figures describe "
-            "the run that made them:\n  " + "\n  ".join(sizes["provenance_warnings"])
+            "\nWARNING: these results may not come from the current default config; the figures "
+            "describe the run that made them:\n  " + "\n  ".join(sizes["provenance_warnings"])
             + f"\n  a default run: {PRODUCE_COMMAND}"
         )
     rules = fig["rules"]
     if rules:
         print_table(
             "Snakemake rule wall time (results/benchmarks/rules)",
-            ["rule", "jobs", "Σ wall s", "max job s", "max RSS MB"],
-            [[k, v["jobs"], v["total_s"], v["max_job_s"], v["max_rss_mb"]] for k, v in rules.items()]
-            + [["all three", sum(v["jobs"] for v in rules.values()), sum(v["total_s"] for v in rules.values()), None, None]],
+            ["rule", "jobs", "of config's", "Σ wall s", "max job s", "max RSS MB", "other files (ignored)"],
+            [[k, v["jobs"], v["jobs_expected"], v["total_s"], v["max_job_s"], v["max_rss_mb"], len(v["other_files"])]
+             for k, v in rules.items()]
+            + [["all three", sum(v["jobs"] for v in rules.values()), None,
+                sum(v["total_s"] for v in rules.values()), None, None, None]],
         )
     else:
         print(f"\nno Snakemake benchmark files under results/benchmarks/rules/{{{','.join(RULES)}}}/")
@@ -211,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "lumi_fb": config["analysis"]["lumi_fb"],
         "goal_ratio": GOAL_RATIO,
         "sizes": sample_sizes(config, samples, args.results),
-        "rules": rule_wall_times(args.results),
+        "rules": rule_wall_times(args.results, expected_job_files(config, samples)),
         "environment": environment(),
     }
     report(figures)
