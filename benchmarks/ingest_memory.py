@@ -24,8 +24,8 @@ started from a fresh, lean intermediary process whose only child it is; reported
   had at fork/exec, and ``RUSAGE_CHILDREN`` is the largest over all reaped children, this
   is only meaningful from a lean parent with no other children — hence the intermediary.
 
-The default sizes (1 M and 10 M) take about 7 minutes on two cores (ingesting 10 M events
-is most of it); ``--small 200000 --large 2000000`` takes about 1.5 minutes.
+The default sizes (1 M and 10 M) take about 5.5 minutes on two cores (writing and ingesting
+the 3 GB file is most of it); ``--small 200000 --large 2000000`` takes about 1.5 minutes.
 
     .venv/bin/python benchmarks/ingest_memory.py [--small 1000000] [--large 10000000] [--json PATH]
 """

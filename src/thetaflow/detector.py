@@ -136,17 +136,23 @@ def to_jagged(fields: dict[str, np.ndarray], valid: np.ndarray, key: np.ndarray)
     """Turn fixed (n, k) slot arrays into a jagged record array sorted by ``key`` descending.
 
     Invalid slots are dropped. Sorting puts invalid slots last so that the boolean-mask
-    flattening keeps every event's entries contiguous and in order.
+    flattening keeps every event's entries contiguous and in order. Floating-point fields
+    are stored as float32, as in NanoAOD.
     """
     order = np.argsort(np.where(valid, -key, np.inf), axis=1, kind="stable")
     valid_sorted = np.take_along_axis(valid, order, axis=1)
     counts = valid_sorted.sum(axis=1)
     return ak.zip(
         {
-            name: ak.unflatten(np.take_along_axis(arr, order, axis=1)[valid_sorted], counts)
+            name: ak.unflatten(_nanoaod_dtype(np.take_along_axis(arr, order, axis=1)[valid_sorted]), counts)
             for name, arr in fields.items()
         }
     )
+
+
+def _nanoaod_dtype(values: np.ndarray) -> np.ndarray:
+    """NanoAOD stores floating-point quantities as float32."""
+    return values.astype(np.float32) if values.dtype.kind == "f" else values
 
 
 def _stack(values: list) -> np.ndarray:
@@ -361,8 +367,8 @@ def reconstruct(rng: Generator, truth: TruthEvents, det: Detector) -> dict[str, 
         "GenPart": _gen_particles(truth),
         **lepton_collections,
         **jet_collections,
-        "MET_pt": np.hypot(met_px, met_py),
-        "MET_phi": np.arctan2(met_py, met_px),
-        "GenMET_pt": np.hypot(gen_met_px, gen_met_py),
-        "GenMET_phi": np.arctan2(gen_met_py, gen_met_px),
+        "MET_pt": _nanoaod_dtype(np.hypot(met_px, met_py)),
+        "MET_phi": _nanoaod_dtype(np.arctan2(met_py, met_px)),
+        "GenMET_pt": _nanoaod_dtype(np.hypot(gen_met_px, gen_met_py)),
+        "GenMET_phi": _nanoaod_dtype(np.arctan2(gen_met_py, gen_met_px)),
     }

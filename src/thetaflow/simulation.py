@@ -205,28 +205,14 @@ def generate_filtered(
 
 
 def _event_arrays(reco: dict[str, ak.Array], keep: np.ndarray, *, is_data: bool) -> dict:
-    """Select skimmed events, cast floats to float32 as NanoAOD does, drop truth for data."""
+    """Select skimmed events; for data drop every truth branch and truth jet field."""
     out: dict = {}
     for name, arr in reco.items():
         if is_data and name in TRUTH_ONLY_BRANCHES:
             continue
         arr = arr[keep]
-        if isinstance(arr, ak.Array):
-            fields = {
-                f: arr[f]
-                for f in arr.fields
-                if not (is_data and name == "Jet" and f in TRUTH_ONLY_JET_FIELDS)
-            }
-            arr = ak.zip(
-                {
-                    f: ak.values_astype(v, np.float32) if ak.types.numpytype.primitive_to_dtype(
-                        ak.type(v).content.content.primitive
-                    ).kind == "f" else v
-                    for f, v in fields.items()
-                }
-            )
-        elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
+        if is_data and name == "Jet":
+            arr = ak.zip({f: arr[f] for f in arr.fields if f not in TRUTH_ONLY_JET_FIELDS})
         out[name] = arr
     return out
 
