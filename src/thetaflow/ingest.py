@@ -14,6 +14,7 @@ by a generator filter or skim) is used for the normalisation instead.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import warnings
@@ -34,6 +35,7 @@ from thetaflow.selection import (
     LEPTON_FIELDS,
     Selection,
     cut_masks,
+    prepare_chunk,
     select_objects,
 )
 
@@ -155,16 +157,22 @@ def runs_sumw(path: str, sample: str) -> tuple[float, float] | None:
 
 
 def finite_mask(events: ak.Array) -> np.ndarray:
-    """Events whose used kinematic inputs are all finite (NaN/inf are counted, dropped)."""
+    """Events whose used kinematic inputs are all finite (NaN/inf are counted, dropped).
+
+    The flat contents are checked first; only a column that has a non-finite value is
+    reduced per event, so clean inputs (the usual case) cost one pass over the buffers.
+    """
     ok = np.ones(len(events), bool)
-    for collection, fields in FINITE_CHECKED.items():
-        obj = events[collection]
-        for f in fields:
-            values = obj[f]
-            good = np.isfinite(values)
-            ok &= ak.to_numpy(ak.all(good, axis=1)) if values.ndim > 1 else ak.to_numpy(good)
+    columns = [events[c][f] for c, fields in FINITE_CHECKED.items() for f in fields]
     if "genWeight" in events.fields:
-        ok &= np.isfinite(ak.to_numpy(events.genWeight))
+        columns.append(events.genWeight)
+    for values in columns:
+        jagged = values.ndim > 1
+        flat = ak.to_numpy(ak.flatten(values) if jagged else values)
+        if np.isfinite(flat).all():
+            continue
+        good = np.isfinite(values)
+        ok &= ak.to_numpy(ak.all(good, axis=1)) if jagged else ak.to_numpy(good)
     return ok
 
 
@@ -359,9 +367,9 @@ def _ingest_file(
         totals.non_finite += int((~good).sum())
         totals.sumw += float(gen_weight[np.isfinite(gen_weight)].sum())
         events, gen_weight = events[good], gen_weight[good]
-        extras = _jet_truth(events, has_truth, has_nu)
+        chunk = prepare_chunk(events, selection, _jet_truth(events, has_truth, has_nu))
         for v in variation_list:
-            objects = select_objects(events, selection, v.jes_factor, extras)
+            objects = select_objects(chunk, selection, v.jes_factor)
             extra_weight = (
                 ak.to_numpy(extra.evaluate(objects.variables)).astype(np.float64)
                 if extra is not None
@@ -371,6 +379,10 @@ def _ingest_file(
             counters[v.name].add(masks, gen_weight * extra_weight)
             appenders[v.name].write(_output_record(events, objects, masks[-1], gen_weight, extra_weight))
         log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)
+        # uproot/NanoEvents objects of a chunk form reference cycles that keep its arrays
+        # alive until a full collection; collect now so memory does not grow with file size
+        del events, chunk, objects
+        gc.collect()
 
 
 def _read_chunk(path: str, tree: str, start: int, stop: int, sample: str) -> ak.Array:

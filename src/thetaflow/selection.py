@@ -72,6 +72,23 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class ChunkObjects:
+    """What does not depend on the jet energy scale, computed once per chunk.
+
+    Leptons and the jet–lepton ΔR cleaning use only η/φ and lepton momenta, so every jet
+    variation reuses them; only jet p_T/mass, the jet cuts and MET change per variation.
+    """
+
+    leptons: ak.Array
+    lepton_variables: dict[str, ak.Array]
+    raw_jets: ak.Array
+    jets: ak.Array
+    clean: ak.Array
+    met_pt: ak.Array
+    met_phi: ak.Array
+
+
+@dataclass(frozen=True)
 class SelectedObjects:
     """Selected leptons (p_T-ordered Momentum4D with charge, pdgId), jets and MET."""
 
@@ -105,33 +122,50 @@ class _FieldView(Mapping):
         return len(self._array.fields)
 
 
-def _momenta(collection: ak.Array, extra: dict[str, ak.Array]) -> ak.Array:
-    return ak.zip(
-        {f: collection[f] for f in KINEMATIC_FIELDS} | extra, with_name="Momentum4D"
-    )
+def _momenta(collection: ak.Array, extra: Mapping[str, ak.Array]) -> ak.Array:
+    return ak.zip({f: collection[f] for f in KINEMATIC_FIELDS} | dict(extra), with_name="Momentum4D")
 
 
-def select_leptons(events: ak.Array, selection: Selection) -> tuple[ak.Array, ak.Array, ak.Array]:
-    """Selected muons and electrons merged into one p_T-ordered lepton collection."""
+def select_leptons(events: ak.Array, selection: Selection) -> tuple[ak.Array, dict[str, ak.Array]]:
+    """Selected muons and electrons merged into one p_T-ordered collection + its variables."""
     muons = events.Muon[mask_collection(events.Muon, selection.muon)]
     electrons = events.Electron[mask_collection(events.Electron, selection.electron)]
-    parts = [
-        _momenta(c, {"charge": c["charge"], "pdgId": c["pdgId"]}) for c in (muons, electrons)
-    ]
+    parts = [_momenta(c, {"charge": c["charge"], "pdgId": c["pdgId"]}) for c in (muons, electrons)]
     leptons = ak.concatenate(parts, axis=1)
     leptons = leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
-    return leptons, muons, electrons
+    lp = ak.pad_none(leptons, 2, axis=1)
+    pair = lp[:, 0] + lp[:, 1]
+    variables = {
+        "n_muons": ak.num(muons),
+        "n_electrons": ak.num(electrons),
+        "n_leptons": ak.num(leptons),
+        "opposite_sign": ak.fill_none(lp[:, 0].charge * lp[:, 1].charge < 0, False),
+        "same_flavour": ak.fill_none(abs(lp[:, 0].pdgId) == abs(lp[:, 1].pdgId), False),
+        "mll_gev": ak.fill_none(pair.mass, 0.0),
+        "ptll_gev": ak.fill_none(pair.pt, 0.0),
+        "lep1_pt_gev": ak.fill_none(lp[:, 0].pt, 0.0),
+        "lep2_pt_gev": ak.fill_none(lp[:, 1].pt, 0.0),
+    }
+    return leptons, variables
+
+
+def prepare_chunk(
+    events: ak.Array, selection: Selection, jet_extras: Mapping[str, ak.Array] | None = None
+) -> ChunkObjects:
+    """Leptons, lepton variables and the jet cleaning mask of one chunk of NanoEvents."""
+    leptons, lepton_variables = select_leptons(events, selection)
+    jets = _momenta(events.Jet, {"btag": events.Jet["btagDeepFlavB"], **(jet_extras or {})})
+    pairs = ak.cartesian([jets, leptons], axis=1, nested=True)
+    clean = ak.all(pairs["0"].deltaR(pairs["1"]) > selection.jet_lepton_min_dr, axis=-1)
+    return ChunkObjects(leptons, lepton_variables, events.Jet, jets, clean, events.MET.pt, events.MET.phi)
 
 
 def vary_jets(jets: ak.Array, jes_factor: float) -> ak.Array:
     """Jets with p_T and mass scaled by the jet-energy-scale factor (1 for nominal)."""
     if jes_factor == 1.0:
         return jets
-    return ak.with_field(
-        ak.with_field(jets, jets.pt * np.float32(jes_factor), "pt"),
-        jets.mass * np.float32(jes_factor),
-        "mass",
-    )
+    scale = np.float32(jes_factor)
+    return ak.with_field(ak.with_field(jets, jets.pt * scale, "pt"), jets.mass * scale, "mass")
 
 
 def propagate_met(
@@ -146,41 +180,22 @@ def propagate_met(
     return np.hypot(px, py), np.arctan2(py, px)
 
 
-def select_objects(
-    events: ak.Array, selection: Selection, jes_factor: float = 1.0, jet_extras: Mapping[str, ak.Array] | None = None
-) -> SelectedObjects:
-    """Select leptons and clean jets, compute the event variables for the cuts."""
-    leptons, muons, electrons = select_leptons(events, selection)
-    raw_jets = events.Jet
-    jets = vary_jets(raw_jets, jes_factor)
-    jet_mask = mask_collection(jets, selection.jet)
-    jets4 = _momenta(jets, {"btag": jets["btagDeepFlavB"], **(jet_extras or {})})
-    pairs = ak.cartesian([jets4, leptons], axis=1, nested=True)
-    clean = ak.all(pairs["0"].deltaR(pairs["1"]) > selection.jet_lepton_min_dr, axis=-1)
-    jets4 = jets4[jet_mask & clean]
-    jets4 = jets4[ak.argsort(jets4.pt, axis=1, ascending=False)]
-    met_pt, met_phi = propagate_met(events.MET.pt, events.MET.phi, raw_jets, jes_factor)
-    lp = ak.pad_none(leptons, 2, axis=1)
-    pair = lp[:, 0] + lp[:, 1]
-    btags = ak.sort(jets4.btag, axis=1, ascending=False)
-    bt = ak.pad_none(btags, 2, axis=1)
+def select_objects(chunk: ChunkObjects, selection: Selection, jes_factor: float = 1.0) -> SelectedObjects:
+    """Apply one jet variation: varied jet cuts, p_T-ordered clean jets, MET, event variables."""
+    jet_mask = mask_collection(vary_jets(chunk.raw_jets, jes_factor), selection.jet) & chunk.clean
+    jets = vary_jets(chunk.jets, jes_factor)[jet_mask]
+    jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
+    met_pt, met_phi = propagate_met(chunk.met_pt, chunk.met_phi, chunk.raw_jets, jes_factor)
+    bt = ak.pad_none(ak.sort(jets.btag, axis=1, ascending=False), 2, axis=1)
     variables = {
-        "n_muons": ak.num(muons),
-        "n_electrons": ak.num(electrons),
-        "n_leptons": ak.num(leptons),
-        "opposite_sign": ak.fill_none(lp[:, 0].charge * lp[:, 1].charge < 0, False),
-        "same_flavour": ak.fill_none(abs(lp[:, 0].pdgId) == abs(lp[:, 1].pdgId), False),
-        "mll_gev": ak.fill_none(pair.mass, 0.0),
-        "ptll_gev": ak.fill_none(pair.pt, 0.0),
-        "lep1_pt_gev": ak.fill_none(lp[:, 0].pt, 0.0),
-        "lep2_pt_gev": ak.fill_none(lp[:, 1].pt, 0.0),
-        "n_jets": ak.num(jets4),
+        **chunk.lepton_variables,
+        "n_jets": ak.num(jets),
         "btag_max": ak.fill_none(bt[:, 0], -1.0),
         "btag_second": ak.fill_none(bt[:, 1], -1.0),
-        "ht_gev": ak.sum(jets4.pt, axis=1),
+        "ht_gev": ak.sum(jets.pt, axis=1),
         "met_gev": met_pt,
     }
-    return SelectedObjects(leptons, jets4, met_pt, met_phi, variables)
+    return SelectedObjects(chunk.leptons, jets, met_pt, met_phi, variables)
 
 
 def cut_masks(objects: SelectedObjects, selection: Selection) -> list[tuple[str, np.ndarray]]:
