@@ -13,14 +13,17 @@ Benchmarks print their figures and never assert on timings.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -192,6 +195,19 @@ def ingest_files(config: Mapping, files: Sequence[str], outdir: str, sample: str
 
 
 # --------------------------------------------------------------------------- reporting
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str, parent: str | None, keep: bool) -> Iterator[Path]:
+    """A temporary directory for benchmark files, removed afterwards unless ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"scratch files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def add_json_argument(parser: argparse.ArgumentParser, name: str) -> None:

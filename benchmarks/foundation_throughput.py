@@ -22,7 +22,6 @@ files are freshly written, so every read comes from the page cache for all stage
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -40,6 +39,7 @@ from _common import (
     print_table,
     run_isolated,
     save_json,
+    scratch_dir,
     simulate_files,
 )
 from thetaflow.features import build_features
@@ -186,14 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_config({"ingest": {"chunk_size": args.chunk_size}} if args.chunk_size else None)
     filtered_per_chunk = args.sim_chunk or config["simulation"]["events_per_chunk"]
-    workdir = Path(tempfile.mkdtemp(prefix="thetaflow-throughput-", dir=args.workdir))
-    try:
+    with scratch_dir("thetaflow-throughput-", args.workdir, args.keep) as workdir:
         figures = run_benchmark(config, args.events, filtered_per_chunk, workdir)
-    finally:
-        if args.keep:
-            print(f"scratch files kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     report(figures)
     save_json(args.json, figures)
     return 0

@@ -54,6 +54,7 @@ from _common import (
     print_table,
     run_isolated,
     save_json,
+    scratch_dir,
     simulate_files,
 )
 
@@ -218,14 +219,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, write the JSON, delete the files."""
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="thetaflow-ingest-memory-", dir=args.workdir))
-    try:
+    with scratch_dir("thetaflow-ingest-memory-", args.workdir, args.keep) as workdir:
         figures = run_benchmark(args, workdir)
-    finally:
-        if args.keep:
-            print(f"files kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     report(figures)
     save_json(args.json, figures)
     return 0

@@ -35,7 +35,9 @@ from thetaflow.selection import (
     LEPTON_FIELDS,
     Selection,
     cut_masks,
+    lepton_cut_prefix,
     prepare_chunk,
+    select_leptons,
     select_objects,
 )
 
@@ -90,9 +92,9 @@ class CutflowCounter:
         self.events = np.zeros(len(self.names), np.int64)
         self.sumw = np.zeros(len(self.names))
 
-    def add(self, masks: Sequence[np.ndarray], weights: np.ndarray) -> None:
-        """Accumulate one chunk's cumulative masks."""
-        for i, mask in enumerate(masks):
+    def add(self, masks: Sequence[np.ndarray], weights: np.ndarray, first: int = 0) -> None:
+        """Accumulate cumulative masks of the cuts ``first``, ``first + 1``... of one chunk."""
+        for i, mask in enumerate(masks, start=first):
             self.events[i] += int(mask.sum())
             self.sumw[i] += float(weights[mask].sum())
 
@@ -353,6 +355,7 @@ def _ingest_file(
         if info.weight_expr
         else None
     )
+    n_shared = lepton_cut_prefix(selection, extra.names if extra is not None else frozenset())
     keys = set(ttree.keys())
     has_truth = not info.is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= keys
     has_nu = has_truth and "GenJet_nuPt" in keys
@@ -367,21 +370,41 @@ def _ingest_file(
         totals.non_finite += int((~good).sum())
         totals.sumw += float(gen_weight[np.isfinite(gen_weight)].sum())
         events, gen_weight = events[good], gen_weight[good]
-        chunk = prepare_chunk(events, selection, _jet_truth(events, has_truth, has_nu))
+        # cuts on leptons only are shared by every jet variation: evaluate them once and
+        # run the variations on the events that pass them
+        leptons, lepton_variables = select_leptons(events, selection)
+        extra_weight = (
+            ak.to_numpy(extra.evaluate(lepton_variables)).astype(np.float64)
+            if extra is not None and n_shared
+            else np.ones(len(events))
+        )
+        weights = gen_weight * extra_weight
+        shared = [np.ones(len(events), bool)] + cut_masks(lepton_variables, selection, 0, n_shared)
+        keep = shared[-1]
+        sub = events[keep]
+        chunk = prepare_chunk(
+            sub,
+            selection,
+            _jet_truth(sub, has_truth, has_nu),
+            (leptons[keep], {k: v[keep] for k, v in lepton_variables.items()}),
+        )
         for v in variation_list:
             objects = select_objects(chunk, selection, v.jes_factor)
-            extra_weight = (
+            per_variation = extra is not None and not n_shared  # extra weight reads jets
+            sub_extra = (
                 ak.to_numpy(extra.evaluate(objects.variables)).astype(np.float64)
-                if extra is not None
-                else np.ones(len(events))
+                if per_variation
+                else extra_weight[keep]
             )
-            masks = [np.ones(len(events), bool)] + [m for _, m in cut_masks(objects, selection)]
-            counters[v.name].add(masks, gen_weight * extra_weight)
-            appenders[v.name].write(_output_record(events, objects, masks[-1], gen_weight, extra_weight))
+            masks = cut_masks(objects.variables, selection, n_shared)
+            counters[v.name].add(shared, gen_weight * sub_extra if per_variation else weights)
+            counters[v.name].add(masks, gen_weight[keep] * sub_extra, first=len(shared))
+            final = masks[-1] if masks else np.ones(len(sub), bool)
+            appenders[v.name].write(_output_record(sub, objects, final, gen_weight[keep], sub_extra))
         log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)
         # uproot/NanoEvents objects of a chunk form reference cycles that keep its arrays
         # alive until a full collection; collect now so memory does not grow with file size
-        del events, chunk, objects
+        del events, sub, chunk, objects
         gc.collect()
 
 

@@ -36,6 +36,10 @@ EVENT_VARIABLES: dict[str, str] = {
     "ht_gev": "scalar sum of selected jet p_T [GeV]",
     "met_gev": "missing transverse momentum [GeV] (after the jet variation)",
 }
+LEPTON_VARIABLES = frozenset(
+    ("n_muons", "n_electrons", "n_leptons", "opposite_sign", "same_flavour", "mll_gev", "ptll_gev",
+     "lep1_pt_gev", "lep2_pt_gev")
+)
 LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
 KINEMATIC_FIELDS = ("pt", "eta", "phi", "mass")
 
@@ -149,11 +153,35 @@ def select_leptons(events: ak.Array, selection: Selection) -> tuple[ak.Array, di
     return leptons, variables
 
 
+def lepton_cut_prefix(selection: Selection, extra_names: frozenset[str] = frozenset()) -> int:
+    """How many leading cuts read lepton variables only (jet-variation independent).
+
+    Those cuts are evaluated once per chunk and the jet variations run only on the events
+    that pass them. ``extra_names`` (the names an extra weight expression reads) must be
+    lepton-only too, since the weight enters the counts of those cuts.
+    """
+    if not extra_names <= LEPTON_VARIABLES:
+        return 0
+    n = 0
+    for _, expr in selection.cuts:
+        if not expr.names <= LEPTON_VARIABLES:
+            break
+        n += 1
+    return n
+
+
 def prepare_chunk(
-    events: ak.Array, selection: Selection, jet_extras: Mapping[str, ak.Array] | None = None
+    events: ak.Array,
+    selection: Selection,
+    jet_extras: Mapping[str, ak.Array] | None = None,
+    leptons: tuple[ak.Array, dict[str, ak.Array]] | None = None,
 ) -> ChunkObjects:
-    """Leptons, lepton variables and the jet cleaning mask of one chunk of NanoEvents."""
-    leptons, lepton_variables = select_leptons(events, selection)
+    """Leptons, lepton variables and the jet cleaning mask of one chunk of NanoEvents.
+
+    ``leptons`` may pass in the result of :func:`select_leptons` already computed for
+    these events.
+    """
+    leptons, lepton_variables = leptons if leptons is not None else select_leptons(events, selection)
     jets = _momenta(events.Jet, {"btag": events.Jet["btagDeepFlavB"], **(jet_extras or {})})
     pairs = ak.cartesian([jets, leptons], axis=1, nested=True)
     clean = ak.all(pairs["0"].deltaR(pairs["1"]) > selection.jet_lepton_min_dr, axis=-1)
@@ -198,12 +226,14 @@ def select_objects(chunk: ChunkObjects, selection: Selection, jes_factor: float 
     return SelectedObjects(chunk.leptons, jets, met_pt, met_phi, variables)
 
 
-def cut_masks(objects: SelectedObjects, selection: Selection) -> list[tuple[str, np.ndarray]]:
-    """Cumulative boolean masks after each cut, in config order."""
-    running = np.ones(len(objects.met_pt), bool)
+def cut_masks(
+    variables: Mapping[str, ak.Array], selection: Selection, first: int = 0, last: int | None = None
+) -> list[np.ndarray]:
+    """Cumulative boolean masks after cuts ``first``..``last`` (config order) on ``variables``."""
+    running: np.ndarray | None = None
     out = []
-    for name, expr in selection.cuts:
-        passed = ak.to_numpy(ak.fill_none(expr.evaluate(objects.variables), False)).astype(bool)
-        running = running & passed
-        out.append((name, running))
+    for _, expr in selection.cuts[first:last]:
+        passed = ak.to_numpy(ak.fill_none(expr.evaluate(variables), False)).astype(bool)
+        running = passed if running is None else running & passed
+        out.append(running)
     return out
