@@ -20,12 +20,15 @@ wildcard_constraints:
     sample=_alternatives(list(SAMPLES)),
     variation="|".join(MC_VARIATIONS),
     chunk=r"\d+",
+    model=_alternatives(MODELS),
+    fold=r"\d+",
 
 
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/ml.smk"
 
 
 rule all:

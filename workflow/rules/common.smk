@@ -33,6 +33,8 @@ DATA_SAMPLES = [s.name for s in SAMPLES.values() if s.is_data]
 GENERATED_SAMPLES = [s.name for s in SAMPLES.values() if s.is_generated]
 MC_VARIATIONS = [v.name for v in variations(config, is_data=False)]
 FEATURES = list(config["features"])
+MODELS = list(config["ml"]["models"]) if "ml" in config else []
+FOLDS = list(range(config["ml"]["folds"])) if "ml" in config else []
 NEVER = "(?!x)x"  # a regex that matches nothing, for an empty sample group
 
 
@@ -75,6 +77,34 @@ def nominal_feature_files(wildcards):
     return {name: f"results/features/{name}/nominal.parquet" for name in SAMPLES}
 
 
+def mc_nominal_feature_files(wildcards):
+    """Nominal feature tables of the simulated samples, keyed by sample (training data)."""
+    return {
+        name: f"results/features/{name}/nominal.parquet" for name in MC_SAMPLES
+    }
+
+
+def fold_model_dirs(wildcards):
+    """The trained model directories of every fold of one model, in fold order."""
+    return expand("results/models/{model}/fold{fold}", model=wildcards.model, fold=FOLDS)
+
+
+def ml_targets():
+    """Scores of every sample and variation, evaluations and the model comparison."""
+    targets = []
+    for name in SAMPLES:
+        targets += expand(
+            "results/scores/{model}/{sample}/{variation}.parquet",
+            model=MODELS,
+            sample=name,
+            variation=sample_variations(name),
+        )
+    if MODELS:
+        targets += expand("results/evaluation/{model}/metrics.json", model=MODELS)
+        targets.append("results/evaluation/comparison.csv")
+    return targets
+
+
 def all_targets():
     """Everything the default analysis produces so far."""
     targets = expand("results/cutflow/{sample}.json", sample=SAMPLES)
@@ -86,4 +116,4 @@ def all_targets():
         )
     targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
     targets.append("results/cutflow/cutflow.csv")
-    return targets
+    return targets + ml_targets()

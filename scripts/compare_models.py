@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule compare_models: one table and figure across models."""
+
+from thetaflow.assessment import compare_models
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    compare_models(
+        snakemake.config,
+        list(snakemake.input.metrics),
+        snakemake.input.table,
+        dict(snakemake.output.items()),
+    )

@@ -1,0 +1,13 @@
+"""Snakemake adapter of rule evaluate: metrics and figures of one model."""
+
+from thetaflow.assessment import evaluate_model
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    evaluate_model(
+        snakemake.config,
+        snakemake.wildcards.model,
+        list(snakemake.input.models),
+        snakemake.input.table,
+        dict(snakemake.output.items()),
+    )

@@ -1,0 +1,14 @@
+"""Snakemake adapter of rule train: one model on one fold."""
+
+from thetaflow.fitting import train_fold
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    train_fold(
+        snakemake.config,
+        snakemake.wildcards.model,
+        int(snakemake.wildcards.fold),
+        snakemake.input[0],
+        snakemake.output[0],
+        snakemake.threads,
+    )

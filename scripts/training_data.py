@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule training_data: the training table with folds."""
+
+from thetaflow.fitting import prepare_training_data
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    prepare_training_data(
+        snakemake.config,
+        dict(snakemake.input.items()),
+        snakemake.output.table,
+        snakemake.output.folds,
+    )

@@ -1,0 +1,122 @@
+"""Training one model on one fold, and the workflow entry points around training data.
+
+The model directory of (model, fold) holds the model in its family's native format, a
+``training.json`` record (family, parameters, inputs, fold, sizes, timing, fingerprints of
+the training and validation event ids) and ``train_scores.parquet`` (the model's scores on
+a sample of its own training events, for the overtraining test).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from thetaflow.io import atomic_path, write_json
+from thetaflow.models import build_classifier
+from thetaflow.training import (
+    build_training_table,
+    dataset,
+    fold_report,
+    fold_sets,
+    ids_checksum,
+    subsample,
+)
+
+log = logging.getLogger(__name__)
+
+TRAIN_SCORE_SAMPLE = 50_000
+TRAINING_RECORD = "training.json"
+TRAIN_SCORES = "train_scores.parquet"
+
+
+def ml_inputs(config: Mapping) -> list[str]:
+    """Input features of the classifiers: ``ml.inputs`` or every configured feature."""
+    return list(config["ml"].get("inputs") or config["features"])
+
+
+def model_seed(config: Mapping, model: str, fold: int) -> int:
+    """Seed of one (model, fold): the ml seed, the model's position and the fold."""
+    names = sorted(config["ml"]["models"])
+    return int(config["ml"]["seed"]) * 1000 + names.index(model) * 20 + fold
+
+
+def prepare_training_data(config: Mapping, feature_files: Mapping[str, str], table_path: str, report_path: str) -> None:
+    """Workflow entry point: the training table (all nominal MC) and the fold report."""
+    ml = config["ml"]
+    table = build_training_table(
+        feature_files,
+        ml_inputs(config),
+        seed=ml["seed"],
+        folds=ml["folds"],
+        validation_fraction=ml["validation_fraction"],
+        negative_weights=ml["negative_weights"],
+    )
+    with atomic_path(table_path) as tmp:
+        table.to_parquet(tmp, index=False)
+    report = {"folds": fold_report(table), "negative_weight_events": int((table["weight"] < 0).sum())}
+    write_json(report_path, report)
+    log.info("training table: %d events, fold report %s", len(table), report["folds"])
+
+
+def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1) -> dict:
+    """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it."""
+    ml = config["ml"]
+    spec = ml["models"][model]
+    inputs = ml_inputs(config)
+    table = pd.read_parquet(table_path)
+    sets = fold_sets(table["fold"].to_numpy(), table["is_validation"].to_numpy(), fold)
+    seed = model_seed(config, model, fold)
+    train_mask = subsample(sets.train, ml["max_train_events"], seed)
+    valid_mask = subsample(sets.valid, ml["max_train_events"] // 4, seed + 1) if ml["max_train_events"] else sets.valid
+    clf = build_classifier(model, spec["family"], spec.get("params", {}), seed, inputs)
+    clf.threads = threads
+    train, valid = dataset(table, train_mask, inputs), dataset(table, valid_mask, inputs)
+    start = time.perf_counter()
+    report = clf.fit(train, valid)
+    seconds = time.perf_counter() - start
+    record = {
+        "model": model,
+        "family": spec["family"],
+        "params": clf.params,
+        "inputs": inputs,
+        "fold": fold,
+        "folds": ml["folds"],
+        "seed": seed,
+        "n_train": int(train_mask.sum()),
+        "n_valid": int(valid_mask.sum()),
+        "train_ids": ids_checksum(table, train_mask),
+        "valid_ids": ids_checksum(table, valid_mask),
+        "train_seconds": seconds,
+        "iterations": report.iterations,
+        "extra": report.extra,
+    }
+    shown = subsample(train_mask, TRAIN_SCORE_SAMPLE, seed + 2)
+    train_scores = pd.DataFrame(
+        {
+            "label": table["label"].to_numpy()[shown],
+            "weight": table["weight"].to_numpy()[shown],
+            "score": clf.predict(table.loc[shown, inputs].to_numpy(dtype=np.float32)),
+        }
+    )
+    out = Path(output_dir)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        clf.save(tmp)
+        train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
+        (tmp / TRAINING_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True, default=float) + "\n")
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("%s fold %d: %d train / %d valid events, %.1f s", model, fold, record["n_train"], record["n_valid"], seconds)
+    return record

@@ -1,0 +1,136 @@
+# Supervised learning: training table with folds, one model per (model, fold), out-of-fold
+# scores for every sample and variation, evaluation per model and one comparison.
+
+
+rule training_data:
+    input:
+        unpack(mc_nominal_feature_files),
+    output:
+        table="results/ml/training.parquet",
+        folds="results/ml/folds.json",
+    log:
+        "results/logs/ml/training_data.log",
+    benchmark:
+        "results/benchmarks/rules/ml/training_data.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../../scripts/training_data.py"
+
+
+rule train:
+    input:
+        "results/ml/training.parquet",
+    output:
+        directory("results/models/{model}/fold{fold}"),
+    log:
+        "results/logs/ml/train/{model}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/rules/ml/train/{model}/fold{fold}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    script:
+        "../../scripts/train.py"
+
+
+rule score:
+    input:
+        features="results/features/{sample}/{variation}.parquet",
+        models=fold_model_dirs,
+    output:
+        "results/scores/{model}/{sample}/{variation}.parquet",
+    log:
+        "results/logs/ml/score/{model}/{sample}/{variation}.log",
+    benchmark:
+        "results/benchmarks/rules/ml/score/{model}/{sample}/{variation}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    script:
+        "../../scripts/score.py"
+
+
+rule evaluate:
+    input:
+        table="results/ml/training.parquet",
+        models=fold_model_dirs,
+    output:
+        metrics="results/evaluation/{model}/metrics.json",
+        roc=report(
+            "results/evaluation/{model}/roc.png",
+            caption="../report/roc.rst",
+            category="Supervised learning",
+            subcategory="{model}",
+        ),
+        overtraining=report(
+            "results/evaluation/{model}/overtraining.png",
+            caption="../report/overtraining.rst",
+            category="Supervised learning",
+            subcategory="{model}",
+        ),
+        importance=report(
+            "results/evaluation/{model}/importance.png",
+            caption="../report/importance.rst",
+            category="Supervised learning",
+            subcategory="{model}",
+        ),
+    log:
+        "results/logs/ml/evaluate/{model}.log",
+    benchmark:
+        "results/benchmarks/rules/ml/evaluate/{model}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    script:
+        "../../scripts/evaluate.py"
+
+
+rule compare_models:
+    input:
+        metrics=expand("results/evaluation/{model}/metrics.json", model=MODELS),
+        table="results/ml/training.parquet",
+    output:
+        table=report(
+            "results/evaluation/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Supervised learning",
+            subcategory="Comparison",
+        ),
+        figure=report(
+            "results/evaluation/comparison.png",
+            caption="../report/comparison.rst",
+            category="Supervised learning",
+            subcategory="Comparison",
+        ),
+        roc=report(
+            "results/evaluation/roc_all.png",
+            caption="../report/roc.rst",
+            category="Supervised learning",
+            subcategory="Comparison",
+        ),
+    log:
+        "results/logs/ml/compare_models.log",
+    benchmark:
+        "results/benchmarks/rules/ml/compare_models.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    script:
+        "../../scripts/compare_models.py"
