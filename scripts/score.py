@@ -1,13 +1,12 @@
-"""Snakemake adapter of rule score: out-of-fold scores of one sample and variation."""
+"""Snakemake adapter of rule score: out-of-fold scores of every sample and variation."""
 
 from thetaflow.logs import job_log
-from thetaflow.scoring import score_sample
+from thetaflow.scoring import score_samples
 
 with job_log(snakemake.log[0]):
-    score_sample(
+    score_samples(
         snakemake.config,
         snakemake.wildcards.model,
         list(snakemake.input.models),
-        snakemake.input.features,
-        snakemake.output[0],
+        dict(zip(snakemake.input.features, snakemake.output)),
     )

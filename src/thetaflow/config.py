@@ -217,10 +217,30 @@ def check_analysis(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 f"config key 'features': unknown feature '{feature}'{hint}; "
                 f"available: {', '.join(FEATURES)}"
             )
+    if "ml" in config:
+        _check_ml(config)
     if not any(s.kind == "signal" for s in samples.values()):
         raise ConfigError("sample list: no sample has kind 'signal'")
     for sample in samples.values():
         _check_sample(sample, samples)
+
+
+def _check_ml(config: Mapping) -> None:
+    """ML inputs are configured features; every model has a known family and valid params."""
+    from thetaflow.models import build_classifier
+    from thetaflow.models.base import ModelConfigError
+
+    inputs = config["ml"].get("inputs") or config["features"]
+    unknown = [f for f in inputs if f not in config["features"]]
+    if unknown:
+        raise ConfigError(
+            f"config key 'ml.inputs': {', '.join(unknown)} not in 'features' (the feature tables hold only those)"
+        )
+    for name, spec in config["ml"]["models"].items():
+        try:
+            build_classifier(name, spec["family"], spec.get("params", {}), 0, inputs)
+        except ModelConfigError as err:
+            raise ConfigError(f"config key 'ml.models.{name}': {err}") from err
 
 
 def _check_sample(sample: Sample, samples: Mapping[str, Sample]) -> None:

@@ -77,18 +77,23 @@ def load_fold_models(config: Mapping, model: str, directories: Sequence[str]) ->
     return FoldModels(model, tuple(models), tuple(inputs), int(ml["seed"]))
 
 
-def score_sample(config: Mapping, model: str, model_dirs: Sequence[str], features_path: str, output: str) -> dict:
-    """Workflow entry point: out-of-fold scores of one sample and variation."""
+def score_samples(config: Mapping, model: str, model_dirs: Sequence[str], files: Mapping[str, str]) -> dict:
+    """Workflow entry point: out-of-fold scores of feature tables (input → output path).
+
+    The fold models are loaded once and reused for every sample and variation.
+    """
     fold_models = load_fold_models(config, model, model_dirs)
-    frame = pd.read_parquet(features_path)
-    check_inputs(frame, fold_models.inputs, features_path)
-    start = time.perf_counter()
-    folds, scores = fold_models.score(frame)
-    seconds = time.perf_counter() - start
-    out = frame[list(ID_COLUMNS)].copy()
-    out["fold"] = folds
-    out["score"] = scores
-    with atomic_path(output) as tmp:
-        out.to_parquet(tmp, index=False)
-    log.info("%s: scored %d events in %.2f s", features_path, len(frame), seconds)
-    return {"events": len(frame), "seconds": seconds}
+    timing = {}
+    for features_path, output in files.items():
+        frame = pd.read_parquet(features_path)
+        check_inputs(frame, fold_models.inputs, features_path)
+        start = time.perf_counter()
+        folds, scores = fold_models.score(frame)
+        timing[features_path] = time.perf_counter() - start
+        out = frame[list(ID_COLUMNS)].copy()
+        out["fold"] = folds
+        out["score"] = scores
+        with atomic_path(output) as tmp:
+            out.to_parquet(tmp, index=False)
+        log.info("%s: scored %d events in %.2f s", features_path, len(frame), timing[features_path])
+    return timing

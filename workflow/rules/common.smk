@@ -79,26 +79,38 @@ def nominal_feature_files(wildcards):
 
 def mc_nominal_feature_files(wildcards):
     """Nominal feature tables of the simulated samples, keyed by sample (training data)."""
-    return {
-        name: f"results/features/{name}/nominal.parquet" for name in MC_SAMPLES
-    }
+    return {name: f"results/features/{name}/nominal.parquet" for name in MC_SAMPLES}
 
 
 def fold_model_dirs(wildcards):
     """The trained model directories of every fold of one model, in fold order."""
-    return expand("results/models/{model}/fold{fold}", model=wildcards.model, fold=FOLDS)
+    return expand(
+        "results/models/{model}/fold{fold}", model=wildcards.model, fold=FOLDS
+    )
+
+
+def sample_variation_pairs():
+    """Every (sample, variation) that has a feature table, in a fixed order."""
+    return [(name, v) for name in SAMPLES for v in sample_variations(name)]
+
+
+def all_feature_files():
+    """Feature tables of every sample and variation (the scoring inputs)."""
+    return [f"results/features/{s}/{v}.parquet" for s, v in sample_variation_pairs()]
+
+
+def score_files(model):
+    """Score files of one model, one per sample and variation (same order as features)."""
+    return [
+        f"results/scores/{model}/{s}/{v}.parquet" for s, v in sample_variation_pairs()
+    ]
 
 
 def ml_targets():
     """Scores of every sample and variation, evaluations and the model comparison."""
     targets = []
-    for name in SAMPLES:
-        targets += expand(
-            "results/scores/{model}/{sample}/{variation}.parquet",
-            model=MODELS,
-            sample=name,
-            variation=sample_variations(name),
-        )
+    for model in MODELS:
+        targets += score_files(model)
     if MODELS:
         targets += expand("results/evaluation/{model}/metrics.json", model=MODELS)
         targets.append("results/evaluation/comparison.csv")

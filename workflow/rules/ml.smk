@@ -43,20 +43,20 @@ rule train:
 
 rule score:
     input:
-        features="results/features/{sample}/{variation}.parquet",
+        features=all_feature_files(),
         models=fold_model_dirs,
     output:
-        "results/scores/{model}/{sample}/{variation}.parquet",
+        score_files("{model}"),
     log:
-        "results/logs/ml/score/{model}/{sample}/{variation}.log",
+        "results/logs/ml/score/{model}.log",
     benchmark:
-        "results/benchmarks/rules/ml/score/{model}/{sample}/{variation}.tsv"
+        "results/benchmarks/rules/ml/score/{model}.tsv"
     conda:
         "../../envs/ml.yaml"
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=15,
+        runtime=30,
     script:
         "../../scripts/score.py"
 
