@@ -35,7 +35,7 @@ from thetaflow.scoring import FoldModels, load_fold_models
 
 log = logging.getLogger(__name__)
 
-IMPORTANCE_EVENTS = 20_000
+IMPORTANCE_EVENTS = 10_000
 ROC_POINTS = 400
 
 

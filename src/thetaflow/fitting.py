@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thetaflow.features import LABEL_SIGNAL
 from thetaflow.io import atomic_path, write_json
 from thetaflow.models import build_classifier
 from thetaflow.training import (
@@ -65,6 +66,18 @@ def prepare_training_data(config: Mapping, feature_files: Mapping[str, str], tab
     log.info("training table: %d events, fold report %s", len(table), report["folds"])
 
 
+def keep_signal_subsample(mask: np.ndarray, is_signal: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` events of ``mask``: every signal event, background subsampled.
+
+    Signal is the scarce class; thinning only the background keeps all its statistics
+    (training weights are class-balanced anyway). ``limit`` 0 means no limit.
+    """
+    if limit <= 0 or mask.sum() <= limit:
+        return mask
+    signal = mask & is_signal
+    return signal | subsample(mask & ~is_signal, max(limit - int(signal.sum()), 1), seed)
+
+
 def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1) -> dict:
     """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it."""
     ml = config["ml"]
@@ -73,8 +86,9 @@ def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_d
     table = pd.read_parquet(table_path)
     sets = fold_sets(table["fold"].to_numpy(), table["is_validation"].to_numpy(), fold)
     seed = model_seed(config, model, fold)
-    train_mask = subsample(sets.train, ml["max_train_events"], seed)
-    valid_mask = subsample(sets.valid, ml["max_train_events"] // 4, seed + 1) if ml["max_train_events"] else sets.valid
+    is_signal = table["label"].to_numpy() == LABEL_SIGNAL
+    train_mask = keep_signal_subsample(sets.train, is_signal, ml["max_train_events"], seed)
+    valid_mask = keep_signal_subsample(sets.valid, is_signal, ml["max_train_events"] // 4, seed + 1)
     clf = build_classifier(model, spec["family"], spec.get("params", {}), seed, inputs)
     clf.threads = threads
     train, valid = dataset(table, train_mask, inputs), dataset(table, valid_mask, inputs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ def job_log(path: str | None) -> Iterator[None]:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", buffering=1) as stream:
         old_stderr = sys.stderr
+        # native libraries (TensorFlow, XGBoost) write to file descriptor 2 directly
+        saved_fd = os.dup(2)
+        os.dup2(stream.fileno(), 2)
         sys.stderr = stream
         logging.basicConfig(level=logging.INFO, format=FORMAT, stream=stream, force=True)
         logging.captureWarnings(True)
@@ -36,3 +40,5 @@ def job_log(path: str | None) -> Iterator[None]:
         finally:
             logging.shutdown()
             sys.stderr = old_stderr
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)

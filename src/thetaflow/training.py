@@ -16,6 +16,7 @@ scaled to the same total weight (equal to half the number of events, so weights 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -192,7 +193,12 @@ def subsample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 
 def ids_checksum(table: pd.DataFrame, mask: np.ndarray) -> str:
-    """Order-independent fingerprint of the event ids in ``mask`` (recorded per model)."""
-    ids = [table[c].to_numpy()[mask] for c in ID_COLUMNS]
-    h = event_hash(*ids, 0, 0)
-    return f"{int(np.bitwise_xor.reduce(h, initial=np.uint64(0))):016x}-{int(mask.sum())}"
+    """Order-independent fingerprint of the events (sample and ids) in ``mask``.
+
+    Recorded with each trained model, so tests and audits can prove which events it saw.
+    """
+    part = table.loc[mask]
+    codes = {name: zlib.crc32(str(name).encode()) for name in part["sample"].unique()}
+    salt = part["sample"].map(codes).to_numpy(dtype=np.uint64)
+    h = event_hash(*(part[c].to_numpy() for c in ID_COLUMNS), 0, 0) ^ _splitmix64(salt)
+    return f"{int(np.bitwise_xor.reduce(_splitmix64(h), initial=np.uint64(0))):016x}-{int(mask.sum())}"

@@ -42,6 +42,45 @@ def _alternatives(names):
     return "|".join(names) if names else NEVER
 
 
+def simulation_settings(wildcards):
+    """Config a simulated chunk depends on (a change reruns it: params rerun trigger)."""
+    return {
+        "seed": config["seeds"]["simulation"],
+        "simulation": config["simulation"],
+        "lumi_fb": config["analysis"]["lumi_fb"],
+        "samples": {n: s.spec for n, s in SAMPLES.items() if s.is_generated},
+    }
+
+
+def ingest_settings(wildcards):
+    """Config the ingestion of a sample depends on."""
+    return {
+        "ingest": config["ingest"],
+        "selection": config["selection"],
+        "systematics": config.get("systematics", {}),
+        "lumi_fb": config["analysis"]["lumi_fb"],
+        "sample": SAMPLES[wildcards.sample].spec,
+    }
+
+
+def feature_settings(wildcards):
+    """Config the feature tables depend on."""
+    return {
+        "features": config["features"],
+        "systematics": config.get("systematics", {}),
+    }
+
+
+def ml_settings(wildcards):
+    """Config shared by every model: folds, seed, inputs, weights policy."""
+    return {k: v for k, v in config["ml"].items() if k != "models"}
+
+
+def model_settings(wildcards):
+    """One model's config entry plus the shared ML settings."""
+    return {"model": config["ml"]["models"][wildcards.model], **ml_settings(wildcards)}
+
+
 def sample_variations(name):
     """Variations produced for a sample: nominal only for data."""
     return ["nominal"] if SAMPLES[name].is_data else MC_VARIATIONS

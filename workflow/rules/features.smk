@@ -17,5 +17,7 @@ rule features:
     resources:
         mem_mb=3000,
         runtime=15,
+    params:
+        settings=feature_settings,
     script:
         "../../scripts/features.py"

@@ -25,6 +25,7 @@ rule ingest_simulation:
     params:
         files=ingest_files,
         variations=MC_VARIATIONS,
+        settings=ingest_settings,
     script:
         "../../scripts/ingest.py"
 
@@ -50,5 +51,6 @@ rule ingest_data:
     params:
         files=ingest_files,
         variations=["nominal"],
+        settings=ingest_settings,
     script:
         "../../scripts/ingest.py"

@@ -18,6 +18,8 @@ rule training_data:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        settings=ml_settings,
     script:
         "../../scripts/training_data.py"
 
@@ -37,6 +39,8 @@ rule train:
     resources:
         mem_mb=6000,
         runtime=30,
+    params:
+        settings=model_settings,
     script:
         "../../scripts/train.py"
 

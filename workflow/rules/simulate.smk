@@ -14,5 +14,7 @@ rule simulate:
     resources:
         mem_mb=3000,
         runtime=20,
+    params:
+        settings=simulation_settings,
     script:
         "../../scripts/simulate.py"
