@@ -1,6 +1,7 @@
 """Training one model on one fold, and the workflow entry points around training data.
 
-The model directory of (model, fold) holds the model in its family's native format, a
+The model directory of (model, fold) holds the model in its family's native format (and,
+for the BDT and NN, ``model.onnx`` checked against ONNX Runtime), a
 ``training.json`` record (family, parameters, inputs, fold, sizes, timing, fingerprints of
 the training and validation event ids) and ``train_scores.parquet`` (the model's scores on
 a sample of its own training events, for the overtraining test).
@@ -21,6 +22,8 @@ import pandas as pd
 from thetaflow.features import LABEL_SIGNAL
 from thetaflow.io import atomic_path, write_json
 from thetaflow.models import build_classifier
+from thetaflow.models.base import Classifier
+from thetaflow.models.onnx_export import export_onnx, has_onnx_export, onnx_scores
 from thetaflow.training import (
     build_training_table,
     dataset,
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 TRAIN_SCORE_SAMPLE = 50_000
 TRAINING_RECORD = "training.json"
 TRAIN_SCORES = "train_scores.parquet"
+ONNX_FILE = "model.onnx"
+ONNX_CHECK_EVENTS = 5_000
+ONNX_TOLERANCE = 1e-4
 
 
 def ml_inputs(config: Mapping) -> list[str]:
@@ -76,6 +82,16 @@ def keep_signal_subsample(mask: np.ndarray, is_signal: np.ndarray, limit: int, s
         return mask
     signal = mask & is_signal
     return signal | subsample(mask & ~is_signal, max(limit - int(signal.sum()), 1), seed)
+
+
+def _export_checked_onnx(clf: Classifier, path: Path, sample: pd.DataFrame) -> float:
+    """Export ``clf`` to ONNX for deployment; fail if ONNX Runtime disagrees with it."""
+    export_onnx(clf, path)
+    X = sample.to_numpy(dtype=np.float32)[:ONNX_CHECK_EVENTS]
+    difference = float(np.max(np.abs(onnx_scores(path, X) - clf.predict(X)), initial=0.0))
+    if difference > ONNX_TOLERANCE:
+        raise RuntimeError(f"model '{clf.name}': ONNX Runtime scores differ by {difference:.2e} from the model's")
+    return difference
 
 
 def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1) -> dict:
@@ -125,6 +141,8 @@ def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_d
     tmp.mkdir(parents=True)
     try:
         clf.save(tmp)
+        if has_onnx_export(spec["family"]):
+            record["onnx_max_abs_difference"] = _export_checked_onnx(clf, tmp / ONNX_FILE, table.loc[shown, inputs])
         train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
         (tmp / TRAINING_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True, default=float) + "\n")
         shutil.rmtree(out, ignore_errors=True)

@@ -127,6 +127,10 @@ def test_toy_run_trains_scores_and_evaluates_every_model(toy_run):
     for row in comparison.itertuples():
         # every learner beats random on the toy by a clear margin
         assert row.auc > (0.6 if row.model == "cuts" else 0.75), (row.model, row.auc)
+    for model in ("bdt", "nn"):  # deployable copies, checked against ONNX Runtime when written
+        for fold_dir in (toy_run / "results/models" / model).iterdir():
+            record = json.loads((fold_dir / "training.json").read_text())
+            assert (fold_dir / "model.onnx").stat().st_size > 0 and record["onnx_max_abs_difference"] < 1e-4
     for model in models:
         for sample, variations in {"zh": 3, "zz": 3, "zjets": 3, "ttbar": 3, "data": 1}.items():
             files = sorted((toy_run / "results" / "scores" / model / sample).glob("*.parquet"))

@@ -32,6 +32,11 @@ NN_OPSET = 17
 META_OUTPUT, META_COLUMN = "thetaflow.score_output", "thetaflow.score_column"
 
 
+def has_onnx_export(family: str) -> bool:
+    """Whether models of ``family`` can be exported to ONNX."""
+    return family in _EXPORTERS
+
+
 def export_onnx(model: Classifier, path: Path) -> None:
     """Write ``model`` as an ONNX file at ``path``.
 
