@@ -249,3 +249,34 @@ def plot_comparison(
         ax.legend(fontsize="small", ncol=2, loc="upper left")
         _label(ax, rlabel)
         _save(fig, output)
+
+
+def plot_mass_comparison(
+    masses: Mapping[str, np.ndarray],
+    weights: np.ndarray,
+    output: str,
+    *,
+    summaries: Mapping[str, tuple[float, float]],
+    bins: int = 50,
+    mass_range: tuple[float, float] = (0.0, 250.0),
+    rlabel: str = "signal, out-of-fold",
+) -> None:
+    """Normalised signal m_bb distributions, e.g. before and after the b-jet regression.
+
+    ``summaries`` gives each curve's (peak in GeV, relative resolution), quoted in the legend.
+    """
+    with plt.style.context(mplhep.style.ROOT):
+        fig, ax = plt.subplots(figsize=(10, 8))
+        edges = np.linspace(*mass_range, bins + 1)
+        for name, mass in masses.items():
+            counts, _ = np.histogram(mass, edges, weights=weights)
+            peak, resolution = summaries[name]
+            mplhep.histplot(counts / counts.sum(), edges, ax=ax, histtype="step", linewidth=2,
+                            label=f"{name}: peak {peak:.1f} GeV, σ/m {100 * resolution:.1f} %")
+        ax.set_xlabel(r"$m_{bb}$ [GeV]")
+        ax.set_ylabel("Fraction of events / bin")
+        ax.set_xlim(*mass_range)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+        ax.legend(fontsize="small", loc="upper right")
+        _label(ax, rlabel)
+        _save(fig, output)

@@ -76,6 +76,11 @@ def ml_settings(wildcards):
     return {k: v for k, v in config["ml"].items() if k != "models"}
 
 
+def regression_settings(wildcards):
+    """Config of the b-jet energy regression."""
+    return config.get("regression", {})
+
+
 def model_settings(wildcards):
     """One model's config entry plus the shared ML settings."""
     return {"model": config["ml"]["models"][wildcards.model], **ml_settings(wildcards)}
@@ -153,6 +158,8 @@ def ml_targets():
     if MODELS:
         targets += expand("results/evaluation/{model}/metrics.json", model=MODELS)
         targets.append("results/evaluation/comparison.csv")
+    if "regression" in config:
+        targets.append("results/regression/summary.json")
     return targets
 
 

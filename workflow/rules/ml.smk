@@ -138,3 +138,32 @@ rule compare_models:
         runtime=10,
     script:
         "../../scripts/compare_models.py"
+
+
+rule bjet_regression:
+    input:
+        unpack(mc_nominal_feature_files),
+    output:
+        model0="results/regression/model_half0.ubj",
+        model1="results/regression/model_half1.ubj",
+        summary="results/regression/summary.json",
+        plot=report(
+            "results/regression/mbb_regression.png",
+            caption="../report/regression.rst",
+            category="Supervised learning",
+            subcategory="b-jet energy regression",
+        ),
+    log:
+        "results/logs/ml/bjet_regression.log",
+    benchmark:
+        "results/benchmarks/rules/ml/bjet_regression.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    params:
+        settings=regression_settings,
+    script:
+        "../../scripts/bjet_regression.py"
