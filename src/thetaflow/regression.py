@@ -13,7 +13,7 @@ m² = c1²m1² + c2²m2² + c1c2(m_bb² − m1² − m2²).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +98,40 @@ def fit_regressor(X: np.ndarray, y: np.ndarray, params: Mapping, seed: int) -> x
     return model
 
 
+def regressed_mbb(frame: pd.DataFrame, models: Sequence[xgb.XGBRegressor], seed: int) -> np.ndarray:
+    """m_bb of every event with both jets corrected by the model of the other hash half."""
+    half = halves(frame, seed)
+    corrections = {}
+    for jet in ("b1", "b2"):
+        Xj = jet_matrix(frame, jet)
+        c = np.ones(len(frame))
+        for h in (0, 1):
+            sel = half == 1 - h  # model h was trained on half h only
+            if sel.any():
+                c[sel] = models[h].predict(Xj[sel])
+        corrections[jet] = c
+    return corrected_mbb(
+        frame["m_bb_gev"].to_numpy(), frame["b1_mass_gev"].to_numpy(), frame["b2_mass_gev"].to_numpy(),
+        corrections["b1"], corrections["b2"],
+    )
+
+
+def apply_bjet_regression(config: Mapping, model_paths: Sequence[str], features_path: str, output: str) -> int:
+    """Workflow entry point: the regressed m_bb (``m_bb_regressed_gev``) of one sample/variation."""
+    models = []
+    for path in model_paths:
+        model = xgb.XGBRegressor()
+        model.load_model(path)
+        models.append(model)
+    frame = pd.read_parquet(features_path)
+    out = frame[list(ID_COLUMNS)].copy()
+    out["m_bb_regressed_gev"] = regressed_mbb(frame, models, int(config["regression"]["seed"])).astype(np.float32)
+    with atomic_path(output) as tmp:
+        out.to_parquet(tmp, index=False)
+    log.info("%s: regressed m_bb of %d events", features_path, len(out))
+    return len(out)
+
+
 def train_bjet_regression(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
     """Workflow entry point: two out-of-fold regressors, m_bb before/after on the signal."""
     settings = config["regression"]
@@ -106,18 +140,7 @@ def train_bjet_regression(config: Mapping, feature_files: Mapping[str, str], out
     half = halves(frame, seed)
     X, y, rows = training_jets(frame)
     models = [fit_regressor(X[half[rows] == h], y[half[rows] == h], settings["params"], seed + h) for h in (0, 1)]
-    corrections = {}
-    for jet in ("b1", "b2"):
-        Xj = jet_matrix(frame, jet)
-        c = np.empty(len(frame))
-        for h in (0, 1):
-            sel = half == 1 - h  # model h corrects the other half
-            c[sel] = models[h].predict(Xj[sel])
-        corrections[jet] = c
-    m_corr = corrected_mbb(
-        frame["m_bb_gev"].to_numpy(), frame["b1_mass_gev"].to_numpy(), frame["b2_mass_gev"].to_numpy(),
-        corrections["b1"], corrections["b2"],
-    )
+    m_corr = regressed_mbb(frame, models, seed)
     signal = frame["label"].to_numpy() == LABEL_SIGNAL
     weight = frame["weight"].to_numpy()
     before = PeakSummary.of(frame["m_bb_gev"].to_numpy()[signal], weight[signal])

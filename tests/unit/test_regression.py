@@ -68,3 +68,25 @@ def test_regression_recovers_the_lost_neutrino_energy(tmp_path):
     assert summary["signal_resolution"]["after"] < 0.5 * summary["signal_resolution"]["before"]
     assert abs(summary["signal_peak_gev"]["after"] - 120.0) < 2.0 < abs(summary["signal_peak_gev"]["before"] - 120.0)
     assert (tmp_path / "mbb.png").stat().st_size > 10_000
+
+
+def test_applied_regression_gives_the_summarised_signal_mass(tmp_path):
+    from thetaflow.regression import apply_bjet_regression
+
+    rng = np.random.default_rng(4)
+    files = {}
+    for name, label in (("sig", 1), ("bkg", 0)):
+        files[name] = str(tmp_path / f"{name}.parquet")
+        toy_frame(3000, label, rng).to_parquet(files[name])
+    repo = Path(__file__).resolve().parents[2]
+    config = {"samples": str(repo / "config" / "samples_ci.yaml"),
+              "regression": {"seed": 5, "params": {"n_estimators": 50, "max_depth": 3}}}
+    outputs = {"model0": str(tmp_path / "m0.ubj"), "model1": str(tmp_path / "m1.ubj"),
+               "summary": str(tmp_path / "summary.json"), "plot": str(tmp_path / "mbb.png")}
+    summary = train_bjet_regression(config, files, outputs)
+    out = str(tmp_path / "sig_regressed.parquet")
+    assert apply_bjet_regression(config, [outputs["model0"], outputs["model1"]], files["sig"], out) == 3000
+    regressed = pd.read_parquet(out)
+    assert list(regressed.columns) == ["run", "luminosityBlock", "event", "m_bb_regressed_gev"]
+    peak = PeakSummary.of(regressed["m_bb_regressed_gev"].to_numpy(), np.ones(3000)).peak_gev
+    assert peak == pytest.approx(summary["signal_peak_gev"]["after"], abs=0.05)

@@ -170,3 +170,7 @@ def test_toy_run_bjet_regression_moves_the_peak_up(toy_run):
     # neutrinos and out-of-cone losses pull the reconstructed peak low; the correction raises it
     assert peak["after"] > peak["before"]
     assert (toy_run / "results/regression/mbb_regression.png").stat().st_size > 10_000
+    for sample in ("zh", "zz", "zjets", "ttbar", "data"):
+        for path in (toy_run / "results/features" / sample).glob("*.parquet"):
+            regressed = pd.read_parquet(toy_run / "results/regression/m_bb" / sample / path.name)
+            assert len(regressed) == len(pd.read_parquet(path, columns=["event"]))

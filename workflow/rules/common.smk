@@ -160,6 +160,10 @@ def ml_targets():
         targets.append("results/evaluation/comparison.csv")
     if "regression" in config:
         targets.append("results/regression/summary.json")
+        targets += [
+            f"results/regression/m_bb/{s}/{v}.parquet"
+            for s, v in sample_variation_pairs()
+        ]
     return targets
 
 

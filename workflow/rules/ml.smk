@@ -167,3 +167,25 @@ rule bjet_regression:
         settings=regression_settings,
     script:
         "../../scripts/bjet_regression.py"
+
+
+rule regressed_mbb:
+    input:
+        features="results/features/{sample}/{variation}.parquet",
+        models=rules.bjet_regression.output[:2],
+    output:
+        "results/regression/m_bb/{sample}/{variation}.parquet",
+    log:
+        "results/logs/ml/regressed_mbb/{sample}/{variation}.log",
+    benchmark:
+        "results/benchmarks/rules/ml/regressed_mbb/{sample}/{variation}.tsv"
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        settings=regression_settings,
+    script:
+        "../../scripts/regressed_mbb.py"

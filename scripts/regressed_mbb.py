@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule regressed_mbb: corrected m_bb of one sample and variation."""
+
+from thetaflow.logs import job_log
+from thetaflow.regression import apply_bjet_regression
+
+with job_log(snakemake.log[0]):
+    apply_bjet_regression(
+        snakemake.config,
+        list(snakemake.input.models),
+        snakemake.input.features,
+        snakemake.output[0],
+    )
