@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ __all__ = [
     "ModelMetrics",
     "Roc",
     "ScoredSample",
+    "WORKING_POINTS",
     "auc",
     "best_single_feature_auc",
     "effective_sample_size",

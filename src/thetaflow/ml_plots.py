@@ -124,7 +124,7 @@ def plot_overtraining(
     as points with statistical error bars, all normalised to unit area; the KS p-values of
     train vs test (from :func:`thetaflow.evaluation.weighted_ks`) are printed. A model that
     memorised its training set shows train points departing from the test histograms and
-    small p-values.
+    small p-values; the p-values appear in the legend next to the train points.
 
     Args:
         train: training-set scores, labels and weights.
@@ -145,7 +145,11 @@ def plot_overtraining(
     centres = 0.5 * (edges[1:] + edges[:-1])
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(10, 9))
-        for label, name, color, hatch in ((1, "Signal", CLASS_COLORS[0], None), (0, "Background", CLASS_COLORS[1], "///")):
+        classes = (
+            (1, "Signal", CLASS_COLORS[0], None, ks_signal),
+            (0, "Background", CLASS_COLORS[1], "///", ks_background),
+        )
+        for label, name, color, hatch, ks in classes:
             te_s, te_w = test.of_class(label)
             tr_s, tr_w = train.of_class(label)
             te, _ = _density(te_s, te_w, edges)
@@ -154,17 +158,13 @@ def plot_overtraining(
                       color=color, hatch=hatch, label=f"{name} (test)")
             ax.stairs(te, edges, color=color, linewidth=1.5)
             ax.errorbar(centres, tr, yerr=tr_err, fmt="o", markersize=4, color=color,
-                        label=f"{name} (train)")
-        ax.text(
-            0.04, 0.80,
-            f"KS p-value: signal {ks_signal.pvalue:.3f}, background {ks_background.pvalue:.3f}",
-            transform=ax.transAxes, fontsize="small",
-        )
+                        label=f"{name} (train), KS p = {ks.pvalue:.3f}")
         ax.set_xlim(lo, hi)
-        ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.4)
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.5)
         ax.set_xlabel("Classifier score")
         ax.set_ylabel("Normalised density")
-        ax.legend(fontsize="small", ncol=2, loc="upper right", title=model or None)
+        ax.legend(fontsize="x-small", ncol=2, loc="upper center", title=model or None,
+                  title_fontsize="small")
         _label(ax, rlabel)
         _save(fig, output)
 
@@ -184,7 +184,7 @@ def plot_importances(
         importances: ``{feature: importance}`` (e.g. the mean AUC drop of
             :func:`thetaflow.evaluation.permutation_importance`).
         output: PNG path.
-        title: figure title (typically the model name).
+        title: figure title (e.g. the model name), above the experiment label.
         errors: optional ``{feature: uncertainty}`` drawn as error bars.
         xlabel: label of the importance axis.
         rlabel: text at the top right of the axes.
@@ -200,7 +200,7 @@ def plot_importances(
         ax.tick_params(axis="y", which="minor", left=False, right=False)
         ax.axvline(0.0, color="black", linewidth=1)
         ax.set_xlabel(xlabel)
-        ax.set_title(title, fontsize="medium", pad=30)
+        fig.suptitle(title, y=1.0, va="bottom", fontsize="medium")
         _label(ax, rlabel)
         _save(fig, output)
 
@@ -241,7 +241,8 @@ def plot_comparison(
         if best_single_feature_auc is not None:
             ax.axhline(best_single_feature_auc, color="black", linestyle="--", linewidth=1.5,
                        label=f"AUC of {best_single_feature} ({best_single_feature_auc:.3f})")
-        ax.set_xticks(x, models, rotation=30 if len(models) > 4 else 0, ha="right" if len(models) > 4 else "center")
+        crowded = len(models) > 4
+        ax.set_xticks(x, models, rotation=30 if crowded else 0, ha="right" if crowded else "center")
         ax.tick_params(axis="x", which="minor", bottom=False, top=False)
         ax.set_xlim(-0.6, len(models) - 0.4)
         ax.set_ylim(0.0, 1.35)
