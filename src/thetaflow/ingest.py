@@ -30,6 +30,7 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from thetaflow.expressions import ExpressionError, parse_expression
 from thetaflow.io import atomic_path
+from thetaflow.units import PB_PER_INVERSE_FB
 from thetaflow.selection import (
     EVENT_VARIABLES,
     LEPTON_FIELDS,
@@ -43,7 +44,7 @@ from thetaflow.selection import (
 
 log = logging.getLogger(__name__)
 
-PB_PER_INVERSE_FB = 1000.0
+
 BASE_BRANCHES = (
     "run", "luminosityBlock", "event", "nMuon", "nElectron", "nJet", "MET_pt", "MET_phi",
     *(f"Muon_{f}" for f in LEPTON_FIELDS),

@@ -26,11 +26,12 @@ import vector
 from thetaflow.detector import Detector, reconstruct
 from thetaflow.generator import ModelSettings, TruthEvents, generate
 from thetaflow.io import atomic_path
+from thetaflow.units import PB_PER_INVERSE_FB
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000_000
-PB_PER_INVERSE_FB = 1000.0
+
 TRUTH_ONLY_BRANCHES = ("GenPart", "GenJet", "GenDressedLepton", "GenMET_pt", "GenMET_phi")
 TRUTH_ONLY_JET_FIELDS = ("hadronFlavour", "partonFlavour", "genJetIdx")
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import vector
 
-from thetaflow.regression import PeakSummary, corrected_mbb, train_bjet_regression
+from thetaflow.regression import PeakSummary, apply_bjet_regression, corrected_mbb, train_bjet_regression
 
 
 def test_corrected_mass_equals_scaling_the_four_vectors():
@@ -51,18 +51,23 @@ def toy_frame(n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def test_regression_recovers_the_lost_neutrino_energy(tmp_path):
-    rng = np.random.default_rng(3)
+def trained_toy(tmp_path: Path, n: int, seed: int, n_estimators: int) -> tuple[dict, dict, dict, dict]:
+    """Write signal/background toy tables, train the regression; (config, files, outputs, summary)."""
+    rng = np.random.default_rng(seed)
     files = {}
     for name, label in (("sig", 1), ("bkg", 0)):
         files[name] = str(tmp_path / f"{name}.parquet")
-        toy_frame(6000, label, rng).to_parquet(files[name])
+        toy_frame(n, label, rng).to_parquet(files[name])
     repo = Path(__file__).resolve().parents[2]
     config = {"samples": str(repo / "config" / "samples_ci.yaml"),
-              "regression": {"seed": 5, "params": {"n_estimators": 100, "max_depth": 3}}}
+              "regression": {"seed": 5, "params": {"n_estimators": n_estimators, "max_depth": 3}}}
     outputs = {"model0": str(tmp_path / "m0.ubj"), "model1": str(tmp_path / "m1.ubj"),
                "summary": str(tmp_path / "summary.json"), "plot": str(tmp_path / "mbb.png")}
-    summary = train_bjet_regression(config, files, outputs)
+    return config, files, outputs, train_bjet_regression(config, files, outputs)
+
+
+def test_regression_recovers_the_lost_neutrino_energy(tmp_path):
+    _, _, _, summary = trained_toy(tmp_path, 6000, seed=3, n_estimators=100)
     assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(summary))
     # the toy loses 25 % on 40 % of jets: the regression restores the 120 GeV peak, narrower
     assert summary["signal_resolution"]["after"] < 0.5 * summary["signal_resolution"]["before"]
@@ -71,19 +76,7 @@ def test_regression_recovers_the_lost_neutrino_energy(tmp_path):
 
 
 def test_applied_regression_gives_the_summarised_signal_mass(tmp_path):
-    from thetaflow.regression import apply_bjet_regression
-
-    rng = np.random.default_rng(4)
-    files = {}
-    for name, label in (("sig", 1), ("bkg", 0)):
-        files[name] = str(tmp_path / f"{name}.parquet")
-        toy_frame(3000, label, rng).to_parquet(files[name])
-    repo = Path(__file__).resolve().parents[2]
-    config = {"samples": str(repo / "config" / "samples_ci.yaml"),
-              "regression": {"seed": 5, "params": {"n_estimators": 50, "max_depth": 3}}}
-    outputs = {"model0": str(tmp_path / "m0.ubj"), "model1": str(tmp_path / "m1.ubj"),
-               "summary": str(tmp_path / "summary.json"), "plot": str(tmp_path / "mbb.png")}
-    summary = train_bjet_regression(config, files, outputs)
+    config, files, outputs, summary = trained_toy(tmp_path, 3000, seed=4, n_estimators=50)
     out = str(tmp_path / "sig_regressed.parquet")
     assert apply_bjet_regression(config, [outputs["model0"], outputs["model1"]], files["sig"], out) == 3000
     regressed = pd.read_parquet(out)
