@@ -2,13 +2,12 @@
 
 One function per figure. Each takes results already computed by
 :mod:`thetaflow.evaluation`, draws in the mplhep ROOT style with the experiment label used
-by :mod:`thetaflow.plotting`, writes a PNG atomically (:func:`thetaflow.io.atomic_path`) and
+by :mod:`thetaflow.plotting`, writes a PNG atomically (:func:`thetaflow.plotting.save_figure`) and
 returns nothing, so the plotting code holds no analysis logic.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import matplotlib
@@ -18,26 +17,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from thetaflow.evaluation import WORKING_POINTS, KsResult, Roc, ScoredSample, auc  # noqa: E402
-from thetaflow.io import atomic_path  # noqa: E402
-
-log = logging.getLogger(__name__)
+from thetaflow.plotting import experiment_label, save_figure  # noqa: E402
 
 #: Colours of the two classes in the overtraining plot (signal, background).
 CLASS_COLORS: tuple[str, str] = ("#1f77b4", "#d62728")
-
-
-def _label(ax: plt.Axes, rlabel: str) -> None:
-    mplhep.label.exp_label(exp="thetaflow", llabel="Simulation", rlabel=rlabel, ax=ax)
-
-
-def _save(fig: Figure, output: str) -> None:
-    with atomic_path(output) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    log.info("plot %s", output)
 
 
 def plot_roc_curves(
@@ -91,8 +76,8 @@ def plot_roc_curves(
         ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
         ax.set_ylabel(r"Background efficiency $\varepsilon_B$")
         ax.legend(fontsize="small", loc="lower right")
-        _label(ax, rlabel)
-        _save(fig, output)
+        experiment_label(ax, rlabel)
+        save_figure(fig, output)
 
 
 def _density(
@@ -165,8 +150,8 @@ def plot_overtraining(
         ax.set_ylabel("Normalised density")
         ax.legend(fontsize="x-small", ncol=2, loc="upper center", title=model or None,
                   title_fontsize="small")
-        _label(ax, rlabel)
-        _save(fig, output)
+        experiment_label(ax, rlabel)
+        save_figure(fig, output)
 
 
 def plot_importances(
@@ -201,8 +186,8 @@ def plot_importances(
         ax.axvline(0.0, color="black", linewidth=1)
         ax.set_xlabel(xlabel)
         fig.suptitle(title, y=1.0, va="bottom", fontsize="medium")
-        _label(ax, rlabel)
-        _save(fig, output)
+        experiment_label(ax, rlabel)
+        save_figure(fig, output)
 
 
 def plot_comparison(
@@ -248,8 +233,8 @@ def plot_comparison(
         ax.set_ylim(0.0, 1.35)
         ax.set_ylabel("Value")
         ax.legend(fontsize="small", ncol=2, loc="upper left")
-        _label(ax, rlabel)
-        _save(fig, output)
+        experiment_label(ax, rlabel)
+        save_figure(fig, output)
 
 
 def plot_mass_comparison(
@@ -279,5 +264,5 @@ def plot_mass_comparison(
         ax.set_xlim(*mass_range)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
         ax.legend(fontsize="small", loc="upper right")
-        _label(ax, rlabel)
-        _save(fig, output)
+        experiment_label(ax, rlabel)
+        save_figure(fig, output)

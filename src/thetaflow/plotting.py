@@ -19,12 +19,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from thetaflow.config import Sample  # noqa: E402
 from thetaflow.features import FEATURES  # noqa: E402
 from thetaflow.io import atomic_path  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+
+def experiment_label(ax: plt.Axes, rlabel: str) -> None:
+    """The thetaflow experiment label (mplhep) with ``rlabel`` on the right."""
+    mplhep.label.exp_label(exp="thetaflow", llabel="Simulation", rlabel=rlabel, ax=ax)
+
+
+def save_figure(fig: Figure, output: str) -> None:
+    """Write ``fig`` as a PNG atomically and close it."""
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    log.info("plot %s", output)
 
 
 def feature_histograms(
@@ -105,12 +119,8 @@ def plot_feature(
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.35)
     ax.legend(fontsize="small", ncol=2, loc="upper right")
-    mplhep.label.exp_label(
-        exp="thetaflow", llabel="Simulation", rlabel=f"{lumi_fb:g} fb$^{{-1}}$ ({sqrt_s_tev:g} TeV)", ax=ax
-    )
-    with atomic_path(output) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    experiment_label(ax, f"{lumi_fb:g} fb$^{{-1}}$ ({sqrt_s_tev:g} TeV)")
+    save_figure(fig, output)
 
 
 def control_plots(
@@ -121,12 +131,16 @@ def control_plots(
     ``feature_files`` maps each sample to its nominal feature parquet; ``outputs`` are the
     plot paths, one per feature, named ``<feature>.png``.
     """
-    from thetaflow.config import load_samples
+    from thetaflow.config import load_samples, main_data_sample
 
     samples = load_samples(config)
+    # the stack is the known physics; only the main data sample is compared with it
+    # (a pseudo-data set with a BSM process injected, or the BSM process itself, is not)
+    shown = {s.name for s in samples.values() if s.is_standard_model_mc} | {main_data_sample(config, samples)}
     tables = {
         name: pd.read_parquet(path, columns=list(config["features"]) + ["weight"])
         for name, path in feature_files.items()
+        if name in shown
     }
     for output in outputs:
         feature = Path(output).stem
