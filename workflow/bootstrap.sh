@@ -30,6 +30,9 @@ setup() {
         "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
         echo "$want" >"$stamp"
     fi
+    # Debian packages of the FPGA benchmark (g++, GHDL, Yosys, nlohmann-json): installed if
+    # missing and root, else named; THETAFLOW_SKIP_SYSTEM_PACKAGES=1 skips the check
+    bash workflow/install_system_packages.sh
     export PATH="$PWD/$venv/bin:$PATH"
     export MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=2
 }

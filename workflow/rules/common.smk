@@ -178,4 +178,92 @@ def all_targets():
         )
     targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
     targets.append("results/cutflow/cutflow.csv")
-    return targets + ml_targets()
+    return targets + ml_targets() + benchmark_targets()
+
+
+# ----------------------------------------------------------------- benchmarks (GPU, FPGA)
+
+
+def _benchmark_model_names():
+    """benchmarks.models, each an ml.models entry or "autoencoder" (else a config error)."""
+    if "benchmarks" not in config or "ml" not in config:
+        return []
+    spec = config["benchmarks"]
+    names = spec.get("models", ["nn", "bdt", "autoencoder"])
+    unknown = [n for n in names if n != "autoencoder" and n not in MODELS]
+    if unknown:
+        raise WorkflowError(
+            f"config benchmarks.models: {', '.join(unknown)} not in ml.models "
+            f"({', '.join(MODELS)}) and not 'autoencoder'"
+        )
+    if not 0 <= spec.get("fold", 0) < len(FOLDS):
+        raise WorkflowError(
+            f"config benchmarks.fold: {spec.get('fold')} is not one of the {len(FOLDS)} folds"
+        )
+    return list(names)
+
+
+BENCHMARK_MODELS = _benchmark_model_names()
+
+
+def benchmark_settings(wildcards):
+    """Config the benchmarks depend on (and the models' config entries)."""
+    return {
+        "benchmarks": config["benchmarks"],
+        "models": {m: config["ml"]["models"].get(m) for m in BENCHMARK_MODELS},
+        "anomaly": config.get("anomaly"),
+        **ml_settings(wildcards),
+    }
+
+
+def _benchmark_model_dir(name):
+    """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
+    if name == "autoencoder" and "anomaly" not in config:
+        return None
+    return f"results/models/{name}/fold{config['benchmarks'].get('fold', 0)}"
+
+
+def gpu_benchmark_inputs(wildcards):
+    """Training table and the model directory of every benchmarked model, keyed by model."""
+    inputs = {"table": "results/ml/training.parquet"}
+    for name in BENCHMARK_MODELS:
+        directory = _benchmark_model_dir(name)
+        if directory:
+            inputs[name] = directory
+    return inputs
+
+
+def gpu_benchmark_models(wildcards):
+    """Benchmarked models and their directory (None: not in this config), for the script."""
+    return {name: _benchmark_model_dir(name) for name in BENCHMARK_MODELS}
+
+
+def fpga_benchmark_inputs(wildcards):
+    """Training table and the model directory of one benchmarked model (if it exists)."""
+    inputs = {"table": "results/ml/training.parquet"}
+    directory = _benchmark_model_dir(wildcards.bench)
+    if directory:
+        inputs["model"] = directory
+    return inputs
+
+
+def fpga_summary_inputs(wildcards):
+    """Per-model FPGA results and, when switched on, the reference network's."""
+    inputs = {
+        "models": expand("results/benchmarks/fpga/{bench}.json", bench=BENCHMARK_MODELS)
+    }
+    if config["benchmarks"]["fpga"].get("reference", True):
+        inputs["reference"] = "results/benchmarks/fpga/reference.json"
+    return inputs
+
+
+def benchmark_targets():
+    """The GPU benchmark and the FPGA tiers table, each when switched on."""
+    if not BENCHMARK_MODELS:
+        return []
+    targets = []
+    if config["benchmarks"]["gpu"].get("enabled", True):
+        targets.append("results/benchmarks/gpu/benchmark.json")
+    if config["benchmarks"]["fpga"].get("enabled", True):
+        targets.append("results/benchmarks/fpga/tiers.csv")
+    return targets

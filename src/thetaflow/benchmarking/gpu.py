@@ -1,0 +1,245 @@
+"""GPU and CPU speed of the trained models: inference per batch size, and training steps.
+
+For every model of ``benchmarks.models`` with a GPU path (the ``nn`` and ``bdt`` families and
+the autoencoder) inference is timed on the CPU and on every visible GPU, in the same run,
+at each batch size of ``benchmarks.gpu.batch_sizes``; the NN and BDT families also time a
+fixed number of training steps (NN: optimizer steps of one batch; BDT: boosting rounds).
+
+Each inference call goes from a host (NumPy) array to a host array, so host↔device copies
+are included, as a trigger or a scoring job would see them. Keras models are called through
+one traced ``tf.function`` placed on the device (``Model.predict`` costs ~40 ms per call);
+xgboost predicts in place with ``device="cuda"`` on a GPU. Without a GPU the CPU is measured
+and the output says plainly that no GPU was present.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
+from thetaflow.benchmarking.tools import host_info, library_versions
+from thetaflow.io import write_json
+
+log = logging.getLogger(__name__)
+
+GPU_PATHS = ("nn", "bdt", "autoencoder")
+LIBRARIES = ("tensorflow", "keras", "xgboost", "numpy")
+NO_GPU = "no GPU present: only the CPU was measured (no GPU numbers, no speed-up)"
+
+
+def visible_gpus() -> list[dict[str, Any]]:
+    """GPUs TensorFlow can use, with name, memory and driver from nvidia-smi where available."""
+    import tensorflow as tf
+
+    devices = [{"tf_name": d.name.replace("/physical_device:", "/"), "index": i}
+               for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
+    smi = shutil.which("nvidia-smi")
+    if devices and smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=30, check=False).stdout
+            for device, line in zip(devices, out.strip().splitlines(), strict=False):
+                name, memory, driver = (s.strip() for s in line.split(","))
+                device.update(name=name, memory=memory, driver=driver)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            pass
+    return devices
+
+
+def xgboost_cuda() -> bool:
+    """Whether this xgboost build can run on a GPU."""
+    import xgboost as xgb
+
+    return bool(xgb.build_info().get("USE_CUDA", False))
+
+
+def _keras_call(model: Any, device: str, width: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A traced inference call of ``model`` on ``device``, host array in, host array out."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec(shape=(None, width), dtype=tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def forward(x: Any) -> Any:
+        with tf.device(device):
+            out = model(x, training=False)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return forward(x).numpy()
+
+    return call
+
+
+def _bdt_call(booster: Any, device: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    booster.set_param({"device": device, "nthread": threads})
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.inplace_predict(x))
+
+    return call
+
+
+def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[str, Any, list[str]]:
+    """(family, loaded object, input features) of a benchmarked model."""
+    from thetaflow.fitting import TRAINING_RECORD, ml_inputs
+    from thetaflow.io import read_json
+    from thetaflow.models import load_classifier
+
+    if model == "autoencoder":
+        import keras
+
+        from thetaflow.anomaly import MODEL_FILE, RECORD_FILE
+
+        record = read_json(directory / RECORD_FILE)
+        net = keras.saving.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
+        std = record["standardisation"]
+        return "autoencoder", (net, np.asarray(std["mean"]), np.asarray(std["scale"])), list(std["features"])
+    spec = config["ml"]["models"][model]
+    record = read_json(directory / TRAINING_RECORD)
+    clf = load_classifier(directory, model, spec["family"], spec.get("params", {}), record["seed"], ml_inputs(config))
+    clf.threads = threads  # type: ignore[attr-defined]
+    return spec["family"], clf, ml_inputs(config)
+
+
+def inference_points(name: str, family: str, obj: Any, X: np.ndarray, devices: Sequence[tuple[str, str, str]],
+                     batches: Sequence[int], settings: TimingSettings, threads: int) -> list[dict]:
+    """Timing rows of one model on each (label, tf device, xgboost device) for each batch size."""
+    rows = []
+    if family == "autoencoder":
+        X = ((X - obj[1]) / obj[2]).astype(np.float32)
+    for label, tf_device, xgb_device in devices:
+        if family == "bdt":
+            call = _bdt_call(obj.booster, xgb_device, threads)
+        elif family == "nn":
+            call = _keras_call(obj.keras_model, tf_device, X.shape[1])
+        else:
+            call = _keras_call(obj[0], tf_device, X.shape[1])
+        for batch in batches:
+            rows_in = np.ascontiguousarray(X[np.arange(batch) % len(X)], dtype=np.float32)
+            result = time_calls(lambda rows_in=rows_in, call=call: call(rows_in), batch, settings,
+                                f"benchmark_gpu: {name} on {label} at batch {batch}")
+            rows.append({"model": name, "family": family, "device": label, "batch": batch, **result.as_dict()})
+            log.info("%s %s batch %d: p50 %.3g ms, %.3g events/s", name, label, batch, 1e3 * result.p50_s,
+                     result.events_per_s)
+    return rows
+
+
+def training_points(name: str, family: str, obj: Any, X: np.ndarray, y: np.ndarray,
+                    devices: Sequence[tuple[str, str, str]], spec: Mapping, threads: int, seed: int) -> list[dict]:
+    """Time per NN optimizer step (batch ``train_batch``) or per xgboost boosting round."""
+    rows = []
+    settings = TimingSettings(warmup=1, min_calls=int(spec["train_repeats"]), min_seconds=0.0,
+                              max_seconds=float(spec["max_seconds"]))
+    for label, tf_device, xgb_device in devices:
+        if family == "nn":
+            import keras
+            import tensorflow as tf
+
+            keras.utils.set_random_seed(seed)
+            batch = int(spec["train_batch"])
+            xb, yb = X[:batch], y[:batch].astype(np.float32)
+            with tf.device(tf_device):
+                net = obj._build(X)
+                steps = int(spec["train_steps"])
+
+                def run(net: Any = net) -> None:
+                    for _ in range(steps):
+                        net.train_on_batch(xb, yb)
+
+                result = time_calls(run, steps * batch, settings, f"benchmark_gpu: training {name} on {label}")
+            unit = f"{steps} optimizer steps of {batch} events"
+        elif family == "bdt":
+            import xgboost as xgb
+
+            rounds = int(spec["train_rounds"])
+            params = {"tree_method": "hist", "device": xgb_device, "nthread": threads, "objective": "binary:logistic",
+                      "max_depth": int(obj.params["max_depth"]), "seed": seed}
+            dtrain = xgb.DMatrix(X, label=y)
+            result = time_calls(lambda: xgb.train(params, dtrain, num_boost_round=rounds), len(X) * rounds, settings,
+                                f"benchmark_gpu: training {name} on {label}")
+            unit = f"{rounds} boosting rounds on {len(X)} events"
+        else:
+            continue
+        rows.append({"model": name, "family": family, "device": label, "what": unit, **result.as_dict()})
+        log.info("%s training on %s: %s in %.3g s (median)", name, label, unit, result.p50_s)
+    return rows
+
+
+def speedups(rows: Sequence[dict]) -> list[dict]:
+    """GPU/CPU speed-up of the median latency per model, GPU and batch size."""
+    cpu = {(r["model"], r["batch"]): r["p50_s"] for r in rows if r["device"] == "cpu"}
+    return [{"model": r["model"], "device": r["device"], "batch": r["batch"], "speedup": cpu[(r["model"], r["batch"])] / r["p50_s"]}
+            for r in rows if r["device"] != "cpu" and (r["model"], r["batch"]) in cpu]
+
+
+def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str, str | None], outputs: Mapping[str, str],
+                      threads: int = 1) -> dict:
+    """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV and figure."""
+    from thetaflow.models.nn import _configure_tensorflow
+
+    spec = config["benchmarks"]["gpu"]
+    settings = TimingSettings.from_config(spec)
+    batches = [int(b) for b in spec["batch_sizes"]]
+    seed = int(config["benchmarks"]["seed"])
+    _configure_tensorflow(threads)
+    gpus = visible_gpus()
+    devices = [("cpu", "/CPU:0", "cpu")]
+    devices += [(f"gpu{g['index']}", f"/GPU:{g['index']}", f"cuda:{g['index']}") for g in gpus]
+    notes = [] if gpus else [NO_GPU]
+    if gpus and not xgboost_cuda():
+        notes.append("this xgboost build has no CUDA support: the BDT was measured on the CPU only")
+    inference, training = [], []
+    for name, directory in model_dirs.items():
+        family_name = "autoencoder" if name == "autoencoder" else config["ml"]["models"][name]["family"]
+        if family_name not in GPU_PATHS:
+            notes.append(f"{name}: family '{family_name}' has no GPU path (scikit-learn runs on the CPU only); skipped")
+            continue
+        if directory is None:
+            notes.append(f"{name}: not trained in this configuration (no 'anomaly' section); skipped")
+            continue
+        if not Path(directory).is_dir():
+            notes.append(f"{name}: no trained model at {directory}; skipped")
+            continue
+        family, obj, features = _load(config, name, Path(directory), threads)
+        table = pd.read_parquet(table_path, columns=[*features, "label", "fold"])
+        table = table.sample(n=min(len(table), max(batches) * 2), random_state=seed)
+        X = table[features].to_numpy(dtype=np.float32)
+        y = (table["label"].to_numpy() == 1).astype(np.int8)
+        use = devices if family != "bdt" or xgboost_cuda() else devices[:1]
+        inference += inference_points(name, family, obj, X, use, batches, settings, threads)
+        training += training_points(name, family, obj, X, y, use, spec, threads, seed)
+    for note in notes:
+        log.warning("%s", note)
+    result = {
+        "gpu_present": bool(gpus), "gpus": gpus, "notes": notes, "host": host_info(), "cpu_threads": threads,
+        "versions": library_versions(LIBRARIES), "xgboost_cuda": xgboost_cuda(),
+        "method": {"timer": "time.perf_counter_ns per call", "warmup_calls": settings.warmup,
+                   "min_calls": settings.min_calls, "min_seconds": settings.min_seconds,
+                   "max_seconds": settings.max_seconds,
+                   "call": "host array in, host array out (copies included); Keras via one traced tf.function"},
+        "inference": inference, "training": training, "speedup": speedups(inference),
+    }
+    write_json(outputs["json"], result)
+    from thetaflow.benchmarking.plots import gpu_figure, write_csv
+
+    write_csv(pd.DataFrame(inference), outputs["table"])
+    gpu_figure(result, outputs["figure"])
+    return result
+
+
+def load_result(path: str) -> dict:
+    """A written benchmark JSON."""
+    return json.loads(Path(path).read_text())
+
+
+__all__ = ["BenchmarkError", "run_gpu_benchmark", "speedups", "visible_gpus"]

@@ -1,0 +1,280 @@
+"""Generated hardware designs: da4ml pipelines, GHDL cycle counts, Yosys synthesis.
+
+* :func:`da4ml_design` turns a post-training quantized MLP (``ap_fixed`` weights, biases and
+  layer results, ReLU) into da4ml's pipelined design — its stage count and LUT/FF estimate —
+  and writes it as VHDL (for GHDL) and Verilog (for Yosys).
+* :func:`ghdl_pipeline_latency` simulates the VHDL top module in GHDL: one input vector is
+  applied before the first clock edge and the rising edges are counted until the output
+  equals the design's own bit-exact prediction (registers start undefined, so nothing
+  matches before the pipeline has delivered).
+* :func:`ghdl_bdt_latency` does the same for conifer's VHDL BDT, from input-valid to
+  output-valid.
+* :func:`yosys_resources` runs ``synth_xilinx`` on the Verilog and counts LUT/FF/DSP/CARRY
+  cells: an independent estimate from an open synthesis tool, not a vendor implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thetaflow.benchmarking.fixedpoint import FixedType
+
+log = logging.getLogger(__name__)
+
+GHDL = ["ghdl"]
+GHDL_STD = "--std=08"
+MAX_SIM_CYCLES = 1000
+
+
+class HDLToolError(RuntimeError):
+    """GHDL or Yosys failed on a generated design; the message names the design and the log."""
+
+
+class UnsupportedModelError(ValueError):
+    """A model has no path into a hardware tier (say which layer or family and skip)."""
+
+
+@dataclass
+class Da4mlDesign:
+    """A da4ml pipeline written to ``directory`` (``vhdl/`` and ``verilog/``)."""
+
+    directory: Path
+    stages: int
+    lut_estimate: float
+    ff_estimate: int
+    latency_cutoff: float
+    comb: Any = field(repr=False)
+    seconds: float = 0.0
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        """Bit-exact outputs of the design for standardised inputs ``Z`` (n, d_out)."""
+        out = self.comb.predict(np.ascontiguousarray(Z, dtype=np.float32))
+        return np.asarray(out, dtype=np.float64).reshape(len(Z), -1)
+
+
+def da4ml_design(
+    layers: Sequence[tuple[np.ndarray, np.ndarray, str]],
+    ftype: FixedType,
+    directory: Path,
+    latency_cutoff: float,
+    clock_period_ns: float,
+    name: str,
+) -> Da4mlDesign:
+    """Trace a quantized MLP into a da4ml pipeline and write it (VHDL and Verilog).
+
+    Every layer mirrors the hls4ml emulation: inputs, weights, biases and each Dense
+    result in ``ftype`` (truncation, wrap-around), then ReLU; the last layer's activation
+    (sigmoid/softmax) is left out, its argument (the logit) is the design's output — a cut
+    on it is the same selection as a cut on the sigmoid. Only ReLU and linear hidden
+    activations have a da4ml path.
+    """
+    from da4ml.codegen import RTLModel
+    from da4ml.trace import FixedVariableArrayInput, comb_trace
+    from da4ml.trace.ops import quantize, relu
+
+    for k, (_, _, act) in enumerate(layers[:-1]):
+        if act not in ("relu", "linear"):
+            raise UnsupportedModelError(
+                f"{name}: hidden layer {k} uses activation '{act}'; the da4ml tier traces ReLU/linear networks only"
+            )
+    start = time.perf_counter()
+    k, i, f = int(ftype.signed), ftype.integer - int(ftype.signed), ftype.fractional
+    inp = FixedVariableArrayInput((layers[0][0].shape[0],))
+    x = quantize(inp, k, i, f)
+    for n, (weight, bias, act) in enumerate(layers):
+        x = x @ ftype.quantize(weight) + ftype.quantize(bias)
+        x = quantize(x, k, i, f)
+        if n < len(layers) - 1 and act == "relu":
+            x = relu(x)
+    comb = comb_trace(inp, x)
+    stages = ff = 0
+    for flavor in ("vhdl", "verilog"):
+        rtl = RTLModel(comb, "model", directory / flavor, flavor=flavor, latency_cutoff=latency_cutoff,
+                       clock_period=clock_period_ns, print_latency=False)
+        rtl.write()
+        meta = __import__("json").loads((directory / flavor / "metadata.json").read_text())
+        stages, ff = int(meta["latency"]), int(meta["reg_bits"])
+    design = Da4mlDesign(directory, stages, float(comb.cost), ff, latency_cutoff, comb, time.perf_counter() - start)
+    log.info("%s: da4ml design with %d pipeline stages, ~%.0f LUT, %d FF (%.1f s)", name, stages, comb.cost, ff,
+             design.seconds)
+    return design
+
+
+def _bits(value: float, width: int, frac: int) -> str:
+    """Two's-complement (or unsigned) bit string of ``value`` truncated to ``frac`` fractional bits."""
+    return format(int(np.floor(np.float64(value) * 2.0**frac)) % (1 << width), f"0{width}b") if width > 0 else ""
+
+
+def _run(cmd: Sequence[str], cwd: Path, what: str, timeout: float) -> str:
+    """Run a tool, returning stdout+stderr; a failure raises naming ``what`` and the log."""
+    try:
+        proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise HDLToolError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:g} s (in {cwd})") from err
+    out = proc.stdout + proc.stderr
+    with (cwd / f"{Path(cmd[0]).name}-commands.log").open("a") as stream:
+        stream.write(f"$ {' '.join(cmd)}\n{out}\n")
+    if proc.returncode != 0:
+        raise HDLToolError(f"{what}: `{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}: {out.strip()[-800:]}")
+    return out
+
+
+_PIPE_TB = """library ieee;
+use ieee.std_logic_1164.all;
+entity latency_tb is end entity;
+architecture sim of latency_tb is
+  signal clk : std_logic := '0';
+  signal done : boolean := false;
+  signal inp : std_logic_vector({in_hi} downto 0) := "{in_bits}";
+  signal outp : std_logic_vector({out_hi} downto 0);
+  constant expected : std_logic_vector({out_hi} downto 0) := "{out_bits}";
+begin
+  clk <= not clk after 2.5 ns when not done else '0';
+  dut : entity work.model port map(clk => clk, model_inp => inp, model_out => outp);
+  process
+  begin
+    for n in 1 to {max_cycles} loop
+      wait until rising_edge(clk);
+      wait for 1 ns;
+      if outp = expected then
+        report "LATENCY_CYCLES=" & integer'image(n);
+        done <= true;
+        wait;
+      end if;
+    end loop;
+    report "NO_MATCH" severity failure;
+    wait;
+  end process;
+end architecture;
+"""
+
+
+def ghdl_pipeline_latency(design: Da4mlDesign, z: np.ndarray, timeout: float = 600.0) -> int:
+    """Clock cycles from input to output of the da4ml VHDL design, simulated in GHDL.
+
+    ``z`` is one standardised input vector; the expected output is the design's own
+    prediction for it, so the count also checks that the VHDL computes it.
+    """
+    from da4ml.codegen.rtl.rtl_model import get_io_kifs
+
+    vhdl = design.directory / "vhdl"
+    kif_in, kif_out = get_io_kifs(design.comb)
+    y = design.predict(z[None, :])[0]
+    in_bits = "".join(_bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(z, *kif_in))))
+    out_bits = "".join(_bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(y, *kif_out))))
+    (vhdl / "latency_tb.vhd").write_text(_PIPE_TB.format(
+        in_hi=len(in_bits) - 1, in_bits=in_bits, out_hi=len(out_bits) - 1, out_bits=out_bits,
+        max_cycles=MAX_SIM_CYCLES))
+    sources = sorted((vhdl / "src" / "static").glob("*.vhd"))
+    sources = [s for s in sources if s.name != "lookup_table.vhd" or any((vhdl / "src" / "memfiles").iterdir())]
+    sources += sorted((vhdl / "src").glob("model_stage*.vhd"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
+    sources += [vhdl / "src" / "model.vhd", vhdl / "latency_tb.vhd"]
+    for source in sources:
+        _run([*GHDL, "-a", GHDL_STD, str(source.relative_to(vhdl))], vhdl, f"GHDL analysis of {source.name}", timeout)
+    _run([*GHDL, "-e", GHDL_STD, "latency_tb"], vhdl, "GHDL elaboration of the da4ml design", timeout)
+    out = _run([*GHDL, "-r", GHDL_STD, "latency_tb"], vhdl, "GHDL simulation of the da4ml design", timeout)
+    return _latency_from(out, vhdl)
+
+
+def _latency_from(out: str, where: Path) -> int:
+    m = re.search(r"LATENCY_CYCLES=(\d+)", out)
+    if not m:
+        raise HDLToolError(f"GHDL simulation in {where} produced no LATENCY_CYCLES line: {out.strip()[-500:]}")
+    return int(m.group(1))
+
+
+_BDT_TB = """library ieee;
+use ieee.std_logic_1164.all;
+library BDT;
+use BDT.Constants.all;
+use BDT.Types.all;
+entity latency_tb is end entity;
+architecture sim of latency_tb is
+  signal clk : std_logic := '0';
+  signal done : boolean := false;
+  signal X : txArray(0 to nFeatures - 1) := (others => to_tx(0));
+  signal X_vld : boolean := false;
+  signal y : tyArray(0 to nClasses - 1) := (others => to_ty(0));
+  signal y_vld : boolArray(0 to nClasses - 1) := (others => false);
+begin
+  clk <= not clk after 2.5 ns when not done else '0';
+  UUT : entity BDT.BDTTop port map(clk, X, X_vld, y, y_vld);
+  process
+  begin
+    for n in 1 to 4 loop
+      wait until rising_edge(clk);
+    end loop;
+    wait for 1 ns;
+    X_vld <= true;
+    for n in 1 to {max_cycles} loop
+      wait until rising_edge(clk);
+      wait for 1 ns;
+      X_vld <= false;
+      if y_vld(0) then
+        report "LATENCY_CYCLES=" & integer'image(n);
+        done <= true;
+        wait;
+      end if;
+    end loop;
+    report "NO_VALID" severity failure;
+    wait;
+  end process;
+end architecture;
+"""
+
+
+def ghdl_bdt_latency(project: Path, timeout: float = 600.0) -> int:
+    """Cycles from input-valid to output-valid of a written+compiled conifer VHDL project.
+
+    ``X_vld`` is raised between two clock edges; the edge that samples it counts as cycle 1,
+    and the count stops at the first edge after which ``y_vld`` is true.
+    """
+    (project / "latency_tb.vhd").write_text(_BDT_TB.format(max_cycles=MAX_SIM_CYCLES))
+    _run([*GHDL, "-a", GHDL_STD, "--work=xil_defaultlib", "latency_tb.vhd"], project, "GHDL analysis of the BDT testbench", timeout)
+    _run([*GHDL, "-e", GHDL_STD, "--work=xil_defaultlib", "latency_tb"], project, "GHDL elaboration of the BDT", timeout)
+    out = _run([*GHDL, "-r", GHDL_STD, "--work=xil_defaultlib", "latency_tb"], project, "GHDL simulation of the BDT", timeout)
+    return _latency_from(out, project)
+
+
+def yosys_resources(design: Da4mlDesign, family: str, timeout: float) -> dict[str, int]:
+    """LUT/FF/DSP/CARRY cells after Yosys ``synth_xilinx`` of the design's Verilog."""
+    verilog = design.directory / "verilog"
+    static = [p for p in sorted((verilog / "src" / "static").glob("*.v")) if p.name != "lookup_table.v"]
+    if any((verilog / "src" / "memfiles").iterdir()):
+        static.append(verilog / "src" / "static" / "lookup_table.v")
+    stages = sorted((verilog / "src").glob("model_stage*.v"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
+    script = verilog / "synth.ys"
+    files = " ".join(str(p.relative_to(verilog)) for p in [*static, *stages, verilog / "src" / "model.v"])
+    script.write_text(
+        f"read_verilog -sv {files}\nsynth_xilinx -top model -flatten -family {family}\n"
+        f"tee -o yosys_stat.txt stat\n"
+    )
+    _run(["yosys", "-q", "-s", script.name], verilog, "Yosys synth_xilinx of the da4ml design", timeout)
+    return parse_yosys_stat((verilog / "yosys_stat.txt").read_text())
+
+
+def parse_yosys_stat(text: str) -> dict[str, int]:
+    """Sum Yosys ``stat`` cell counts into LUT, FF, DSP, CARRY and total cells."""
+    out = {"lut": 0, "ff": 0, "dsp": 0, "carry": 0, "cells": 0}
+    for name, count in re.findall(r"^\s+(\S+)\s+(\d+)\s*$", text, flags=re.M):
+        n = int(count)
+        if re.match(r"^(\$_?)?LUT\d", name):
+            out["lut"] += n
+        elif re.match(r"^FD[A-Z]*$", name):
+            out["ff"] += n
+        elif name.startswith("DSP"):
+            out["dsp"] += n
+        elif name.startswith("CARRY"):
+            out["carry"] += n
+    m = re.search(r"Number of cells:\s+(\d+)", text)
+    out["cells"] = int(m.group(1)) if m else sum(v for k, v in out.items() if k != "cells")
+    return out
