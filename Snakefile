@@ -29,6 +29,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/ml.smk"
+include: "workflow/rules/unsupervised.smk"
 include: "workflow/rules/benchmarks.smk"
 
 

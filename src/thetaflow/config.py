@@ -36,6 +36,10 @@ MODEL_SPECIFIC_KEYS = {
     "dijet_mass_scale_gev": "zjets",
     "top_mass_gev": "ttbar",
     "top_width_gev": "ttbar",
+    "resonance_mass_gev": "xzy",
+    "resonance_width_gev": "xzy",
+    "daughter_mass_gev": "xzy",
+    "daughter_width_gev": "xzy",
 }
 REMOTE_PREFIXES = ("root://", "http://", "https://", "s3://", "xrootd://")
 
@@ -53,8 +57,19 @@ class Sample:
 
     @property
     def kind(self) -> str:
-        """``signal``, ``background`` or ``data``."""
+        """``signal``, ``background``, ``data`` or ``bsm`` (the blind search's unknown process)."""
         return str(self.spec["kind"])
+
+    @property
+    def is_bsm(self) -> bool:
+        """Whether this is the blind search's "unknown" process: never trained on, never a fit
+        template, never stacked; it only enters a pseudo-data sample that names it."""
+        return self.kind == "bsm"
+
+    @property
+    def is_standard_model_mc(self) -> bool:
+        """Whether this is simulated known physics (kind signal or background)."""
+        return self.kind in ("signal", "background")
 
     @property
     def is_data(self) -> bool:
@@ -219,6 +234,10 @@ def check_analysis(config: Mapping, samples: Mapping[str, Sample]) -> None:
             )
     if "ml" in config:
         _check_ml(config)
+    if "anomaly" in config or "diagnostics" in config:
+        from thetaflow.anomaly import check_unsupervised_config
+
+        check_unsupervised_config(config, samples)
     if not any(s.kind == "signal" for s in samples.values()):
         raise ConfigError("sample list: no sample has kind 'signal'")
     for sample in samples.values():
@@ -237,6 +256,12 @@ def _check_ml(config: Mapping) -> None:
             f"config key 'ml.inputs': {', '.join(unknown)} not in 'features' (the feature tables hold only those)"
         )
     for name, spec in config["ml"]["models"].items():
+        if name == "autoencoder":
+            raise ConfigError(
+                "config key 'ml.models.autoencoder': the name 'autoencoder' is reserved for the "
+                "anomaly score (config section 'anomaly'; scores in results/scores/autoencoder); "
+                "rename the model"
+            )
         try:
             build_classifier(name, spec["family"], spec.get("params", {}), 0, inputs)
         except ModelConfigError as err:
@@ -279,9 +304,31 @@ def _check_sample(sample: Sample, samples: Mapping[str, Sample]) -> None:
             raise ConfigError(f"sample list key '{key}.files[{i}]': file not found: {path}")
 
 
+def main_data_sample(config: Mapping, samples: Mapping[str, Sample]) -> str | None:
+    """The data sample of the main result (fit, control plots): ``inference.data`` if set,
+    else the only data sample, else the one named ``data``; None if there is no data sample.
+
+    Other data samples (for example a pseudo-data set with a BSM process injected for the
+    blind search) are only read by the stages that ask for them.
+    """
+    named = config.get("inference", {}).get("data")
+    if named:
+        if named not in samples or not samples[named].is_data:
+            raise ConfigError(f"config key 'inference.data': '{named}' is not a data sample of the sample list")
+        return str(named)
+    data = [s.name for s in samples.values() if s.is_data]
+    if len(data) == 1:
+        return data[0]
+    return "data" if "data" in data else (data[0] if data else None)
+
+
 def pseudo_data_processes(sample: Sample, samples: Mapping[str, Sample]) -> list[str]:
-    """The MC samples summed into a pseudo-data sample (default: every generated MC)."""
+    """The MC samples summed into a pseudo-data sample.
+
+    Default: every generated signal and background sample; a ``bsm`` sample enters only a
+    pseudo-data sample that lists it in ``processes`` (signal injection for the blind search).
+    """
     listed = sample.spec["generate"]["pseudo_data"].get("processes")
     if listed:
         return list(listed)
-    return [s.name for s in samples.values() if s.is_generated and not s.is_data]
+    return [s.name for s in samples.values() if s.is_generated and s.is_standard_model_mc]

@@ -26,6 +26,8 @@ vector.register_awkward()
 log = logging.getLogger(__name__)
 
 LABEL_SIGNAL, LABEL_BACKGROUND, LABEL_DATA = 1, 0, -1
+#: label of the blind search's "unknown" process (sample kind ``bsm``): neither class of training
+LABEL_BSM = 2
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def feature_table(
     """The flat table of one sample and variation: ids, features, weights, truth."""
     n = len(events)
     is_data = kind == "data"
-    label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND}.get(kind, LABEL_DATA)
+    label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND, "bsm": LABEL_BSM}.get(kind, LABEL_DATA)
     columns: dict[str, np.ndarray | pa.Array] = {
         "run": ak.to_numpy(events.run).astype(np.uint32),
         "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.uint32),

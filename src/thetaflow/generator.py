@@ -7,7 +7,9 @@ weight. Processes:
 * ``zh``: qq̄ → Z H, Z → ℓℓ, H → bb̄ (m_H and Γ_H from config), central production;
 * ``zz``: ZZ → ℓℓ bb̄, the diboson peak under the Higgs (t-channel-like, forward);
 * ``zjets``: Z + two partons with a falling dijet-mass continuum and a light/c/b flavour mix;
-* ``ttbar``: tt̄ → bℓν b̄ℓν (ℓ = e, μ), leptons that only accidentally look like a Z.
+* ``ttbar``: tt̄ → bℓν b̄ℓν (ℓ = e, μ), leptons that only accidentally look like a Z;
+* ``xzy``: an "unknown" heavy resonance X → Z Y, Z → ℓℓ, Y → bb̄ (m_X, Γ_X, m_Y, Γ_Y from
+  config) for the blind search: no supervised model is trained on it (sample kind ``bsm``).
 
 The shapes are simple parametrisations, not matrix elements: they reproduce the features a
 classifier learns (resonance peaks, boosts, angular correlations, flavour content, MET).
@@ -37,7 +39,7 @@ B_MASS_GEV = 4.78
 C_MASS_GEV = 1.67
 LEPTON_MASS_GEV = {11: 0.000511, 13: 0.10566}
 GLUON_PDG = 21
-MODELS = ("zh", "zz", "zjets", "ttbar")
+MODELS = ("zh", "zz", "zjets", "ttbar", "xzy")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class ModelSettings:
     dijet_mass_scale_gev: float = 40.0
     top_mass_gev: float = 172.5
     top_width_gev: float = 1.42
+    resonance_mass_gev: float = 700.0
+    resonance_width_gev: float = 20.0
+    daughter_mass_gev: float = 200.0
+    daughter_width_gev: float = 5.0
 
 
 @dataclass
@@ -100,7 +106,7 @@ def generate(rng: Generator, settings: ModelSettings, n: int) -> TruthEvents:
     """Generate ``n`` truth events of the process described by ``settings``."""
     if settings.model == "ttbar":
         return _generate_ttbar(rng, settings, n)
-    if settings.model in ("zh", "zz", "zjets"):
+    if settings.model in ("zh", "zz", "zjets", "xzy"):
         return _generate_z_plus_pair(rng, settings, n)
     raise ValueError(f"unknown generator model {settings.model!r}; expected one of {MODELS}")
 
@@ -121,7 +127,7 @@ def _pair_flavours(
     p_physical(f) / p_generated(f), so weighted distributions follow ``flavour_fractions``
     while the selected heavy-flavour events have many more simulated events.
     """
-    if settings.model in ("zh", "zz"):
+    if settings.model in ("zh", "zz", "xzy"):
         return np.full(n, 5), np.ones(n)
     flavours = ("b", "c", "light")
     physical = np.array([settings.flavour_fractions[f] for f in flavours], dtype=float)
@@ -142,12 +148,23 @@ def _lepton_pdg(rng: Generator, n: int) -> np.ndarray:
 
 
 def _hard_system(
-    rng: Generator, settings: ModelSettings, m1: np.ndarray, m2: np.ndarray
+    rng: Generator,
+    settings: ModelSettings,
+    m1: np.ndarray,
+    m2: np.ndarray,
+    system_mass: np.ndarray | None = None,
 ) -> tuple[FourVectors, FourVectors, FourVectors]:
-    """Produce two particles of masses m1, m2 plus an ISR gluon; return them in the lab."""
+    """Produce two particles of masses m1, m2 plus an ISR gluon; return them in the lab.
+
+    The pair's invariant mass falls above threshold (``system_mass_scale_gev``) unless
+    ``system_mass`` gives it (a resonance decaying to the two particles).
+    """
     n = m1.size
     isr_pt = rng.exponential(settings.isr_pt_scale_gev, n)
-    sqrt_s = m1 + m2 + rng.exponential(settings.system_mass_scale_gev, n)
+    if system_mass is None:
+        sqrt_s = m1 + m2 + rng.exponential(settings.system_mass_scale_gev, n)
+    else:
+        sqrt_s = np.maximum(system_mass, m1 + m2 + 1.0)
     system = system_momentum(rng, sqrt_s, isr_pt, settings.rapidity_sigma)
     cos_theta = sample_cos_theta(rng, n, settings.angular_a)
     a, b = two_body_decay(rng, system, m1, m2, cos_theta=cos_theta)
@@ -161,7 +178,8 @@ def _hard_system(
 
 
 def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> TruthEvents:
-    """Z(→ℓℓ) + X(→qq̄) with X a Higgs, a Z or a QCD dijet continuum."""
+    """Z(→ℓℓ) + X(→qq̄) with X a Higgs, a Z, a QCD dijet continuum or (``xzy``) a heavy
+    scalar Y, the Z+Y pair then coming from the decay of a heavy resonance."""
     z_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
     flavour, flavour_weight = _pair_flavours(rng, settings, n)
     q_mass = np.select([flavour == 5, flavour == 4], [B_MASS_GEV, C_MASS_GEV], 0.0)
@@ -176,12 +194,23 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
         )
     elif settings.model == "zz":
         x_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
+    elif settings.model == "xzy":
+        x_mass = breit_wigner(
+            rng, settings.daughter_mass_gev, settings.daughter_width_gev, n,
+            0.5 * settings.daughter_mass_gev, 1.5 * settings.daughter_mass_gev,
+        )
     else:
         x_mass = settings.dijet_mass_min_gev + rng.gamma(
             2.0, settings.dijet_mass_scale_gev / 2.0, n
         )
     x_mass = np.maximum(x_mass, 2 * q_mass + 1.0)
-    z, x, isr = _hard_system(rng, settings, z_mass, x_mass)
+    resonance = None
+    if settings.model == "xzy":
+        resonance = breit_wigner(
+            rng, settings.resonance_mass_gev, settings.resonance_width_gev, n,
+            0.5 * settings.resonance_mass_gev, 1.5 * settings.resonance_mass_gev,
+        )
+    z, x, isr = _hard_system(rng, settings, z_mass, x_mass, resonance)
     pdg = _lepton_pdg(rng, n)
     l_mass = np.where(pdg == 11, LEPTON_MASS_GEV[11], LEPTON_MASS_GEV[13])
     lep_minus, lep_plus = two_body_decay(rng, z, l_mass, l_mass)

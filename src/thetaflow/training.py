@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from thetaflow.features import LABEL_BACKGROUND, LABEL_SIGNAL
+from thetaflow.features import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.models.base import Dataset
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,12 @@ def build_training_table(
     table = pd.concat(frames, ignore_index=True)
     if (table["label"] < 0).any():
         raise TrainingDataError("data samples cannot be used for training (label -1)")
+    bsm = sorted(set(table.loc[table["label"] == LABEL_BSM, "sample"]))
+    if bsm:
+        raise TrainingDataError(
+            f"sample(s) {', '.join(bsm)} of kind 'bsm' cannot be used for training: the blind "
+            "search's unknown process must stay unseen by every supervised model"
+        )
     ids = [table[c].to_numpy() for c in ID_COLUMNS]
     table["fold"] = assign_folds(*ids, seed, folds)
     table["is_validation"] = validation_flags(*ids, seed, validation_fraction)

@@ -29,7 +29,7 @@ def default_samples() -> dict:
 def test_default_and_ci_configs_are_valid():
     config, samples = load_analysis([CONFIG])
     assert config["ingest"]["tree"] == "Events"  # default filled
-    assert {s.kind for s in samples.values()} == {"signal", "background", "data"}
+    assert {s.kind for s in samples.values()} == {"signal", "background", "data", "bsm"}
     ci, _ = load_analysis([CONFIG, REPO / "config" / "ci.yaml"])
     assert ci["analysis"]["lumi_fb"] < config["analysis"]["lumi_fb"]
 

@@ -80,7 +80,7 @@ def test_toy_run_cutflows_plots_and_logs(toy_run):
         assert counts == sorted(counts, reverse=True)
         assert (toy_run / f"results/logs/ingest/{sample}.log").stat().st_size > 0
     table = pd.read_csv(toy_run / "results/cutflow/cutflow.csv")
-    assert set(table["sample"]) == {"zh", "zz", "zjets", "ttbar", "data"}
+    assert set(table["sample"]) == {"zh", "zz", "zjets", "ttbar", "data", "bsm", "data_bsm"}
     plots = list((toy_run / "results/plots/control").glob("*.png"))
     assert len(plots) == 23 and all(p.stat().st_size > 10_000 for p in plots)
     # simulation files are temporary: removed once ingested
@@ -149,6 +149,8 @@ def test_toy_run_never_scores_an_event_with_a_model_that_saw_it(toy_run):
     table = pd.read_parquet(toy_run / "results/ml/training.parquet")
     key = ["run", "luminosityBlock", "event", "sample"]
     for model_dir in sorted((toy_run / "results/models").iterdir()):
+        if model_dir.name == "autoencoder":  # trained on backgrounds only: tests/unit/test_anomaly.py
+            continue
         scored = pd.concat(
             pd.read_parquet(toy_run / "results/scores" / model_dir.name / s / "nominal.parquet").assign(sample=s)
             for s in ("zh", "zz", "zjets", "ttbar")
@@ -174,3 +176,48 @@ def test_toy_run_bjet_regression_moves_the_peak_up(toy_run):
         for path in (toy_run / "results/features" / sample).glob("*.parquet"):
             regressed = pd.read_parquet(toy_run / "results/regression/m_bb" / sample / path.name)
             assert len(regressed) == len(pd.read_parquet(path, columns=["event"]))
+
+def test_toy_run_autoencoder_scores_evaluation_and_blind_search(toy_run):
+    """Unsupervised stage: out-of-fold anomaly scores in the classifiers' format for every
+    sample and variation, the evaluation, the blind search and the diagnostics."""
+    results = toy_run / "results"
+    for sample, n_variations in {"zh": 3, "zz": 3, "zjets": 3, "ttbar": 3, "bsm": 3, "data": 1, "data_bsm": 1}.items():
+        files = sorted((results / "scores/autoencoder" / sample).glob("*.parquet"))
+        assert len(files) == n_variations, (sample, files)
+        for path in files:
+            scores = pd.read_parquet(path)
+            features = pd.read_parquet(results / "features" / sample / path.name, columns=["event"])
+            assert list(scores.columns) == ["run", "luminosityBlock", "event", "fold", "score"]
+            assert len(scores) == len(features) and (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+            assert scores["score"].between(0, 1).all()
+    for fold in range(3):
+        record = json.loads((results / f"models/autoencoder/fold{fold}/autoencoder.json").read_text())
+        assert record["fold"] == fold and record["source"] == "backgrounds" and record["signal_fraction"] == 0
+        assert (results / f"models/autoencoder/fold{fold}/model.keras").stat().st_size > 0
+    metrics = json.loads((results / "anomaly/metrics.json").read_text())
+    assert 0 <= metrics["known_signal"]["auc"] <= 1 and "signal_efficiency_at_0.001" in metrics["known_signal"]
+    assert "bsm" in metrics and set(metrics["feature_errors"]) >= {"backgrounds", "known signal", "BSM"}
+    blind = json.loads((results / "anomaly/blind_search.json").read_text())
+    assert set(blind["results"]) == {"data", "data_bsm"}
+    assert set(blind["results"]["data_bsm"]) == {"autoencoder", "bdt", "nn", "svm", "logistic", "knn",
+                                                 "random_forest", "naive_bayes", "cuts"}
+    row = blind["results"]["data"]["autoencoder"]
+    assert 0 < row["achieved_efficiency"] <= 0.01 and row["expected_sm"] > 0
+    assert row["sm_uncertainty"] >= row["sm_mc_stat"] > 0
+    figures = ["anomaly/roc.png", "anomaly/score_distributions.png", "anomaly/feature_errors.png",
+               "anomaly/blind_search.png", "anomaly/blind_search_tails.png", "diagnostics/pca/scree.png",
+               "diagnostics/pca/components.png", "diagnostics/pca/loadings.png",
+               "diagnostics/clustering/kmeans_selection.png", "diagnostics/clustering/kmeans_composition.png",
+               "diagnostics/clustering/dbscan.png"]
+    assert all((results / f).stat().st_size > 10_000 for f in figures)
+    pca = json.loads((results / "diagnostics/pca/summary.json").read_text())
+    assert abs(sum(pca["explained_variance_ratio"]) - 1) < 1e-9 and pca["fold"] == 0
+    clustering = json.loads((results / "diagnostics/clustering/summary.json").read_text())
+    assert clustering["subsample"]["events"] == 800 and 0 <= clustering["dbscan"]["noise_fraction"] <= 1
+
+
+def test_toy_run_keeps_the_bsm_process_out_of_training(toy_run):
+    """The bsm sample is never a training event of the classifiers (it is scored, though)."""
+    table = pd.read_parquet(toy_run / "results/ml/training.parquet", columns=["sample"])
+    assert set(table["sample"]) == {"zh", "zz", "zjets", "ttbar"}
+    assert (toy_run / "results/scores/nn/bsm/nominal.parquet").exists()

@@ -13,6 +13,7 @@ from thetaflow.config import (
     ConfigError,
     Sample,
     check_analysis,
+    main_data_sample,
     read_yaml,
     resolve_path,
 )
@@ -29,6 +30,10 @@ except ConfigError as err:
     raise WorkflowError(f"{err}\n(config sample list: {SAMPLE_LIST})")
 
 MC_SAMPLES = [s.name for s in SAMPLES.values() if not s.is_data]
+# known physics (signal, background): trained on, stacked, fitted; kind bsm is none of these
+SM_MC_SAMPLES = [s.name for s in SAMPLES.values() if s.is_standard_model_mc]
+BSM_SAMPLES = [s.name for s in SAMPLES.values() if s.is_bsm]
+MAIN_DATA = main_data_sample(config, SAMPLES)
 DATA_SAMPLES = [s.name for s in SAMPLES.values() if s.is_data]
 GENERATED_SAMPLES = [s.name for s in SAMPLES.values() if s.is_generated]
 MC_VARIATIONS = [v.name for v in variations(config, is_data=False)]
@@ -117,13 +122,16 @@ def ingest_files(wildcards, input):
 
 
 def nominal_feature_files(wildcards):
-    """Nominal feature tables of every sample, keyed by sample (for control plots)."""
-    return {name: f"results/features/{name}/nominal.parquet" for name in SAMPLES}
+    """Nominal feature tables of the known physics and the main data sample, keyed by
+    sample (for control plots)."""
+    shown = SM_MC_SAMPLES + ([MAIN_DATA] if MAIN_DATA else [])
+    return {name: f"results/features/{name}/nominal.parquet" for name in shown}
 
 
 def mc_nominal_feature_files(wildcards):
-    """Nominal feature tables of the simulated samples, keyed by sample (training data)."""
-    return {name: f"results/features/{name}/nominal.parquet" for name in MC_SAMPLES}
+    """Nominal feature tables of the simulated known physics, keyed by sample (training
+    data; a bsm sample is never trained on)."""
+    return {name: f"results/features/{name}/nominal.parquet" for name in SM_MC_SAMPLES}
 
 
 def fold_model_dirs(wildcards):
@@ -178,7 +186,7 @@ def all_targets():
         )
     targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
     targets.append("results/cutflow/cutflow.csv")
-    return targets + ml_targets() + benchmark_targets()
+    return targets + ml_targets() + unsupervised_targets() + benchmark_targets()
 
 
 # ----------------------------------------------------------------- benchmarks (GPU, FPGA)
@@ -266,4 +274,93 @@ def benchmark_targets():
         targets.append("results/benchmarks/gpu/benchmark.json")
     if config["benchmarks"]["fpga"].get("enabled", True):
         targets.append("results/benchmarks/fpga/tiers.csv")
+    return targets
+
+# ----------------------------------------------------------------- unsupervised (anomaly, diagnostics)
+
+
+def anomaly_settings(wildcards):
+    """Config the autoencoder depends on (with the folds of the ml section)."""
+    return {"anomaly": config.get("anomaly", {}), **ml_settings(wildcards)}
+
+
+def diagnostics_settings(wildcards):
+    """Config the PCA and clustering diagnostics depend on."""
+    return {
+        "diagnostics": config.get("diagnostics", {}),
+        "anomaly_inputs": config.get("anomaly", {}).get("inputs", []),
+        **ml_settings(wildcards),
+    }
+
+
+def anomaly_training_files(wildcards):
+    """Nominal feature tables the autoencoder trains on, keyed by sample."""
+    from thetaflow.anomaly import training_samples
+
+    names = training_samples(config, SAMPLES)
+    return {name: f"results/features/{name}/nominal.parquet" for name in names}
+
+
+def autoencoder_dirs(wildcards=None):
+    """The autoencoder of every fold, in fold order."""
+    return expand("results/models/autoencoder/fold{fold}", fold=FOLDS)
+
+
+def simulated_nominal_files(wildcards=None):
+    """Nominal feature tables of every simulated sample (known physics and bsm)."""
+    return {
+        name: f"results/features/{name}/nominal.parquet"
+        for name in SM_MC_SAMPLES + BSM_SAMPLES
+    }
+
+
+def simulated_nominal_scores(wildcards=None):
+    """Nominal autoencoder scores of every simulated sample, keyed by sample."""
+    return {
+        name: f"results/scores/autoencoder/{name}/nominal.parquet"
+        for name in SM_MC_SAMPLES + BSM_SAMPLES
+    }
+
+
+def blind_search_data():
+    """The pseudo-data sets of the blind search (default every data sample)."""
+    return config["anomaly"].get("blind_search", {}).get("data") or DATA_SAMPLES
+
+
+def blind_search_samples():
+    """Samples the blind search reads: simulation and its pseudo-data sets."""
+    return SM_MC_SAMPLES + BSM_SAMPLES + blind_search_data()
+
+
+def blind_search_features(wildcards):
+    """Nominal feature tables (weights) of the blind search's samples, keyed by sample."""
+    return {
+        name: f"results/features/{name}/nominal.parquet"
+        for name in blind_search_samples()
+    }
+
+
+def blind_search_scores(wildcards):
+    """Nominal scores of every discriminant for the blind search's samples."""
+    return [
+        f"results/scores/{disc}/{name}/nominal.parquet"
+        for disc in ["autoencoder"] + MODELS
+        for name in blind_search_samples()
+    ]
+
+
+def unsupervised_targets():
+    """Autoencoder scores and evaluation, blind search, PCA and clustering."""
+    targets = []
+    if "anomaly" in config:
+        targets += score_files("autoencoder")
+        targets += [
+            "results/anomaly/metrics.json",
+            "results/anomaly/blind_search.json",
+        ]
+    if "diagnostics" in config:
+        targets += [
+            "results/diagnostics/pca/summary.json",
+            "results/diagnostics/clustering/summary.json",
+        ]
     return targets

@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule blind_search: tail excess of every discriminant."""
+
+from thetaflow.blind_search import run_blind_search, scores_by_discriminant
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    run_blind_search(
+        snakemake.config,
+        scores_by_discriminant(list(snakemake.input.scores)),
+        {k: v for k, v in snakemake.input.items() if k != "scores"},
+        dict(snakemake.output.items()),
+    )

@@ -1,0 +1,14 @@
+"""Snakemake adapter of rule evaluate_autoencoder: metrics and figures of the anomaly score."""
+
+from thetaflow.anomaly_evaluation import evaluate_autoencoder
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    features = {k: v for k, v in snakemake.input.items() if k not in ("scores", "models")}
+    evaluate_autoencoder(
+        snakemake.config,
+        dict(zip(features, snakemake.input.scores)),
+        features,
+        list(snakemake.input.models),
+        dict(snakemake.output.items()),
+    )
