@@ -11,6 +11,7 @@ accounting daemon stops the run with one clear message within a bounded time.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -112,6 +113,7 @@ def check_slurm(timeout: float = 30.0, env: dict[str, str] | None = None) -> Non
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
 _RESOURCE = re.compile(r"\b(mem_mb|runtime|gpu)\s*=\s*([^,\n]+)")
 _THREADS = re.compile(r"^\s+threads:\s*([^\n#]+)", re.M)
+_BENCHMARK = re.compile(r"^\s+benchmark:\s*\n\s+(?:f?\"([^\"]+)\")", re.M)
 
 
 def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
@@ -129,8 +131,20 @@ def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
             threads = _THREADS.search(body)
             if threads:
                 entry["threads"] = threads.group(1).strip()
+            benchmark = _BENCHMARK.search(body)
+            if benchmark:
+                entry["benchmark"] = benchmark.group(1)
             found[head.group(1)] = entry
     return found
+
+
+def suggest_resources(max_rss_mb: float, max_wall_s: float, memory_margin: float = 1.5,
+                      runtime_margin: float = 3.0) -> dict[str, int]:
+    """Requests from a measured job: mem_mb = margin × peak RSS rounded up to 500 MB (at least
+    500), runtime = margin × wall time rounded up to 5 minutes (at least 5)."""
+    mem = max(500, math.ceil(memory_margin * max_rss_mb / 500.0) * 500)
+    runtime = max(5, math.ceil(runtime_margin * max_wall_s / 60.0 / 5.0) * 5)
+    return {"mem_mb": int(mem), "runtime": int(runtime)}
 
 
 def htcondor_set_resources(resources: dict[str, dict[str, str]]) -> dict[str, dict[str, int]]:

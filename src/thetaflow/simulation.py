@@ -26,6 +26,7 @@ import vector
 from thetaflow.detector import Detector, reconstruct
 from thetaflow.generator import ModelSettings, TruthEvents, generate
 from thetaflow.io import atomic_path
+from thetaflow.progress import Progress
 from thetaflow.units import PB_PER_INVERSE_FB
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ def generate_filtered(
     kept = tried = 0
     sumw = sumw2 = 0.0
     efficiency = 0.1
+    progress = Progress(log, "generation", n_accepted if n_accepted is not None else n_generated,
+                        "events (filter-passing)" if n_accepted is not None else "events")
     while (n_accepted is not None and kept < n_accepted) or (
         n_generated is not None and tried < n_generated
     ):
@@ -199,6 +202,7 @@ def generate_filtered(
         parts.append(batch.take(mask))
         kept += int(mask.sum())
         efficiency = max(kept, 1) / tried
+        progress.update(kept if n_accepted is not None else tried)
     if not parts:  # nothing to generate (a Poisson draw of zero, or μ = 0)
         parts.append(generate(rng, model, 0))
     log.info("generated %d events, %d passed the generator filter", tried, kept)

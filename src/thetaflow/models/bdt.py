@@ -19,6 +19,7 @@ import xgboost as xgb
 
 from thetaflow.models._inputs import check_fit_inputs, not_fitted, require_positive, threads, unit_mean
 from thetaflow.models.base import Classifier, Dataset, FitReport
+from thetaflow.progress import Progress, xgboost_callback
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class BDT(Classifier):
             eval_metric="logloss",
             random_state=self.seed,
             n_jobs=threads(self),
+            callbacks=[xgboost_callback(Progress(log, f"{self.name} boosting",
+                                                 self.params.get("n_estimators", 100), "rounds"))],
         )
         clf.fit(
             train.X, train.y, sample_weight=unit_mean(train.w),

@@ -24,6 +24,7 @@ import numpy as np
 
 from thetaflow.models._inputs import check_fit_inputs, not_fitted, threads, unit_mean
 from thetaflow.models.base import Classifier, Dataset, FitReport, ModelConfigError
+from thetaflow.progress import Progress, keras_callback
 
 if TYPE_CHECKING:
     import keras
@@ -101,7 +102,10 @@ class NeuralNet(Classifier):
             train.X, train.y.astype(np.float32), sample_weight=unit_mean(train.w),
             validation_data=(valid.X, valid.y.astype(np.float32), unit_mean(valid.w)),
             epochs=self.params["epochs"], batch_size=self.params["batch_size"],
-            shuffle=True, callbacks=[stopping, reduce_lr], verbose=0,
+            shuffle=True, verbose=0, callbacks=[
+                stopping, reduce_lr,
+                keras_callback(Progress(log, f"{self.name} training", self.params["epochs"], "epochs")),
+            ],
         )
         self._set_model(model)
         report = FitReport(
