@@ -12,14 +12,16 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import xgboost as xgb
 
 from thetaflow.models._inputs import check_fit_inputs, not_fitted, require_positive, threads, unit_mean
 from thetaflow.models.base import Classifier, Dataset, FitReport
 from thetaflow.progress import Progress, xgboost_callback
+
+if TYPE_CHECKING:  # xgboost is imported where used: config checks at parse time stay light
+    import xgboost as xgb
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class BDT(Classifier):
         """Boost on ``train`` (weighted), early-stopping on the weighted ``valid`` log-loss."""
         check_fit_inputs(self, train, valid)
         start = time.perf_counter()
+        import xgboost as xgb
+
         clf = xgb.XGBClassifier(
             **self.params,
             objective="binary:logistic",
@@ -104,6 +108,8 @@ class BDT(Classifier):
              feature_names: Sequence[str]) -> BDT:
         """Read ``model.ubj``; its feature count must match ``feature_names``."""
         model = cls(name, params, seed, feature_names)
+        import xgboost as xgb
+
         booster = xgb.Booster(model_file=directory / cls.filename)
         if booster.num_features() != len(model.feature_names):
             raise ValueError(

@@ -13,17 +13,13 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import skops.io as sio
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+# scikit-learn and skops are imported where used: validating a model config (at every
+# workflow parse) must not pay for importing them (benchmarks/dag_construction.py)
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 from thetaflow.models._inputs import (
     check_fit_inputs,
@@ -81,6 +77,8 @@ class SklearnClassifier(Classifier):
     def save(self, directory: Path) -> None:
         """Write ``model.skops``."""
         directory.mkdir(parents=True, exist_ok=True)
+        import skops.io as sio
+
         sio.dump(self.estimator, directory / self.filename)
 
     @classmethod
@@ -94,6 +92,8 @@ class SklearnClassifier(Classifier):
         """
         model = cls(name, params, seed, feature_names)
         path = directory / cls.filename
+        import skops.io as sio
+
         untrusted = sio.get_untrusted_types(file=path)
         refused = sorted(set(untrusted) - cls.trusted_types)
         if refused:
@@ -115,6 +115,10 @@ class Logistic(SklearnClassifier):
     defaults: ClassVar[Mapping[str, Any]] = {"C": 1.0, "max_iter": 1000}
 
     def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         pipe = make_pipeline(
             StandardScaler(),
             LogisticRegression(C=self.params["C"], max_iter=self.params["max_iter"], random_state=self.seed),
@@ -150,6 +154,10 @@ class KNN(SklearnClassifier):
 
     def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
         idx = weighted_resample(train.w, self.params["max_train_events"], self.seed)
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         pipe = make_pipeline(
             StandardScaler(), KNeighborsClassifier(n_neighbors=self.params["n_neighbors"], n_jobs=threads(self))
         )
@@ -175,6 +183,8 @@ class RandomForest(SklearnClassifier):
     trusted_types: ClassVar[frozenset[str]] = frozenset({"sklearn.tree._tree.Tree"})
 
     def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+        from sklearn.ensemble import RandomForestClassifier
+
         forest = RandomForestClassifier(**self.params, n_jobs=threads(self), random_state=self.seed)
         forest.fit(train.X, train.y, sample_weight=unit_mean(train.w))
         return forest, {"mean_depth": float(np.mean([t.get_depth() for t in forest.estimators_]))}
@@ -198,6 +208,8 @@ class NaiveBayes(SklearnClassifier):
     defaults: ClassVar[Mapping[str, Any]] = {"var_smoothing": 1.0e-9}
 
     def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+        from sklearn.naive_bayes import GaussianNB
+
         nb = GaussianNB(var_smoothing=self.params["var_smoothing"])
         nb.fit(train.X, train.y, sample_weight=unit_mean(train.w))
         return nb, {}

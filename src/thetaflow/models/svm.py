@@ -13,18 +13,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from thetaflow.models._inputs import require_positive, unit_mean, weighted_resample
 from thetaflow.models.base import Dataset, ModelConfigError
 from thetaflow.models.sklearn_models import SklearnClassifier
+
+if TYPE_CHECKING:  # scikit-learn is imported where used (light config checks at parse time)
+    from sklearn.base import BaseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +51,12 @@ class SVM(SklearnClassifier):
 
     def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
         idx = weighted_resample(train.w, self.params["max_train_events"], self.seed)
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
         svm = make_pipeline(
             StandardScaler(),
             SVC(kernel="rbf", C=self.params["C"], gamma=self.params["gamma"], random_state=self.seed),
