@@ -13,6 +13,10 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# front page of the HTML report (snakemake --report results/report.html)
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -22,6 +26,7 @@ wildcard_constraints:
     chunk=r"\d+",
     model=_alternatives(MODELS),
     fold=r"\d+",
+    discriminant=_alternatives(DISCRIMINANTS),
 
 
 include: "workflow/rules/simulate.smk"
@@ -30,6 +35,8 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/ml.smk"
 include: "workflow/rules/unsupervised.smk"
+include: "workflow/rules/inference.smk"
+include: "workflow/rules/operations.smk"
 include: "workflow/rules/benchmarks.smk"
 
 
@@ -37,3 +44,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        PROVENANCE,

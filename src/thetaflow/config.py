@@ -242,6 +242,10 @@ def check_analysis(config: Mapping, samples: Mapping[str, Sample]) -> None:
         raise ConfigError("sample list: no sample has kind 'signal'")
     for sample in samples.values():
         _check_sample(sample, samples)
+    if "inference" in config:
+        from thetaflow.inference.discriminants import check_inference
+
+        check_inference(config, samples)
 
 
 def _check_ml(config: Mapping) -> None:

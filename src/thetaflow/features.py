@@ -182,17 +182,30 @@ def feature_table(
     columns["gen_weight"] = ak.to_numpy(events.gen_weight).astype(np.float64)
     variations = {
         "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s),
-        "lep": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s),
+        "lepton_eff": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s),
     }
-    keys = {"btag": "btag", "lep": "lepton_eff"}
-    for short, fn in variations.items():
-        if keys[short] not in weight_systematics:
+    for key, fn in variations.items():
+        if key not in weight_systematics:
             continue
         for direction, sign in (("up", 1), ("down", -1)):
             factor = np.ones(n) if (is_data or n == 0) else fn(sign)
-            columns[f"weight_{short}_{direction}"] = weight * factor
+            columns[weight_variation_column(key, direction)] = weight * factor
     columns.update(_truth_columns(events))
     return pa.table(columns)
+
+
+#: Column stem of each weight systematic of ``systematics.weight`` in the feature tables.
+WEIGHT_COLUMN_STEMS = {"btag": "weight_btag", "lepton_eff": "weight_lep"}
+
+
+def weight_variation_column(systematic: str, direction: str) -> str:
+    """The feature-table column of a weight systematic's up/down weight."""
+    return f"{WEIGHT_COLUMN_STEMS[systematic]}_{direction}"
+
+
+def weight_variation_columns(weight_systematics: Mapping[str, object]) -> list[str]:
+    """Every up/down weight column the feature tables hold for these weight systematics."""
+    return [weight_variation_column(k, d) for k in WEIGHT_COLUMN_STEMS if k in weight_systematics for d in ("up", "down")]
 
 
 def _truth_columns(events: ak.Array) -> dict[str, np.ndarray]:

@@ -46,13 +46,7 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert "lumi_fbb" in result.stderr + result.stdout
 
 
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory) -> Path:
-    """Run the whole toy analysis (config/ci.yaml) for real in a fresh directory."""
-    workdir = tmp_path_factory.mktemp("toy")
-    result = snakemake("--cores", "2", "--directory", str(workdir), "--configfile", str(REPO / "config" / "ci.yaml"))
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-    return workdir
+# toy_run: the whole toy analysis run once per session (tests/workflow/conftest.py)
 
 
 def test_toy_run_features_per_sample_and_variation(toy_run):
@@ -177,6 +171,7 @@ def test_toy_run_bjet_regression_moves_the_peak_up(toy_run):
             regressed = pd.read_parquet(toy_run / "results/regression/m_bb" / sample / path.name)
             assert len(regressed) == len(pd.read_parquet(path, columns=["event"]))
 
+
 def test_toy_run_autoencoder_scores_evaluation_and_blind_search(toy_run):
     """Unsupervised stage: out-of-fold anomaly scores in the classifiers' format for every
     sample and variation, the evaluation, the blind search and the diagnostics."""
@@ -221,3 +216,38 @@ def test_toy_run_keeps_the_bsm_process_out_of_training(toy_run):
     table = pd.read_parquet(toy_run / "results/ml/training.parquet", columns=["sample"])
     assert set(table["sample"]) == {"zh", "zz", "zjets", "ttbar"}
     assert (toy_run / "results/scores/nn/bsm/nominal.parquet").exists()
+
+
+def test_toy_run_fits_every_discriminant_and_closes(toy_run):
+    """Inference stage: for every discriminant a valid HistFactory workspace, the fit of the
+    pseudo-data with MINOS errors, ranking, scan and limits; closure checks for the closure
+    discriminants; the comparison table and the headline numbers."""
+    import pyhf
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["inference"]
+    fit = toy_run / "results" / "fit"
+    for name in config["discriminants"]:
+        pyhf.schema.validate(json.loads((fit / name / "workspace.json").read_text()), "workspace.json")
+        result = json.loads((fit / name / "fit.json").read_text())
+        mu = result["mu"]
+        assert mu["minos"]["down"] < 0 < mu["minos"]["up"] and mu["hesse"] > 0
+        assert {"lumi", "jes", "btag", "lepton_eff"} <= {p["name"] for p in result["parameters"]}
+        limit = json.loads((fit / name / "limit.json").read_text())["limit"]
+        assert 0 < limit["expected"]["-1sigma"] < limit["expected"]["median"] < limit["expected"]["+1sigma"]
+        ranking = json.loads((fit / name / "ranking.json").read_text())["ranking"]
+        assert "mu" not in {r["parameter"] for r in ranking} and len(ranking) >= 7
+        scan = json.loads((fit / name / "scan.json").read_text())["scans"][0]
+        assert scan["parameter"] == "mu" and min(scan["delta_twice_nll"]) < 1e-6
+        for figure in ("prefit", "postfit", "pulls", "correlation", "ranking", "limit", "scan_mu"):
+            assert (fit / name / f"{figure}.png").stat().st_size > 10_000, (name, figure)
+    comparison = pd.read_csv(fit / "comparison.csv")
+    assert set(comparison["discriminant"]) == set(config["discriminants"])
+    assert comparison.loc[comparison["is_reference"], "discriminant"].tolist() == [config["reference"]]
+    summary = json.loads((toy_run / "results" / "summary.json").read_text())
+    assert summary["headline"]["discriminant"] == config["headline"]
+    for name, closure in summary["closure"].items():
+        assert all(abs(a["mu_fitted"] - a["mu_injected"]) < 1e-3 for a in closure["asimov"]), name
+        for toys in closure["toys"]:
+            assert toys["convergence_rate"] >= 0.9, (name, toys)
+        assert (fit / name / "closure" / "toys.png").stat().st_size > 10_000

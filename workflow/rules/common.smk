@@ -186,95 +186,14 @@ def all_targets():
         )
     targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
     targets.append("results/cutflow/cutflow.csv")
-    return targets + ml_targets() + unsupervised_targets() + benchmark_targets()
+    return (
+        targets
+        + ml_targets()
+        + unsupervised_targets()
+        + inference_targets()
+        + benchmark_targets()
+    )
 
-
-# ----------------------------------------------------------------- benchmarks (GPU, FPGA)
-
-
-def _benchmark_model_names():
-    """benchmarks.models, each an ml.models entry or "autoencoder" (else a config error)."""
-    if "benchmarks" not in config or "ml" not in config:
-        return []
-    spec = config["benchmarks"]
-    names = spec.get("models", ["nn", "bdt", "autoencoder"])
-    unknown = [n for n in names if n != "autoencoder" and n not in MODELS]
-    if unknown:
-        raise WorkflowError(
-            f"config benchmarks.models: {', '.join(unknown)} not in ml.models "
-            f"({', '.join(MODELS)}) and not 'autoencoder'"
-        )
-    if not 0 <= spec.get("fold", 0) < len(FOLDS):
-        raise WorkflowError(
-            f"config benchmarks.fold: {spec.get('fold')} is not one of the {len(FOLDS)} folds"
-        )
-    return list(names)
-
-
-BENCHMARK_MODELS = _benchmark_model_names()
-
-
-def benchmark_settings(wildcards):
-    """Config the benchmarks depend on (and the models' config entries)."""
-    return {
-        "benchmarks": config["benchmarks"],
-        "models": {m: config["ml"]["models"].get(m) for m in BENCHMARK_MODELS},
-        "anomaly": config.get("anomaly"),
-        **ml_settings(wildcards),
-    }
-
-
-def _benchmark_model_dir(name):
-    """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
-    if name == "autoencoder" and "anomaly" not in config:
-        return None
-    return f"results/models/{name}/fold{config['benchmarks'].get('fold', 0)}"
-
-
-def gpu_benchmark_inputs(wildcards):
-    """Training table and the model directory of every benchmarked model, keyed by model."""
-    inputs = {"table": "results/ml/training.parquet"}
-    for name in BENCHMARK_MODELS:
-        directory = _benchmark_model_dir(name)
-        if directory:
-            inputs[name] = directory
-    return inputs
-
-
-def gpu_benchmark_models(wildcards):
-    """Benchmarked models and their directory (None: not in this config), for the script."""
-    return {name: _benchmark_model_dir(name) for name in BENCHMARK_MODELS}
-
-
-def fpga_benchmark_inputs(wildcards):
-    """Training table and the model directory of one benchmarked model (if it exists)."""
-    inputs = {"table": "results/ml/training.parquet"}
-    directory = _benchmark_model_dir(wildcards.bench)
-    if directory:
-        inputs["model"] = directory
-    return inputs
-
-
-def fpga_summary_inputs(wildcards):
-    """Per-model FPGA results and, when switched on, the reference network's."""
-    inputs = {
-        "models": expand("results/benchmarks/fpga/{bench}.json", bench=BENCHMARK_MODELS)
-    }
-    if config["benchmarks"]["fpga"].get("reference", True):
-        inputs["reference"] = "results/benchmarks/fpga/reference.json"
-    return inputs
-
-
-def benchmark_targets():
-    """The GPU benchmark and the FPGA tiers table, each when switched on."""
-    if not BENCHMARK_MODELS:
-        return []
-    targets = []
-    if config["benchmarks"]["gpu"].get("enabled", True):
-        targets.append("results/benchmarks/gpu/benchmark.json")
-    if config["benchmarks"]["fpga"].get("enabled", True):
-        targets.append("results/benchmarks/fpga/tiers.csv")
-    return targets
 
 # ----------------------------------------------------------------- unsupervised (anomaly, diagnostics)
 
@@ -363,4 +282,206 @@ def unsupervised_targets():
             "results/diagnostics/pca/summary.json",
             "results/diagnostics/clustering/summary.json",
         ]
+    return targets
+
+
+# ----------------------------------------------------------------- statistical inference
+
+DISCRIMINANTS = (
+    list(config["inference"]["discriminants"]) if "inference" in config else []
+)
+
+
+def _closure_discriminants():
+    from thetaflow.inference.discriminants import closure_discriminants
+
+    return closure_discriminants(config) if "inference" in config else []
+
+
+CLOSURE_DISCRIMINANTS = _closure_discriminants()
+
+
+def inference_settings(wildcards):
+    """Config the statistical model and fits depend on (params rerun trigger)."""
+    return {"inference": config["inference"], "lumi_fb": config["analysis"]["lumi_fb"]}
+
+
+def template_files(wildcards):
+    """Every feature/score file the fine histograms of one discriminant read."""
+    from thetaflow.inference.histograms import template_inputs
+
+    files = template_inputs(config, SAMPLES, wildcards.discriminant)
+    return [path for paths in files.values() for path in paths]
+
+
+def scan_figures(discriminant):
+    """The scan figures of one discriminant, one per scanned parameter."""
+    from thetaflow.inference.beyond import scan_figure_name
+
+    return [
+        f"results/fit/{discriminant}/scan_{scan_figure_name(p)}.png"
+        for p in config["inference"]["scan"]["parameters"]
+    ]
+
+
+def scan_figure_map(wildcards):
+    """Scanned parameter -> its figure, for the scan script."""
+    parameters = config["inference"]["scan"]["parameters"]
+    return dict(zip(parameters, scan_figures(wildcards.discriminant)))
+
+
+def inference_targets():
+    """Every fit output of every discriminant, the closure checks and the summary."""
+    if "inference" not in config:
+        return []
+    targets = []
+    for d in DISCRIMINANTS:
+        targets += [
+            f"results/fit/{d}/{name}"
+            for name in ("fit.json", "ranking.json", "scan.json", "limit.json")
+        ]
+    for d in CLOSURE_DISCRIMINANTS:
+        targets += [
+            f"results/fit/{d}/closure/{name}.json"
+            for name in ("asimov", "toys", "injection")
+        ]
+    return targets + ["results/fit/comparison.csv", "results/summary.json"]
+
+
+# ----------------------------------------------------------------- operations (provenance, batch)
+
+PROVENANCE = "results/provenance.json"
+
+
+def provenance_inputs(wildcards):
+    """Every other target of the run, so that the provenance record is written last."""
+    return [t for t in all_targets() if t != PROVENANCE]
+
+
+def benchmark_patterns(wildcards):
+    """Benchmark file pattern of every rule that has one, keyed by rule name."""
+    return {r.name: str(r.benchmark) for r in workflow.rules if r.benchmark}
+
+
+def benchmark_constraints(wildcards):
+    """Wildcard constraints of each rule (global ones first), to tell shared patterns apart."""
+    glob = dict(workflow.wildcard_constraints)
+    return {
+        r.name: {**glob, **dict(getattr(r, "wildcard_constraints", None) or {})}
+        for r in workflow.rules
+        if r.benchmark
+    }
+
+
+def provenance_settings(wildcards):
+    """The whole merged configuration: its hash goes into the record (and reruns it)."""
+    return config
+
+
+def batch_preflight():
+    """Before the first job goes to a batch system: the local workflow profile must not be
+    merged over the farm's profile, and SLURM must answer (one clear message, bounded time)."""
+    from thetaflow.batch import BatchError, check_slurm
+
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.common_settings.local_exec:
+        return
+    if not any(arg.startswith("--workflow-profile") for arg in sys.argv):
+        raise WorkflowError(
+            f"executor {plugin.name}: Snakemake applied profiles/default (local settings: "
+            "a 20 GB memory cap for all jobs together, 5 s latency-wait) over your batch "
+            "profile; add --workflow-profile none"
+        )
+    if plugin.name == "slurm":
+        try:
+            check_slurm(timeout=30)
+        except BatchError as err:
+            raise WorkflowError(str(err))
+
+
+# ----------------------------------------------------------------- benchmarks (GPU, FPGA)
+
+
+def _benchmark_model_names():
+    """benchmarks.models, each an ml.models entry or "autoencoder" (else a config error)."""
+    if "benchmarks" not in config or "ml" not in config:
+        return []
+    spec = config["benchmarks"]
+    names = spec.get("models", ["nn", "bdt", "autoencoder"])
+    unknown = [n for n in names if n != "autoencoder" and n not in MODELS]
+    if unknown:
+        raise WorkflowError(
+            f"config benchmarks.models: {', '.join(unknown)} not in ml.models "
+            f"({', '.join(MODELS)}) and not 'autoencoder'"
+        )
+    if not 0 <= spec.get("fold", 0) < len(FOLDS):
+        raise WorkflowError(
+            f"config benchmarks.fold: {spec.get('fold')} is not one of the {len(FOLDS)} folds"
+        )
+    return list(names)
+
+
+BENCHMARK_MODELS = _benchmark_model_names()
+
+
+def benchmark_settings(wildcards):
+    """Config the benchmarks depend on (and the models' config entries)."""
+    return {
+        "benchmarks": config["benchmarks"],
+        "models": {m: config["ml"]["models"].get(m) for m in BENCHMARK_MODELS},
+        "anomaly": config.get("anomaly"),
+        **ml_settings(wildcards),
+    }
+
+
+def _benchmark_model_dir(name):
+    """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
+    if name == "autoencoder" and "anomaly" not in config:
+        return None
+    return f"results/models/{name}/fold{config['benchmarks'].get('fold', 0)}"
+
+
+def gpu_benchmark_inputs(wildcards):
+    """Training table and the model directory of every benchmarked model, keyed by model."""
+    inputs = {"table": "results/ml/training.parquet"}
+    for name in BENCHMARK_MODELS:
+        directory = _benchmark_model_dir(name)
+        if directory:
+            inputs[name] = directory
+    return inputs
+
+
+def gpu_benchmark_models(wildcards):
+    """Benchmarked models and their directory (None: not in this config), for the script."""
+    return {name: _benchmark_model_dir(name) for name in BENCHMARK_MODELS}
+
+
+def fpga_benchmark_inputs(wildcards):
+    """Training table and the model directory of one benchmarked model (if it exists)."""
+    inputs = {"table": "results/ml/training.parquet"}
+    directory = _benchmark_model_dir(wildcards.bench)
+    if directory:
+        inputs["model"] = directory
+    return inputs
+
+
+def fpga_summary_inputs(wildcards):
+    """Per-model FPGA results and, when switched on, the reference network's."""
+    inputs = {
+        "models": expand("results/benchmarks/fpga/{bench}.json", bench=BENCHMARK_MODELS)
+    }
+    if config["benchmarks"]["fpga"].get("reference", True):
+        inputs["reference"] = "results/benchmarks/fpga/reference.json"
+    return inputs
+
+
+def benchmark_targets():
+    """The GPU benchmark and the FPGA tiers table, each when switched on."""
+    if not BENCHMARK_MODELS:
+        return []
+    targets = []
+    if config["benchmarks"]["gpu"].get("enabled", True):
+        targets.append("results/benchmarks/gpu/benchmark.json")
+    if config["benchmarks"]["fpga"].get("enabled", True):
+        targets.append("results/benchmarks/fpga/tiers.csv")
     return targets

@@ -1,0 +1,12 @@
+"""Snakemake adapter of rule compare_discriminants: sensitivity of every discriminant."""
+
+from thetaflow.inference.summary import compare_discriminants
+from thetaflow.logs import job_log
+
+with job_log(snakemake.log[0]):
+    compare_discriminants(
+        snakemake.config,
+        dict(zip(snakemake.params.discriminants, snakemake.input.fits)),
+        dict(zip(snakemake.params.discriminants, snakemake.input.limits)),
+        dict(snakemake.output.items()),
+    )

@@ -1,0 +1,244 @@
+"""Beyond the best fit: impacts on μ, profile-likelihood scans, significance and CLs limits.
+
+All computations are cabinetry's (pyhf underneath, asymptotic formulae for the significance
+and the CLs limit with the q̃ test statistic); this module feeds them the config's bounds,
+checks what config asks for (scan parameters exist) and writes JSON and figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+
+import cabinetry
+import numpy as np
+import pyhf
+
+from thetaflow.inference.fit import FitError, checked_fit, load_model, par_bounds
+from thetaflow.inference.workspace import POI
+from thetaflow.io import write_json
+from thetaflow.plotting import save_figure
+
+log = logging.getLogger(__name__)
+
+
+class ScanParameterError(ValueError):
+    """A scan names a parameter the model does not have."""
+
+
+def scan_figure_name(parameter: str) -> str:
+    """File-name-safe form of a parameter name (``staterror_nn[3]`` -> ``staterror_nn_3``)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", parameter).strip("_")
+
+
+def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[dict]:
+    """Pre- and post-fit impact of every nuisance parameter on μ, largest first."""
+    model, data = load_model(workspace_path)
+    region = model.config.channels[0]
+    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    nominal = checked_fit(model, data, region, par_bounds=bounds)
+    try:
+        result = cabinetry.fit.ranking(model, data, fit_results=nominal, par_bounds=bounds)
+    except pyhf.exceptions.FailedMinimization as err:
+        raise FitError(f"region '{region}': a fit of the impact ranking did not converge ({err})") from err
+    rows = [
+        {
+            "parameter": label,
+            "bestfit": float(result.bestfit[i]),
+            "uncertainty": float(result.uncertainty[i]),
+            "prefit_impact": {"up": float(result.prefit_up[i]), "down": float(result.prefit_down[i])},
+            "postfit_impact": {"up": float(result.postfit_up[i]), "down": float(result.postfit_down[i])},
+        }
+        for i, label in enumerate(result.labels)
+    ]
+    rows.sort(key=lambda r: -max(abs(r["postfit_impact"]["up"]), abs(r["postfit_impact"]["down"])))
+    write_json(outputs["results"], {"discriminant": region, "poi": POI, "ranking": rows})
+    save_figure(cabinetry.visualize.ranking(result, max_pars=20, save_figure=False, close_figure=False), outputs["figure"])
+    log.info("%s: leading impacts %s", region, [(r["parameter"], round(r["postfit_impact"]["up"], 4)) for r in rows[:5]])
+    return rows
+
+
+def check_scan_parameters(model: pyhf.pdf.Model, parameters: Sequence[str]) -> None:
+    """Every scanned parameter must be a scalar parameter of the model (named if not)."""
+    names = list(model.config.par_names)
+    for p in parameters:
+        if p not in names:
+            raise ScanParameterError(
+                f"config key 'inference.scan.parameters': unknown parameter '{p}' in region "
+                f"'{model.config.channels[0]}'; the model has: {', '.join(names)}"
+            )
+
+
+def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[dict]:
+    """Profile-likelihood scans: μ over the configured range, others over ±3σ of their fit.
+
+    ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name.
+    """
+    spec = config["inference"]["scan"]
+    model, data = load_model(workspace_path)
+    region = model.config.channels[0]
+    check_scan_parameters(model, spec["parameters"])
+    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    nominal = checked_fit(model, data, region, par_bounds=bounds)
+    results = []
+    for p in spec["parameters"]:
+        i = model.config.par_names.index(p)
+        if p == POI:
+            par_range = (max(spec["range"][0], 0.9 * poi_minimum(model)), spec["range"][1])
+        else:  # the scan pitfall: always pass a range, here ±3σ around the best fit
+            par_range = (nominal.bestfit[i] - 3 * nominal.uncertainty[i], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
+        try:
+            scan = cabinetry.fit.scan(model, data, p, par_range=par_range, n_steps=spec["n_steps"], par_bounds=bounds)
+        except pyhf.exceptions.FailedMinimization as err:
+            raise FitError(f"region '{region}': a fit of the scan of '{p}' did not converge ({err})") from err
+        save_figure(cabinetry.visualize.scan(scan, save_figure=False, close_figure=False), outputs[p])
+        results.append(
+            {
+                "parameter": p,
+                "bestfit": float(scan.bestfit),
+                "uncertainty": float(scan.uncertainty),
+                "values": scan.parameter_values.tolist(),
+                "delta_twice_nll": np.asarray(scan.delta_nlls).tolist(),
+                "interval_68": _interval(scan.parameter_values, scan.delta_nlls, 1.0),
+            }
+        )
+    write_json(outputs["results"], {"discriminant": region, "scans": results})
+    return results
+
+
+def poi_minimum(model: pyhf.pdf.Model) -> float:
+    """The μ below which some bin's nominal expectation turns negative (−inf if none).
+
+    A signal-rich bin with little background allows only a slightly negative μ; below it the
+    Poisson likelihood is undefined, so a μ scan stops short of it.
+    """
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    pars[model.config.poi_index] = 0.0
+    background = np.asarray(model.expected_actualdata(pars))
+    pars[model.config.poi_index] = 1.0
+    signal = np.asarray(model.expected_actualdata(pars)) - background
+    ratios = -background[signal > 0] / signal[signal > 0]
+    return float(ratios.max()) if len(ratios) else -np.inf
+
+
+def _interval(values: np.ndarray, delta: np.ndarray, level: float) -> list[float | None]:
+    """Where Δ(−2 ln L) crosses ``level`` left and right of the minimum (None if not reached)."""
+    values, delta = np.asarray(values), np.asarray(delta)
+    k = int(np.argmin(delta))
+    left = right = None
+    if (delta[: k + 1] >= level).any():
+        j = np.flatnonzero(delta[: k + 1] >= level)[-1]
+        left = float(np.interp(level, [delta[j + 1], delta[j]], [values[j + 1], values[j]]))
+    if (delta[k:] >= level).any():
+        j = k + np.flatnonzero(delta[k:] >= level)[0]
+        right = float(np.interp(level, [delta[j - 1], delta[j]], [values[j - 1], values[j]]))
+    return [left, right]
+
+
+#: Grid extensions (doubling upwards, quartering towards 0) before a limit search gives up.
+MAX_EXTENSIONS = 8
+#: Order of the CLs curves a hypotest returns with its expected set.
+LIMIT_CURVES = ("observed", "-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+
+
+def cls_limits(
+    model: pyhf.pdf.Model, data: Sequence[float], bounds: list, bracket: Sequence[float], level: float, n_grid: int = 12
+) -> cabinetry.fit.LimitResults:
+    """Observed and expected CLs upper limits on μ (asymptotic q̃μ) from one shared grid.
+
+    Each pyhf hypotest gives the observed and all five expected CLs values at once, so a
+    grid over ``bracket`` followed by one refinement point per curve (at its log-linear
+    interpolated crossing) finds all six limits with ~n_grid + 6 hypotests; Brent's method
+    per curve (cabinetry.fit.limit) needs several times more. The result is cabinetry's
+    LimitResults, so cabinetry draws it.
+    """
+    cache: dict[float, np.ndarray] = {}
+    target = 1.0 - level
+
+    def evaluate(mu: float) -> None:
+        if mu not in cache:
+            observed, expected = pyhf.infer.hypotest(
+                mu, data, model, par_bounds=bounds, test_stat="qtilde", return_expected_set=True
+            )
+            cache[mu] = np.array([float(observed), *map(float, expected)])
+
+    def crossing(k: int) -> float:
+        """The curve's crossing of the target, extending the grid until it is bracketed."""
+        for _ in range(MAX_EXTENSIONS):
+            mus = np.array(sorted(cache))
+            cls = np.array([cache[m][k] for m in mus])
+            below = np.flatnonzero(cls < target)
+            if not len(below):  # not yet excluded: extend upwards
+                evaluate(float(2 * mus[-1]))
+            elif below[0] == 0:  # excluded already at the first point: extend towards 0
+                evaluate(float(mus[0] / 4))
+            else:
+                j = below[0]
+                logs = np.log(np.clip(cls[j - 1 : j + 1], 1e-300, None))
+                return float(np.interp(np.log(target), logs[::-1], mus[j - 1 : j + 1][::-1]))
+        raise FitError(
+            f"the {LIMIT_CURVES[k]} CLs does not cross {target:g} in mu = [{min(cache):.4g}, {max(cache):.4g}]; "
+            "set inference.limit.bracket"
+        )
+
+    _, optimizer = pyhf.get_backend()
+    pyhf.set_backend(pyhf.tensorlib, pyhf.optimize.minuit_optimizer(verbose=0))
+    try:
+        for mu in np.linspace(bracket[0], bracket[1], n_grid):
+            evaluate(float(mu))
+        for k in range(len(LIMIT_CURVES)):
+            evaluate(crossing(k))
+        limits = [crossing(k) for k in range(len(LIMIT_CURVES))]
+    finally:
+        pyhf.set_backend(pyhf.tensorlib, optimizer)
+    mus = np.array(sorted(cache))
+    table = np.array([cache[m] for m in mus])
+    return cabinetry.fit.LimitResults(limits[0], np.array(limits[1:]), table[:, 0], table[:, 1:], mus, level)
+
+
+def significance_and_limit(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> dict:
+    """Observed and expected discovery significance and CLs upper limits on μ (with bands).
+
+    The limit grid spans the config's bracket, or, by default, (0.05σ, μ̂⁺ + 5σ) from the
+    best fit, which encloses the observed and every expected limit.
+    """
+    inf = config["inference"]
+    model, data = load_model(workspace_path)
+    region = model.config.channels[0]
+    bounds = par_bounds(model, inf["poi_bounds"])
+    nominal = checked_fit(model, data, region, par_bounds=bounds)
+    i = model.config.poi_index
+    sigma, mu_hat = float(nominal.uncertainty[i]), float(nominal.bestfit[i])
+    bracket = inf["limit"].get("bracket") or [0.05 * sigma, max(mu_hat, 0.0) + 5.0 * sigma]
+    significance = cabinetry.fit.significance(model, data, par_bounds=bounds)
+    # q̃μ needs μ ≥ 0; a weak discriminant's limit can lie beyond the fit's upper μ bound
+    limit_bounds = list(bounds)
+    limit_bounds[i] = (0.0, max(bounds[i][1], 2**MAX_EXTENSIONS * bracket[1]))
+    try:
+        limit = cls_limits(model, data, limit_bounds, bracket, inf["limit"]["confidence_level"])
+    except FitError as err:
+        raise FitError(f"region '{region}': {err}") from err
+    result = {
+        "discriminant": region,
+        "significance": {
+            "observed": float(significance.observed_significance),
+            "observed_p_value": float(significance.observed_p_value),
+            "expected": float(significance.expected_significance),
+            "expected_p_value": float(significance.expected_p_value),
+            "method": "asymptotic q0, expected from the Asimov data set at mu = 1",
+        },
+        "limit": {
+            "confidence_level": inf["limit"]["confidence_level"],
+            "observed": float(limit.observed_limit),
+            "expected": dict(zip(LIMIT_CURVES[1:], map(float, limit.expected_limit))),
+            "method": "CLs, asymptotic q~mu, grid + refinement",
+            "bracket": [float(b) for b in bracket],
+            "points": len(limit.poi_values),
+        },
+    }
+    save_figure(cabinetry.visualize.limit(limit, save_figure=False, close_figure=False), outputs["figure"])
+    write_json(outputs["results"], result)
+    log.info("%s: Z obs %.2f exp %.2f; mu < %.3f obs, %.3f exp", region, result["significance"]["observed"],
+             result["significance"]["expected"], result["limit"]["observed"], result["limit"]["expected"]["median"])
+    return result

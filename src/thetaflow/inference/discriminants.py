@@ -1,0 +1,197 @@
+"""What the fit reads: the discriminants named in config and the samples they are filled from.
+
+A discriminant is either a model score (a model of ``ml.models`` or the ``autoencoder``; its
+values live in ``results/scores/{name}/{sample}/{variation}.parquet``) or one column of the
+feature tables (``feature: m_bb_gev``) or of the b-jet regression outputs
+(``feature: m_bb_regressed_gev``). Score and regression files hold one row per feature-table
+row, in the same order; the loader checks the event ids agree, so a stale file is caught.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from thetaflow.config import ConfigError, Sample, main_data_sample
+from thetaflow.training import ID_COLUMNS
+
+#: Score producers besides the supervised models of ``ml.models``: name -> config section.
+UNSUPERVISED_SCORES = {"autoencoder": "anomaly"}
+#: Columns written by the b-jet energy regression (results/regression/m_bb/...).
+REGRESSION_COLUMNS = ("m_bb_regressed_gev",)
+#: Range of every score (classifier probabilities, the autoencoder's mapped score).
+SCORE_RANGE = (0.0, 1.0)
+
+
+class InferenceInputError(ValueError):
+    """An input of the fit is missing or inconsistent; the message names the file or key."""
+
+
+@dataclass(frozen=True)
+class Discriminant:
+    """One fitted observable: where its values come from and the range its histograms cover."""
+
+    name: str
+    source: str  # "score", "feature" or "regression"
+    column: str
+    value_range: tuple[float, float]
+    label: str
+
+    def path(self, sample: str, variation: str) -> str:
+        """The file holding this discriminant's values for one sample and variation."""
+        if self.source == "score":
+            return f"results/scores/{self.name}/{sample}/{variation}.parquet"
+        if self.source == "regression":
+            return f"results/regression/m_bb/{sample}/{variation}.parquet"
+        return feature_path(sample, variation)
+
+
+def feature_path(sample: str, variation: str) -> str:
+    """The feature table of one sample and variation (weights and ids live there)."""
+    return f"results/features/{sample}/{variation}.parquet"
+
+
+def discriminant(config: Mapping, name: str) -> Discriminant:
+    """The discriminant ``name`` of ``inference.discriminants``, checked against the config."""
+    key = f"inference.discriminants.{name}"
+    spec = config["inference"]["discriminants"][name]
+    column = spec.get("feature")
+    if column is None:
+        models = config.get("ml", {}).get("models", {})
+        if name not in models and UNSUPERVISED_SCORES.get(name) not in config:
+            known = sorted(models) + [s for s, section in UNSUPERVISED_SCORES.items() if section in config]
+            raise ConfigError(
+                f"config key '{key}': no scores exist for '{name}': it is neither a model of "
+                f"'ml.models' nor a configured unsupervised score ({', '.join(known) or 'none'}); "
+                "for a feature give 'feature: <column>'"
+            )
+        value_range = tuple(spec.get("range", SCORE_RANGE))
+        return Discriminant(name, "score", "score", value_range, spec.get("label", f"{name} score"))
+    if column in REGRESSION_COLUMNS:
+        if "regression" not in config:
+            raise ConfigError(f"config key '{key}.feature': '{column}' needs the 'regression' section")
+        source = "regression"
+    elif column in config["features"]:
+        source = "feature"
+    else:
+        raise ConfigError(
+            f"config key '{key}.feature': '{column}' is neither in 'features' nor a regression "
+            f"output ({', '.join(REGRESSION_COLUMNS)})"
+        )
+    if "range" not in spec:
+        raise ConfigError(f"config key '{key}.range': a feature discriminant needs its histogram range [low, high]")
+    return Discriminant(name, source, column, tuple(spec["range"]), spec.get("label", column))
+
+
+def binning_settings(config: Mapping, name: str) -> dict:
+    """``inference.binning`` with the discriminant's own ``binning`` entries on top."""
+    inf = config["inference"]
+    return {**inf["binning"], **inf["discriminants"][name].get("binning", {})}
+
+
+def fit_processes(samples: Mapping[str, Sample]) -> tuple[list[str], list[str]]:
+    """(signal, background) sample names that become fit templates, in sample-list order.
+
+    Only kinds ``signal`` and ``background`` are templates; data, and any other kind (for
+    example an unmodelled BSM process kept for a blind search), never are.
+    """
+    signal = [s.name for s in samples.values() if s.kind == "signal"]
+    background = [s.name for s in samples.values() if s.kind == "background"]
+    return signal, background
+
+
+def read_values(disc: Discriminant, values_path: str, features_path: str, weight_columns: Sequence[str]) -> pd.DataFrame:
+    """The discriminant values (column ``value``) and weight columns of one sample and variation.
+
+    Score and regression files are aligned row by row with the feature table; their event ids
+    must agree, otherwise the file is stale (written from other feature tables) and named.
+    """
+    columns = [*ID_COLUMNS, *weight_columns] + ([disc.column] if disc.source == "feature" else [])
+    table = _read(features_path, columns, disc)
+    if disc.source == "feature":
+        return _values(table[disc.column], table, weight_columns)
+    if not Path(values_path).exists():
+        raise InferenceInputError(f"discriminant '{disc.name}' has no values: {values_path} not found")
+    other = _read(values_path, [*ID_COLUMNS, disc.column], disc)
+    if len(other) != len(table) or any(
+        not np.array_equal(other[c].to_numpy(), table[c].to_numpy()) for c in ID_COLUMNS
+    ):
+        raise InferenceInputError(
+            f"{values_path}: its events do not match {features_path} "
+            f"({len(other)} vs {len(table)} rows); rerun the step that wrote it"
+        )
+    return _values(other[disc.column], table, weight_columns)
+
+
+def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=list(columns))
+    except FileNotFoundError as err:
+        raise InferenceInputError(f"{path}: not found (discriminant '{disc.name}')") from err
+    except (KeyError, ValueError, OSError) as err:
+        raise InferenceInputError(f"{path}: cannot read columns {list(columns)} ({err})") from err
+
+
+def _values(values: pd.Series, table: pd.DataFrame, weight_columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"value": values.to_numpy(dtype=np.float64), **{c: table[c].to_numpy(dtype=np.float64) for c in weight_columns}}
+    )
+
+
+def closure_discriminants(config: Mapping) -> list[str]:
+    """Discriminants validated with Asimov fits and toys (default: headline and reference)."""
+    inf = config["inference"]
+    listed = inf["closure"].get("discriminants")
+    return list(dict.fromkeys(listed if listed is not None else [inf["headline"], inf["reference"]]))
+
+
+def check_inference(config: Mapping, samples: Mapping[str, Sample]) -> None:
+    """Cross-checks of ``inference`` the schema cannot express; errors name the key."""
+    from thetaflow.features import weight_variation_columns
+    from thetaflow.ingest import variations
+
+    inf = config["inference"]
+    names = list(inf["discriminants"])
+    for name in names:
+        discriminant(config, name)
+    for key in ("headline", "reference"):
+        if inf[key] not in names:
+            raise ConfigError(f"config key 'inference.{key}': '{inf[key]}' is not in 'inference.discriminants'")
+    for name in closure_discriminants(config):
+        if name not in names:
+            raise ConfigError(f"config key 'inference.closure.discriminants': '{name}' is not in 'inference.discriminants'")
+    if main_data_sample(config, samples) is None:
+        raise ConfigError("sample list: the fit needs a data sample (kind 'data')")
+    signal, background = fit_processes(samples)
+    if not background:
+        raise ConfigError("sample list: the fit needs at least one sample of kind 'background'")
+    mc = signal + background
+    shape_variations = [v.name for v in variations(config, is_data=False) if v.name != "nominal"]
+    weight_columns = weight_variation_columns(config.get("systematics", {}).get("weight", {}))
+    for group in ("normalisation", "systematics"):
+        for syst, spec in inf[group].items():
+            key = f"inference.{group}.{syst}"
+            for sample in spec.get("samples", []):
+                if sample not in mc:
+                    raise ConfigError(f"config key '{key}.samples': '{sample}' is not a signal or background sample ({', '.join(mc)})")
+            if group == "systematics":
+                available = shape_variations if spec["type"] == "shape" else weight_columns
+                what = "variation" if spec["type"] == "shape" else "weight column"
+                for direction in ("up", "down"):
+                    if spec[direction] not in available:
+                        raise ConfigError(
+                            f"config key '{key}.{direction}': no sample has the {what} '{spec[direction]}' "
+                            f"(available: {', '.join(available) or 'none'})"
+                        )
+    known = {"mu", *inf["normalisation"], *inf["systematics"]}
+    for p in inf["scan"]["parameters"]:
+        if p not in known and not re.fullmatch(r"staterror_\w+\[\d+\]", p):
+            raise ConfigError(
+                f"config key 'inference.scan.parameters': unknown parameter '{p}' "
+                f"(known: {', '.join(sorted(known))}, or staterror_<discriminant>[<bin>])"
+            )

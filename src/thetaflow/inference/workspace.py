@@ -1,0 +1,183 @@
+"""The HistFactory model of one discriminant, built with cabinetry from the rebinned templates.
+
+cabinetry builds histograms from ntuples itself, but our templates already exist (fine
+``hist`` histograms, rebinned here), so they are written in cabinetry's histogram-folder
+format and cabinetry's ``templates.postprocess`` and ``workspace.build`` turn them into the
+pyhf workspace: μ as a free normalisation factor on the signal, log-normal normalisation
+uncertainties, normalisation-plus-shape modifiers (normsys + histosys) for the jet energy
+scale and the weight systematics, and per-bin MC statistical uncertainties (staterror) on
+every sample. The cabinetry configuration and templates are kept beside ``workspace.json``,
+so the model can be inspected with cabinetry directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import cabinetry
+import numpy as np
+import pyhf
+import yaml
+
+from thetaflow.inference.discriminants import binning_settings
+from thetaflow.inference.histograms import NOMINAL, TemplateSet, choose_bins, systematic_samples
+from thetaflow.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+POI = "mu"
+
+
+class ModelBuildError(ValueError):
+    """The templates cannot make a valid model; the message names process and region."""
+
+
+def usable_templates(templates: TemplateSet) -> TemplateSet:
+    """Drop processes with no expected yield (warned), check everything else is fittable.
+
+    A process whose nominal yield is zero or negative contributes nothing and is dropped with
+    a warning; the fit cannot proceed without a signal, without a background or with an empty
+    data histogram, and a systematic template that is all zero while its nominal is not is a
+    broken input — each of those is an error naming process, template and region. Negative
+    per-bin yields (negative generator weights) are set to zero, with a note in the log.
+    """
+    region = templates.discriminant
+    if templates.data.sum() <= 0:
+        raise ModelBuildError(f"region '{region}': the data histogram ({templates.data_sample}) is empty")
+    kept = {}
+    for name, process in templates.processes.items():
+        total = process.nominal.sumw.sum()
+        if not total > 0:
+            log.warning("region '%s': process '%s' has zero expected yield (%.3g); dropped from the model", region, name, total)
+            continue
+        for key, template in process.templates.items():
+            if key != NOMINAL and not np.any(template.sumw > 0):
+                raise ModelBuildError(
+                    f"region '{region}': template '{key}' of process '{name}' is empty or all zero "
+                    f"while its nominal yield is {total:.4g}"
+                )
+            negative = template.sumw < 0
+            if negative.any():
+                log.info("region '%s': %s/%s: %d bins with negative yield set to 0", region, name, key, negative.sum())
+                template.sumw = np.where(negative, 0.0, template.sumw)
+        kept[name] = process
+    result = TemplateSet(templates.discriminant, templates.label, templates.edges, templates.data_sample, templates.data, kept)
+    if not result.signal:
+        raise ModelBuildError(f"region '{region}': no signal process with a positive expected yield")
+    if not result.background:
+        raise ModelBuildError(f"region '{region}': no background process with a positive expected yield")
+    return result
+
+
+def cabinetry_config(templates: TemplateSet, inference: Mapping, histogram_folder: str, measurement: str) -> dict:
+    """The cabinetry configuration describing the model of ``templates``."""
+    processes = list(templates.processes)
+    systematics = []
+    for name, spec in inference["normalisation"].items():
+        affected = systematic_samples(spec, processes)
+        if affected:
+            u = spec["uncertainty"]
+            systematics.append(
+                {"Name": name, "Type": "Normalization", "Up": {"Normalization": u}, "Down": {"Normalization": -u}, "Samples": affected}
+            )
+    for name, spec in inference["systematics"].items():
+        affected = systematic_samples(spec, processes)
+        if not affected:
+            continue
+        # documentation only: the templates are ours, cabinetry does not read ntuples here
+        key = "SamplePath" if spec["type"] == "shape" else "Weight"
+        systematics.append(
+            {"Name": name, "Type": "NormPlusShape", "Up": {key: spec["up"]}, "Down": {key: spec["down"]}, "Samples": affected}
+        )
+    return {
+        "General": {
+            "Measurement": measurement,
+            "POI": POI,
+            "InputPath": "results/features/{SamplePath}",
+            "HistogramFolder": histogram_folder,
+        },
+        "Regions": [{"Name": templates.discriminant, "Variable": templates.label, "Binning": templates.edges.tolist()}],
+        "Samples": [{"Name": templates.data_sample, "Data": True, "SamplePath": f"{templates.data_sample}/nominal.parquet"}]
+        + [{"Name": p, "SamplePath": f"{p}/nominal.parquet", "Weight": "weight"} for p in processes],
+        "NormFactors": [
+            {"Name": POI, "Samples": templates.signal, "Nominal": 1.0, "Bounds": list(inference["poi_bounds"])}
+        ],
+        "Systematics": systematics,
+    }
+
+
+def write_histograms(templates: TemplateSet, config: Mapping) -> None:
+    """Write every template in cabinetry's histogram-folder format, then post-process them."""
+    folder = Path(config["General"]["HistogramFolder"])
+    region = config["Regions"][0]
+    edges = templates.edges
+    data_entry = config["Samples"][0]
+    counts = templates.data
+    cabinetry.histo.Histogram.from_arrays(edges, counts, np.sqrt(counts)).save(
+        folder / cabinetry.histo.name(region, data_entry, {})
+    )
+    for entry in config["Samples"][1:]:
+        process = templates.processes[entry["Name"]]
+        nominal = process.nominal
+        cabinetry.histo.Histogram.from_arrays(edges, nominal.sumw, np.sqrt(nominal.sumw2)).save(
+            folder / cabinetry.histo.name(region, entry, {})
+        )
+        for systematic in config["Systematics"]:
+            if systematic["Type"] != "NormPlusShape" or entry["Name"] not in systematic["Samples"]:
+                continue
+            for direction, template in (("Up", "up"), ("Down", "down")):
+                t = process.templates[f"{systematic['Name']}_{template}"]
+                cabinetry.histo.Histogram.from_arrays(edges, t.sumw, np.sqrt(t.sumw2)).save(
+                    folder / cabinetry.histo.name(region, entry, systematic, template=direction)
+                )
+    cabinetry.templates.postprocess(dict(config))
+
+
+def build_workspace(
+    config: Mapping, fine_path: str, outputs: Mapping[str, str]
+) -> dict:
+    """Rebin the stored fine histograms, build and validate the workspace, write the outputs.
+
+    ``outputs``: ``workspace`` (pyhf JSON), ``binning`` (edges and yields per bin, JSON),
+    ``cabinetry`` (cabinetry config, YAML) and ``templates`` (cabinetry histogram folder).
+    """
+    fine = TemplateSet.load(fine_path)
+    binning = binning_settings(config, fine.discriminant)
+    templates = usable_templates(fine)
+    boundaries = choose_bins(templates, binning)
+    coarse = templates.rebinned(boundaries)
+    log.info("%s: %d fine bins -> %d bins, edges %s", fine.discriminant, len(fine.edges) - 1, len(coarse.edges) - 1,
+             np.round(coarse.edges, 4).tolist())
+
+    folder = Path(outputs["templates"])
+    tmp_folder = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp_folder, ignore_errors=True)
+    tmp_folder.mkdir(parents=True)
+    measurement = f"{config['analysis']['name']}_{fine.discriminant}"
+    cab = cabinetry_config(coarse, config["inference"], str(tmp_folder), measurement)
+    cabinetry.configuration.validate(cab)
+    write_histograms(coarse, cab)
+    workspace = cabinetry.workspace.build(cab)  # validates against the HistFactory schema
+    pyhf.schema.validate(workspace, "workspace.json")
+
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp_folder.rename(folder)
+    cab["General"]["HistogramFolder"] = str(folder)
+    with atomic_path(outputs["cabinetry"]) as tmp:
+        tmp.write_text(yaml.safe_dump(cab, sort_keys=False))
+    write_json(
+        outputs["binning"],
+        {
+            "discriminant": fine.discriminant,
+            "strategy": binning,
+            "edges": coarse.edges.tolist(),
+            "data": coarse.data.tolist(),
+            "yields": {p: t.nominal.sumw.tolist() for p, t in coarse.processes.items()},
+            "dropped_processes": sorted(set(fine.processes) - set(coarse.processes)),
+        },
+    )
+    write_json(outputs["workspace"], workspace)
+    return workspace
