@@ -15,7 +15,7 @@ rule features:
         "../../envs/features.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=15,
     params:
         settings=feature_settings,

@@ -20,7 +20,7 @@ rule ingest_simulation:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,
         runtime=30,
     params:
         files=ingest_files,
@@ -46,7 +46,7 @@ rule ingest_data:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,
         runtime=30,
     params:
         files=ingest_files,

@@ -16,7 +16,7 @@ rule training_data:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,
         runtime=10,
     params:
         settings=ml_settings,
@@ -37,7 +37,7 @@ rule train:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=2000,
         runtime=30,
     params:
         settings=model_settings,
@@ -59,7 +59,7 @@ rule score:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=30,
     script:
         "../../scripts/score.py"
@@ -74,19 +74,19 @@ rule evaluate:
         roc=report(
             "results/evaluation/{model}/roc.png",
             caption="../report/roc.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="{model}",
         ),
         overtraining=report(
             "results/evaluation/{model}/overtraining.png",
             caption="../report/overtraining.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="{model}",
         ),
         importance=report(
             "results/evaluation/{model}/importance.png",
             caption="../report/importance.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="{model}",
         ),
     log:
@@ -97,7 +97,7 @@ rule evaluate:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=2000,
         runtime=20,
     script:
         "../../scripts/evaluate.py"
@@ -111,19 +111,19 @@ rule compare_models:
         table=report(
             "results/evaluation/comparison.csv",
             caption="../report/comparison.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="Comparison",
         ),
         figure=report(
             "results/evaluation/comparison.png",
             caption="../report/comparison.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="Comparison",
         ),
         roc=report(
             "results/evaluation/roc_all.png",
             caption="../report/roc.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="Comparison",
         ),
     log:
@@ -134,7 +134,7 @@ rule compare_models:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=10,
     script:
         "../../scripts/compare_models.py"
@@ -150,7 +150,7 @@ rule bjet_regression:
         plot=report(
             "results/regression/mbb_regression.png",
             caption="../report/regression.rst",
-            category="Supervised learning",
+            category="Supervised",
             subcategory="b-jet energy regression",
         ),
     log:
@@ -161,7 +161,7 @@ rule bjet_regression:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
+        mem_mb=1500,
         runtime=20,
     params:
         settings=regression_settings,
@@ -183,7 +183,7 @@ rule regressed_mbb:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=5,
     params:
         settings=regression_settings,

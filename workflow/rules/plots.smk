@@ -19,7 +19,7 @@ rule control_plots:
         "../../envs/plotting.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=15,
     script:
         "../../scripts/control_plots.py"
@@ -43,7 +43,7 @@ rule cutflow_table:
         "../../envs/plotting.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=500,
         runtime=5,
     script:
         "../../scripts/cutflow_table.py"

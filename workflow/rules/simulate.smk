@@ -12,7 +12,7 @@ rule simulate:
         "../../envs/simulation.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=2000,
         runtime=20,
     params:
         settings=simulation_settings,
