@@ -45,8 +45,15 @@ setup)
     ;;
 analysis)
     setup
-    snakemake --profile profiles/default "$@"
-    snakemake --profile profiles/default --report results/report.html "$@"
+    # a batch profile (--profile profiles/slurm|htcondor): its executor plugin must be
+    # installed, and the local profiles/default must not be merged over it
+    python -m thetaflow.batch check-args "$@"
+    profile=(--profile profiles/default)
+    for arg in "$@"; do
+        case "$arg" in --profile | --profile=*) profile=(--workflow-profile none) ;; esac
+    done
+    snakemake "${profile[@]}" "$@"
+    snakemake "${profile[@]}" --report results/report.html "$@"
     echo "bootstrap: results under results/, report at results/report.html"
     ;;
 test)
