@@ -3,11 +3,12 @@
 The fixture starts MariaDB, slurmdbd, slurmctld and slurmd from generated configurations
 (installing Debian's packages first when they are missing; see slurm_cluster.py) and stops
 them by PID afterwards, whatever happened. The run uses the toy configuration but only the
-chain of one sample (simulate -> ingest_simulation -> features, three variations): the
-executor plugin polls ``sacct`` at most every 40 s once jobs finish, so each level of the
-DAG costs about 40 s under SLURM and the whole toy DAG (about 15 levels) would take over
-ten minutes; three levels exercise submission, accounting, job steps, temp files and
-outputs on the shared filesystem just the same.
+chain of one sample (two simulation chunks -> ingest_simulation, three variations): the
+executor plugin (1.4) waits 40 s before its first ``sacct`` poll and 40 s or more between
+polls, so each level of the DAG costs about a minute under SLURM and the whole toy DAG
+(about 15 levels, 180 jobs on two cores) would take over 20 minutes; two levels exercise
+submission, accounting, job steps, parallel jobs, temp() files and outputs on the shared
+filesystem just the same.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 TARGETS = [
     "results/cutflow/zh.json",
-    "results/features/zh/nominal.parquet",
-    "results/features/zh/jes_up.parquet",
-    "results/features/zh/jes_down.parquet",
+    "results/events/zh/nominal.parquet",
+    "results/events/zh/jes_up.parquet",
+    "results/events/zh/jes_down.parquet",
 ]
-RULES = {"simulate", "ingest_simulation", "features"}
+RULES = {"simulate", "ingest_simulation"}
 RUN_TIMEOUT = 480
 
 

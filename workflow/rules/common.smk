@@ -379,8 +379,9 @@ def provenance_settings(wildcards):
 
 
 def batch_preflight():
-    """Before the first job goes to a batch system: the local workflow profile must not be
-    merged over the farm's profile, and SLURM must answer (one clear message, bounded time)."""
+    """Before the first job goes to a batch system: the local workflow profile must not
+    be merged over the farm's, and SLURM must answer (one clear message, bounded time).
+    """
     from thetaflow.batch import BatchError, check_slurm
 
     plugin = workflow.executor_plugin
