@@ -11,9 +11,15 @@ Folds are the supervised stage's (:func:`thetaflow.training.assign_folds` from `
 and ``ml.folds``): the fold-k autoencoder is trained and validated on the other folds only
 and scores every event of fold k, in every sample and variation.
 
-Score format. The raw error ``e`` (mean squared error over the standardised features; for
-the variational autoencoder its loss, reconstruction + β·KL, evaluated at the posterior
-mean) is unbounded and its scale depends on the fold's network. The score written is the
+Anomaly error. Per event, the squared reconstruction error of each standardised feature is
+divided by that feature's mean squared error on the validation events (``error:
+normalised``, the default): a χ²-like sum in which a feature the network cannot compress
+for any event (an angle, a b-tag score) weighs as much as one it reconstructs precisely (a
+mass), so an event is anomalous when it is badly reconstructed *for that feature*. ``mse``
+is the plain mean squared error, ``max`` the largest normalised term. The variational
+autoencoder adds β·KL/d (its loss, evaluated at the posterior mean).
+
+Score format. The raw error ``e`` is unbounded and its scale depends on the fold's network. The score written is the
 monotone map ``score = e / (e + e_ref)``, where ``e_ref`` is the weighted median error of
 the fold's own validation events: a score in [0, 1) that is 0.5 for a typical training
 event and tends to 1 for anomalies (e = 9·e_ref gives 0.9, 99·e_ref 0.99). Being monotone it
@@ -57,6 +63,7 @@ MODEL_FILE = "model.keras"
 RECORD_FILE = "autoencoder.json"
 SOURCES = ("backgrounds", "simulation", "sidebands")
 KINDS = ("ae", "vae")
+ERRORS = ("normalised", "mse", "max")
 #: a feature whose weighted standard deviation is below this (relative to max(1, |mean|))
 #: in the training set is constant: dropped, with a note, instead of dividing by zero
 CONSTANT_TOLERANCE = 1e-9
@@ -82,6 +89,7 @@ class AutoencoderSettings:
     learning_rate: float = 2.0e-3
     patience: int = 5
     kl_weight: float = 0.1
+    error: str = "normalised"
     seed: int = 0
 
     @classmethod
@@ -138,6 +146,8 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
     check_bottleneck(settings.bottleneck, len(inputs), "config key 'anomaly.model.bottleneck'")
     if settings.kind not in KINDS:
         raise ConfigError(f"config key 'anomaly.model.kind': must be one of {KINDS}, got {settings.kind!r}")
+    if settings.error not in ERRORS:
+        raise ConfigError(f"config key 'anomaly.model.error': must be one of {ERRORS}, got {settings.error!r}")
     training = training_source(config)
     if training["source"] == "sidebands":
         data = training["sideband_data"] or _default_data(config, samples)
@@ -385,10 +395,20 @@ class Reconstruction:
     squared_error: np.ndarray  # (n, d): (x − x̂)² per feature, standardised units
     kl: np.ndarray  # (n,): KL term of the VAE (0 for the AE)
 
-    def error(self, kl_weight: float) -> np.ndarray:
-        """The anomaly error: mean squared error over features (+ β·KL/d for the VAE)."""
+    def error(self, kl_weight: float, mode: str = "mse", feature_scale: Sequence[float] | None = None) -> np.ndarray:
+        """The anomaly error (see the module): ``mse``, or per-feature squared errors over
+        ``feature_scale`` averaged (``normalised``) or maximised (``max``); + β·KL/d."""
         d = self.squared_error.shape[1]
-        return self.squared_error.mean(axis=1) + kl_weight * self.kl / d
+        if mode == "mse":
+            terms = self.squared_error
+        elif mode in ("normalised", "max"):
+            if feature_scale is None:
+                raise ValueError(f"error mode '{mode}' needs the per-feature scale")
+            terms = self.squared_error / np.maximum(np.asarray(feature_scale, dtype=np.float64), 1e-12)
+        else:
+            raise ValueError(f"unknown error mode {mode!r}; expected one of {ERRORS}")
+        base = terms.max(axis=1) if mode == "max" else terms.mean(axis=1)
+        return base + kl_weight * self.kl / d
 
 
 def reconstruct(model: keras.Model, X: np.ndarray, kind: str) -> Reconstruction:
@@ -486,7 +506,9 @@ def fit_autoencoder(
         epochs=settings.epochs, batch_size=settings.batch_size, shuffle=True, callbacks=[stopping], verbose=0,
     )
     seconds = time.perf_counter() - start
-    errors = reconstruct(scoring, Xv, settings.kind).error(settings.kl_weight)
+    valid_rec = reconstruct(scoring, Xv, settings.kind)
+    feature_scale = np.average(valid_rec.squared_error, axis=0, weights=np.abs(valid_w)).tolist()
+    errors = valid_rec.error(settings.kl_weight, settings.error, feature_scale)
     reference = weighted_median(errors, valid_w)
     record = {
         "kind": settings.kind,
@@ -496,6 +518,8 @@ def fit_autoencoder(
         "best_valid_loss": float(stopping.best),
         "train_seconds": seconds,
         "reference_error": reference,
+        "error": settings.error,
+        "feature_scale": feature_scale,
     }
     log.info("autoencoder (%s): %d epochs, best %d (valid loss %.4f), reference error %.4f, %.1f s",
              settings.kind, record["epochs_run"], record["best_epoch"], record["best_valid_loss"], reference, seconds)
@@ -580,8 +604,9 @@ class FoldAutoencoder:
 
     def errors_and_scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(raw error, score) of every row of ``frame``."""
-        error = self.reconstruct(frame).error(self.record["settings"]["kl_weight"])
-        return error, score_from_error(error, self.record["reference_error"])
+        rec = self.record
+        error = self.reconstruct(frame).error(rec["settings"]["kl_weight"], rec["error"], rec["feature_scale"])
+        return error, score_from_error(error, rec["reference_error"])
 
 
 def load_fold_autoencoders(config: Mapping, directories: Sequence[str]) -> list[FoldAutoencoder]:

@@ -40,7 +40,7 @@ def working_point_metrics(roc: Roc, points: Sequence[float] = ANOMALY_WORKING_PO
 
 
 def per_feature_errors(frame: pd.DataFrame, squared: np.ndarray, features: Sequence[str], groups: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Weighted mean squared (standardised) reconstruction error per feature and group."""
+    """Weighted mean of per-feature squared errors (``squared``) per event group."""
     w = np.abs(frame["weight"].to_numpy())
     rows = {}
     for name, mask in groups.items():
@@ -96,7 +96,8 @@ def evaluate_autoencoder(
     for k, model in enumerate(models):
         sel = folds == k
         if sel.any():
-            squared[sel] = model.reconstruct(table.loc[sel]).squared_error
+            # in units of the fold's typical (validation) error of each feature
+            squared[sel] = model.reconstruct(table.loc[sel]).squared_error / np.asarray(model.record["feature_scale"])
     tail = background & (score >= _weighted_quantile(score[background], weight[background], 0.99))
     groups = {"backgrounds": background, "backgrounds, top 1 % score": tail, "known signal": labels == LABEL_SIGNAL}
     if (labels == LABEL_BSM).any():

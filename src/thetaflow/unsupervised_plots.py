@@ -55,7 +55,8 @@ def plot_score_distributions(
 
 
 def plot_feature_errors(errors: pd.DataFrame, output: str) -> None:
-    """Mean squared standardised reconstruction error per feature (bars), per event group."""
+    """Mean squared reconstruction error per feature in units of its mean on the training
+    (validation) events (bars), per event group: above 1, the feature makes them anomalous."""
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(12, 9))
         n = len(errors.columns)
@@ -65,7 +66,8 @@ def plot_feature_errors(errors: pd.DataFrame, output: str) -> None:
         ax.set_yticks(y, errors.index, fontsize="x-small")
         ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.set_xlabel("mean squared reconstruction error (standardised)")
+        ax.axvline(1.0, color="grey", linestyle=":")
+        ax.set_xlabel("mean squared reconstruction error / its mean on training events")
         ax.legend(fontsize="x-small")
         experiment_label(ax, "autoencoder")
         save_figure(fig, output)

@@ -53,7 +53,7 @@ def test_autoencoder_trained_on_background_scores_injected_anomalies_higher(kind
     test = np.vstack([background(rng, 1000), anomalies(rng, 1000)])
     labels = np.r_[np.zeros(1000), np.ones(1000)]
     error = reconstruct(result.scoring, result.standardisation.transform_array(test, FEATURES), kind).error(
-        settings.kl_weight
+        settings.kl_weight, settings.error, result.record["feature_scale"]
     )
     score = score_from_error(error, result.reference_error)
     assert ((score >= 0) & (score < 1)).all()
@@ -70,6 +70,19 @@ def test_score_is_a_monotone_map_of_the_error():
     assert score_from_error(np.array([9.0]), 1.0)[0] == pytest.approx(0.9)
     # no saturation: far-tail errors stay distinct (an exponential map would round them to 1)
     assert len(np.unique(score_from_error(np.array([1e3, 1e6, 1e9]), 1.0))) == 3
+
+
+def test_error_modes_weigh_each_feature_by_its_typical_error():
+    from thetaflow.anomaly import Reconstruction
+
+    rec = Reconstruction(np.array([[1.0, 4.0], [0.5, 8.0]]), np.array([0.0, 2.0]))
+    assert rec.error(0.0, "mse") == pytest.approx([2.5, 4.25])
+    # feature 2 is always badly reconstructed (typical error 4): in its units, event 1 is typical
+    assert rec.error(0.0, "normalised", [1.0, 4.0]) == pytest.approx([1.0, 1.25])
+    assert rec.error(0.0, "max", [1.0, 4.0]) == pytest.approx([1.0, 2.0])
+    assert rec.error(0.5, "normalised", [1.0, 4.0]) == pytest.approx([1.0, 1.25 + 0.5 * 2.0 / 2])
+    with pytest.raises(ValueError, match="unknown error mode"):
+        rec.error(0.0, "median", [1.0, 1.0])
 
 
 def test_constant_features_are_dropped_with_a_note_not_nan(caplog):
