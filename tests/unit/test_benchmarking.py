@@ -102,6 +102,17 @@ def test_precision_that_cannot_hold_the_inputs_is_an_error() -> None:
     assert "pt_ll_gev" in allowed["overflowing"]
 
 
+def test_layer_types_from_profiling() -> None:
+    net = tiny_network()
+    ranges = [(150.0, 150.0), (3.0, 0.9)]  # the first layer reaches ±150 on the test events
+    types = fpga.layer_types(net, ranges, FixedType.parse("ap_fixed<16,6>"), "profile")
+    assert types.dense[0].hls() == "ap_fixed<16,9,AP_TRN,AP_SAT>" and types.dense[1].integer == 6
+    with pytest.raises(PrecisionError, match=r"tiny: layer dense_0 pre-activations reach 150 .* outside ap_fixed<16,6>"):
+        fpga.layer_types(net, ranges, FixedType.parse("ap_fixed<16,6>"), "fixed")
+    with pytest.raises(PrecisionError, match=r"tiny: layer dense_0 .* 9 integer bits needed, 8-bit ap_fixed cannot"):
+        fpga.layer_types(net, ranges, FixedType.parse("ap_fixed<8,6>"), "profile")
+
+
 def test_fidelity_of_identical_and_of_coarse_scores() -> None:
     _, y = toy()
     score = np.linspace(0, 1, len(y))

@@ -47,7 +47,6 @@ from thetaflow.benchmarking.hdl import (
     yosys_resources,
 )
 from thetaflow.benchmarking.tools import (
-    MissingToolError,
     emulation_environment,
     host_info,
     library_versions,
@@ -89,6 +88,7 @@ class FPGASettings:
     tool_timeout_s: float
     allow_input_overflow: bool
     seed: int
+    layer_integer_bits: str = "profile"
 
     @classmethod
     def from_config(cls, config: Mapping) -> FPGASettings:
@@ -111,6 +111,7 @@ class FPGASettings:
             da4ml_latency_cutoff=float(spec["da4ml_latency_cutoff"]), yosys_max_luts=float(spec["yosys_max_luts"]),
             yosys_family=str(spec["yosys_family"]), tool_timeout_s=float(spec["tool_timeout_s"]),
             allow_input_overflow=bool(spec["allow_input_overflow"]), seed=int(config["benchmarks"]["seed"]),
+            layer_integer_bits=str(spec.get("layer_integer_bits", "profile")),
         )
 
     @property
@@ -132,6 +133,8 @@ class DenseNetwork:
     mean: np.ndarray
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray, str]]
+    error_mode: str = "mse"  # autoencoder error: mse, normalised or max (thetaflow.anomaly)
+    feature_scale: np.ndarray | None = None  # per-feature typical squared error (normalised, max)
 
     def standardise(self, frame: pd.DataFrame) -> np.ndarray:
         """z = (x − μ)/σ of the network's features (float32, contiguous)."""
@@ -146,9 +149,13 @@ class DenseNetwork:
         return h.astype(np.float64)
 
     def score(self, outputs: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        """Score from network outputs: the sigmoid output, or the mean squared reconstruction error."""
+        """Score from network outputs: the sigmoid output, or the autoencoder's reconstruction
+        error as :mod:`thetaflow.anomaly` defines it (mse, normalised or max; no KL term)."""
         if self.kind == "autoencoder":
-            return np.mean((np.asarray(Z, np.float64) - outputs) ** 2, axis=1)
+            terms = (np.asarray(Z, np.float64) - outputs) ** 2
+            if self.error_mode != "mse" and self.feature_scale is not None:
+                terms = terms / np.maximum(self.feature_scale, 1e-12)
+            return terms.max(axis=1) if self.error_mode == "max" else terms.mean(axis=1)
         return outputs[:, 0] if outputs.shape[1] == 1 else outputs.argmax(axis=1).astype(np.float64)
 
     def keras_model(self) -> Any:
@@ -226,32 +233,112 @@ def load_autoencoder(directory: Path, name: str = "autoencoder") -> DenseNetwork
         )
     std = record["standardisation"]
     model = keras.saving.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
+    scale = record.get("feature_scale")
     return DenseNetwork(name, "autoencoder", tuple(std["features"]), np.asarray(std["mean"], np.float64),
-                        np.asarray(std["scale"], np.float64), _dense_layers(model, name))
+                        np.asarray(std["scale"], np.float64), _dense_layers(model, name),
+                        error_mode=str(record.get("error", "mse")),
+                        feature_scale=None if scale is None else np.asarray(scale, np.float64))
+
+
+@dataclass(frozen=True)
+class LayerTypes:
+    """Fixed-point types of one network at one width: per Dense layer its result (and
+    accumulator) type and its activation's result type, with the float ranges behind them."""
+
+    width: int
+    dense: tuple[FixedType, ...]
+    activation: tuple[FixedType, ...]
+    ranges: tuple[tuple[float, float], ...]  # (max |pre-activation|, max |activation|) per layer
+
+    def describe(self) -> list[dict]:
+        """JSON-ready per-layer types and ranges."""
+        return [{"layer": f"dense_{k}", "result": d.hls(), "activation_result": a.hls(),
+                 "max_abs_pre_activation": r[0], "max_abs_activation": r[1]}
+                for k, (d, a, r) in enumerate(zip(self.dense, self.activation, self.ranges))]
+
+
+def layer_ranges(net: DenseNetwork, Z: np.ndarray) -> list[tuple[float, float]]:
+    """(max |pre-activation|, max |activation|) of each layer on the float network."""
+    h = np.asarray(Z, dtype=np.float64)
+    out = []
+    for W, b, act in net.layers:
+        pre = h @ W + b
+        h = _activate(pre, act)
+        out.append((float(np.abs(pre).max()), float(np.abs(h).max())))
+    return out
+
+
+def _integer_bits_for(max_abs: float) -> int:
+    """Integer bits (sign included) holding ±max_abs."""
+    return int(math.floor(math.log2(max(max_abs, 1e-9)))) + 2
+
+
+def layer_types(net: DenseNetwork, ranges: Sequence[tuple[float, float]], ftype: FixedType, mode: str) -> LayerTypes:
+    """Per-layer types at ``ftype``'s width: ``ftype`` itself (mode ``fixed``), or with the
+    integer bits raised where profiling shows larger values (mode ``profile``, never fewer
+    than ``ftype``'s) and saturation instead of wrap-around beyond them. A layer needing more integer bits than the width leaves raises
+    :class:`PrecisionError` naming the layer — also in ``fixed`` mode, where the type would
+    overflow silently."""
+    dense, activation = [], []
+    for k, (pre, post) in enumerate(ranges):
+        types = []
+        for value, what in ((pre, "pre-activation"), (post, "activation")):
+            need = _integer_bits_for(value)
+            if mode == "fixed":
+                if value > ftype.high:
+                    raise PrecisionError(
+                        f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events, outside "
+                        f"{ftype.hls()} (±{2.0 ** (ftype.integer - 1):g}); use benchmarks.fpga.layer_integer_bits: profile "
+                        f"or more integer bits")
+                types.append(ftype)
+                continue
+            integer = max(ftype.integer, need)
+            if integer >= ftype.width:
+                raise PrecisionError(
+                    f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events (profiling): "
+                    f"{integer} integer bits needed, {ftype.width}-bit ap_fixed cannot hold them with any fraction")
+            types.append(FixedType(ftype.width, integer, ftype.signed, ftype.rounding, "AP_SAT"))
+        dense.append(types[0])
+        activation.append(types[1])
+    return LayerTypes(ftype.width, tuple(dense), tuple(activation), tuple((float(a), float(b)) for a, b in ranges))
 
 
 def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_type: FixedType,
-                   workdir: Path) -> tuple[np.ndarray, dict[str, Any]]:
+                   workdir: Path, types: LayerTypes | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Bit-accurate hls4ml emulation (io_parallel, Latency strategy, reuse 1) of ``net``.
 
-    Every layer's weights, biases, accumulators and results are ``ftype``; the output
-    layer's result is set explicitly — ``output_type`` after a sigmoid/softmax (automatic
-    precision can saturate them), ``ftype`` for a linear output. Lookup tables keep hls4ml's
-    defaults.
+    Inputs, weights and biases are ``ftype``; each Dense layer's accumulator and result and
+    each activation's result get the layer's type from ``types`` (default: ``ftype``). The
+    output layer's result is set explicitly — ``output_type`` after a sigmoid/softmax
+    (automatic precision can saturate them), the layer type for a linear output. Lookup
+    tables keep hls4ml's defaults.
     """
     import hls4ml
 
+    n = len(net.layers)
+    types = types or LayerTypes(ftype.width, (ftype,) * n, (ftype,) * n, ((0.0, 0.0),) * n)
     model = net.keras_model()
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision=ftype.hls(), backend="Vitis")
-    for layer_cfg in cfg["LayerName"].values():
+    for name, layer_cfg in cfg["LayerName"].items():
         precision = layer_cfg.get("Precision", {})
         for key in precision:
             if "table" not in key:
                 precision[key] = ftype.hls()
-    last = f"dense_{len(net.layers) - 1}"
+        base, _, suffix = name.partition("_")
+        if base != "dense" or not suffix:
+            continue
+        index, _, act = suffix.partition("_")
+        k = int(index)
+        if act:
+            precision["result"] = types.activation[k].hls()
+        else:
+            for key in ("result", "accum"):
+                if key in precision:
+                    precision[key] = types.dense[k].hls()
+    last = f"dense_{n - 1}"
     act = net.layers[-1][2]
     out_name = f"{last}_{act}" if f"{last}_{act}" in cfg["LayerName"] else last
-    out_precision = output_type if act in ("sigmoid", "softmax") else ftype
+    out_precision = output_type if act in ("sigmoid", "softmax") else types.dense[-1]
     cfg["LayerName"][out_name]["Precision"]["result"] = out_precision.hls()
     start = time.perf_counter()
     hls_model = hls4ml.converters.convert_from_keras_model(
@@ -262,7 +349,7 @@ def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_ty
     compiled = time.perf_counter() - start
     out = np.asarray(hls_model.predict(np.ascontiguousarray(Z, dtype=np.float32)), dtype=np.float64).reshape(len(Z), -1)
     return out, {"output_layer": out_name, "output_precision": out_precision.hls(), "compile_s": compiled,
-                 "predict_s": time.perf_counter() - start - compiled}
+                 "predict_s": time.perf_counter() - start - compiled, "layers": types.describe()}
 
 
 # ----------------------------------------------------------------------------- BDT
@@ -342,7 +429,14 @@ def precision_scan(
     rows = []
     for width in settings.scan_widths:
         ftype = settings.default_precision.with_width(width)
-        out, info = emulate(ftype)
+        try:
+            out, info = emulate(ftype)
+        except PrecisionError as err:
+            if width == settings.default_precision.width:
+                raise
+            log.warning("%s", err)
+            rows.append({"precision": ftype.hls(), "width": width, "agreement": None, "note": f"not emulated: {err}"})
+            continue
         fid = fidelity(float_score, to_score(out), labels, settings.background_efficiency)
         rows.append({"precision": ftype.hls(), "width": width, **fid.as_dict(), **info})
         log.info("%s %s: agreement %.4f, AUC %.4f (float %.4f)", name, ftype.hls(), fid.agreement, fid.auc_fixed,
@@ -382,8 +476,11 @@ def network_tiers(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings
     profile = check_input_range(Z, net.features, settings, net.name)
     float_score = net.score(net.forward(Z), Z)
 
+    ranges = layer_ranges(net, Z)
+
     def emulate(ftype: FixedType) -> tuple[np.ndarray, dict]:
-        return hls4ml_emulate(net, Z, ftype, settings.output_precision, workdir / f"hls4ml_{ftype.width}")
+        types = layer_types(net, ranges, ftype, settings.layer_integer_bits)
+        return hls4ml_emulate(net, Z, ftype, settings.output_precision, workdir / f"hls4ml_{ftype.width}", types)
 
     def to_score(out: np.ndarray) -> np.ndarray:
         return net.score(out, settings.default_precision.quantize(Z))
@@ -392,7 +489,8 @@ def network_tiers(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings
     default = check_default(rows, settings, net.name)
     result: dict[str, Any] = {
         "fidelity": {"method": "hls4ml bit-accurate C++ emulation (g++), io_parallel, Latency strategy, reuse 1",
-                     "exact": True, "default": default, "scan": rows, "input_profile": profile},
+                     "exact": True, "default": default, "scan": rows, "input_profile": profile,
+                     "layer_integer_bits": settings.layer_integer_bits},
     }
     result.update(_network_hardware(net, Z, labels, float_score, settings, workdir))
     return result
@@ -407,8 +505,9 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
         note = "switched off (benchmarks.fpga.latency and .resources are false)"
         return {"latency": {**latency, "note": note}, "resources": {**resources, "note": note}}
     try:
+        types = layer_types(net, layer_ranges(net, Z), settings.default_precision, settings.layer_integer_bits)
         design = da4ml_design(net.layers, settings.default_precision, workdir / "da4ml", settings.da4ml_latency_cutoff,
-                              settings.clock_period_ns, net.name)
+                              settings.clock_period_ns, net.name, types.dense)
     except UnsupportedModelError as err:
         note = f"not available: {err}"
         log.warning("%s", note)
@@ -648,7 +747,8 @@ def run_reference(config: Mapping, output: str, workdir: str | None = None) -> d
     ftype = FixedType.parse("ap_fixed<16,6>")
     scratch = Path(tempfile.mkdtemp(prefix="thetaflow-fpga-reference-", dir=workdir))
     try:
-        out, info = hls4ml_emulate(net, X, ftype, settings.output_precision, scratch / "hls4ml")
+        types = layer_types(net, layer_ranges(net, X), ftype, settings.layer_integer_bits)
+        out, info = hls4ml_emulate(net, X, ftype, settings.output_precision, scratch / "hls4ml", types)
         float_out = net.forward(X)
         ref_settings = FPGASettings(**{**settings.__dict__, "default_precision": ftype})
         hardware = _network_hardware(net, X, (y == 0).astype(int), float_out[:, 0], ref_settings, scratch)

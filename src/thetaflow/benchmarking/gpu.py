@@ -14,7 +14,6 @@ and the output says plainly that no GPU was present.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
@@ -237,9 +236,4 @@ def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str,
     return result
 
 
-def load_result(path: str) -> dict:
-    """A written benchmark JSON."""
-    return json.loads(Path(path).read_text())
-
-
-__all__ = ["BenchmarkError", "run_gpu_benchmark", "speedups", "visible_gpus"]
+__all__ = ["BenchmarkError", "run_gpu_benchmark", "speedups", "visible_gpus", "xgboost_cuda"]

@@ -68,11 +68,12 @@ def da4ml_design(
     latency_cutoff: float,
     clock_period_ns: float,
     name: str,
+    results: Sequence[FixedType] | None = None,
 ) -> Da4mlDesign:
     """Trace a quantized MLP into a da4ml pipeline and write it (VHDL and Verilog).
 
-    Every layer mirrors the hls4ml emulation: inputs, weights, biases and each Dense
-    result in ``ftype`` (truncation, wrap-around), then ReLU; the last layer's activation
+    Every layer mirrors the hls4ml emulation: inputs, weights and biases in ``ftype``, each
+    Dense result in its type of ``results`` (default ``ftype``; truncation, wrap-around), then ReLU; the last layer's activation
     (sigmoid/softmax) is left out, its argument (the logit) is the design's output — a cut
     on it is the same selection as a cut on the sigmoid. Only ReLU and linear hidden
     activations have a da4ml path.
@@ -92,7 +93,9 @@ def da4ml_design(
     x = quantize(inp, k, i, f)
     for n, (weight, bias, act) in enumerate(layers):
         x = x @ ftype.quantize(weight) + ftype.quantize(bias)
-        x = quantize(x, k, i, f)
+        rtype = results[n] if results is not None else ftype
+        x = quantize(x, int(rtype.signed), rtype.integer - int(rtype.signed), rtype.fractional,
+                     overflow_mode="SAT" if rtype.overflow.startswith("AP_SAT") else "WRAP")
         if n < len(layers) - 1 and act == "relu":
             x = relu(x)
     comb = comb_trace(inp, x)
