@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / "config" / "ci.yaml"
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 1500) -> subprocess.CompletedProcess:
+def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 2700) -> subprocess.CompletedProcess:
     """Snakemake on this repository's Snakefile, output captured."""
     env = {**os.environ, "MPLBACKEND": "Agg"}
     return subprocess.run(
