@@ -39,6 +39,11 @@ def gpu_figure(result: Mapping, output: str) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_thr.legend(fontsize=8)
+    speedup = pd.DataFrame(result.get("speedup", []))
+    if not speedup.empty:  # GPU/CPU speed-up of the median latency, written on the latency panel
+        lines = [f"{r.model} {r.device} batch {r.batch}: ×{r.speedup:.2g}" for r in speedup.itertuples()]
+        ax_lat.text(0.02, 0.98, "GPU/CPU speed-up\n" + "\n".join(lines), transform=ax_lat.transAxes,
+                    va="top", fontsize=6, family="monospace")
     title = "CPU and GPU" if result["gpu_present"] else "CPU only — no GPU present"
     fig.suptitle(f"Inference timing: {title} ({result['cpu_threads']} CPU thread(s))")
     save_figure(fig, output)
