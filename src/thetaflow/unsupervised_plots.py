@@ -68,7 +68,7 @@ def plot_feature_errors(errors: pd.DataFrame, output: str) -> None:
         ax.set_xscale("log")
         ax.axvline(1.0, color="grey", linestyle=":")
         ax.set_xlabel("mean squared reconstruction error / its mean on training events")
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         experiment_label(ax, "autoencoder")
         save_figure(fig, output)
 
