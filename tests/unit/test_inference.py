@@ -221,10 +221,21 @@ def test_toys_give_unit_pulls_and_are_reproducible(workspace, tmp_path):
 def test_pull_statistics_of_a_standard_normal():
     rng = np.random.default_rng(3)
     mu_hat = 1.0 + 0.2 * rng.standard_normal(4000)
-    stats = pull_statistics(mu_hat, np.full(4000, 0.2), np.ones(4000), 1.0)
+    fits = np.column_stack([mu_hat, np.full(4000, 0.2), (mu_hat - 1.0) / 0.2, np.ones(4000)])
+    stats = pull_statistics(fits, 1.0)
     assert abs(stats["pull_mean"]) < 3 * stats["pull_mean_error"]
     assert abs(stats["pull_width"] - 1) < 3 * stats["pull_width_error"]
     assert stats["fraction_within_1sigma"] == pytest.approx(0.683, abs=0.03)
+    assert stats["hesse_pull"]["mean"] == pytest.approx(stats["pull_mean"])
+
+
+def test_likelihood_pull_has_the_sign_of_the_deviation(workspace):
+    """sign(μ̂ − μ₀)·√(−2 ln λ(μ₀)): same sign as μ̂ − μ₀; in this model's strongly asymmetric
+    likelihood (a signal-rich bin with little background) it differs from (μ̂ − μ₀)/σ̂."""
+    _, outputs = workspace
+    fits = fit_toys(outputs["workspace"], (-10, 10), 1.0, 4, 5, workers=1)
+    assert fits[:, 3].all()
+    assert np.array_equal(np.sign(fits[:, 2]), np.sign(fits[:, 0] - 1.0))
 
 
 def test_significance_and_limit_are_consistent(workspace, tmp_path):
@@ -299,3 +310,13 @@ def test_fit_toys_are_independent_of_the_worker_count(workspace):
     one = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=1)
     two = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=2)
     assert np.allclose(one, two, equal_nan=True)
+
+
+def test_scan_interval_handles_minima_at_the_scan_edges():
+    from thetaflow.inference.beyond import _interval
+
+    x = np.linspace(0, 4, 9)
+    assert _interval(x, (x - 2) ** 2, 1.0) == [1.0, 3.0]
+    assert _interval(x, (x - 4) ** 2, 1.0) == [3.0, None]  # minimum at the upper edge
+    assert _interval(x, x**2, 1.0) == [None, 1.0]
+    assert _interval(x, (x - 6) ** 2, 1.0) == [None, None]  # minimum outside the range

@@ -84,8 +84,10 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
     results = []
     for p in spec["parameters"]:
         i = model.config.par_names.index(p)
-        if p == POI:
-            par_range = (max(spec["range"][0], 0.9 * poi_minimum(model)), spec["range"][1])
+        if p == POI:  # the configured range, widened to μ̂ ± 3σ for a weak discriminant
+            low = min(spec["range"][0], nominal.bestfit[i] - 3 * nominal.uncertainty[i])
+            high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
+            par_range = (max(low, 0.9 * poi_minimum(model)), high)
         else:  # the scan pitfall: always pass a range, here ±3σ around the best fit
             par_range = (nominal.bestfit[i] - 3 * nominal.uncertainty[i], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
         try:
@@ -123,15 +125,20 @@ def poi_minimum(model: pyhf.pdf.Model) -> float:
 
 
 def _interval(values: np.ndarray, delta: np.ndarray, level: float) -> list[float | None]:
-    """Where Δ(−2 ln L) crosses ``level`` left and right of the minimum (None if not reached)."""
+    """Where Δ(−2 ln L) crosses ``level`` left and right of the minimum (None if the scan
+    does not reach the crossing on that side)."""
     values, delta = np.asarray(values), np.asarray(delta)
     k = int(np.argmin(delta))
     left = right = None
-    if (delta[: k + 1] >= level).any():
-        j = np.flatnonzero(delta[: k + 1] >= level)[-1]
+    if delta[k] >= level:  # the scanned range misses the minimum region altogether
+        return [left, right]
+    above_left = np.flatnonzero(delta[:k] >= level)
+    if len(above_left):
+        j = above_left[-1]
         left = float(np.interp(level, [delta[j + 1], delta[j]], [values[j + 1], values[j]]))
-    if (delta[k:] >= level).any():
-        j = k + np.flatnonzero(delta[k:] >= level)[0]
+    above_right = np.flatnonzero(delta[k + 1 :] >= level)
+    if len(above_right):
+        j = k + 1 + above_right[0]
         right = float(np.interp(level, [delta[j - 1], delta[j]], [values[j - 1], values[j]]))
     return [left, right]
 

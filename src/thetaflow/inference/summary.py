@@ -101,8 +101,9 @@ def _closure_numbers(asimov: str, toys: str, injection: str) -> dict:
     return {
         "asimov": [{k: r[k] for k in ("mu_injected", "mu_fitted", "closes")} for r in a["fits"]],
         "toys": [
-            {k: r[k] for k in ("mu_injected", "toys", "convergence_rate", "pull_mean", "pull_mean_error",
-                               "pull_width", "pull_width_error", "fraction_within_1sigma")}
+            {k: r[k] for k in ("mu_injected", "toys", "convergence_rate", "pull_definition", "pull_mean",
+                               "pull_mean_error", "pull_width", "pull_width_error", "fraction_within_1sigma",
+                               "hesse_pull", "mu_hat_mean", "mu_hat_mean_error")}
             for r in t["toys"]
         ],
         "injection": i["linear_fit"],
