@@ -57,17 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     if not workspace.exists():
         print(f"{workspace} missing: run `bash workflow/bootstrap.sh analysis` first")
         return 1
-    rows, figures = [], {}
+    rows, wall, cpu = [], {}, {}
     with tempfile.TemporaryDirectory() as out:
         for label, step in STEPS.items():
             measured = run_isolated(step, config, str(workspace), out)
-            figures[label] = measured.wall_s
-            rows.append([label, round(measured.wall_s, 2)])
+            wall[label], cpu[label] = measured.wall_s, measured.cpu_s
+            rows.append([label, round(measured.wall_s, 2), round(measured.cpu_s, 2)])
     # the significance is part of the limit rule; count it once
-    total = figures["fit (MINOS on mu)"] + figures["limit + significance"] + figures["ranking"]
-    rows.append(["total (fit + significance + limit + ranking)", round(total, 2)])
-    print_table(f"Fit stage on results/fit/{name}/workspace.json (target <= {TARGET_S:.0f} s)", ["step", "wall s"], rows)
-    save_json(args.json, {"discriminant": name, "wall_s": figures, "total_s": total, "target_s": TARGET_S})
+    steps = ("fit (MINOS on mu)", "limit + significance", "ranking")
+    total_wall, total_cpu = sum(wall[s] for s in steps), sum(cpu[s] for s in steps)
+    rows.append(["total (fit + significance + limit + ranking)", round(total_wall, 2), round(total_cpu, 2)])
+    print_table(f"Fit stage on results/fit/{name}/workspace.json (target <= {TARGET_S:.0f} s); CPU time is "
+                "the fair figure on a loaded machine", ["step", "wall s", "cpu s"], rows)
+    save_json(args.json, {"discriminant": name, "wall_s": wall, "cpu_s": cpu, "total_wall_s": total_wall,
+                          "total_cpu_s": total_cpu, "target_s": TARGET_S})
     return 0
 
 
