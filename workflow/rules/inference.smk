@@ -1,6 +1,7 @@
 # Statistical inference per discriminant: fine histograms -> HistFactory workspace (cabinetry
 # on pyhf) -> fit of the pseudo-data, impacts, scans, significance and limits; Asimov, toy and
 # injection closure for the closure discriminants; one comparison and results/summary.json.
+# Memory requests: 1.5-3x the peak RSS of the default run (250-300 MB; toys 565 MB with workers).
 
 
 rule histograms:
@@ -16,7 +17,7 @@ rule histograms:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=10,
     params:
         settings=inference_settings,
@@ -40,7 +41,7 @@ rule workspace:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=500,
         runtime=5,
     params:
         settings=inference_settings,
@@ -92,7 +93,7 @@ rule fit:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=500,
         runtime=10,
     params:
         settings=inference_settings,
@@ -119,7 +120,7 @@ rule ranking:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=500,
         runtime=20,
     params:
         settings=inference_settings,
@@ -146,7 +147,7 @@ rule scan:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=500,
         runtime=20,
     params:
         settings=inference_settings,
@@ -174,7 +175,7 @@ rule limit:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=500,
         runtime=30,
     params:
         settings=inference_settings,
@@ -195,7 +196,7 @@ rule asimov_closure:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=500,
         runtime=5,
     params:
         settings=inference_settings,
@@ -222,7 +223,7 @@ rule toys:
         "../../envs/inference.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=60,
     params:
         settings=inference_settings,
@@ -249,7 +250,7 @@ rule injection:
         "../../envs/inference.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=60,
     params:
         settings=inference_settings,
@@ -282,7 +283,7 @@ rule compare_discriminants:
         "../../envs/inference.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=500,
         runtime=5,
     params:
         discriminants=DISCRIMINANTS,
