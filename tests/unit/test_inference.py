@@ -320,3 +320,14 @@ def test_scan_interval_handles_minima_at_the_scan_edges():
     assert _interval(x, (x - 4) ** 2, 1.0) == [3.0, None]  # minimum at the upper edge
     assert _interval(x, x**2, 1.0) == [None, 1.0]
     assert _interval(x, (x - 6) ** 2, 1.0) == [None, None]  # minimum outside the range
+
+
+def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_path):
+    from thetaflow.inference.closure import injection_scan
+
+    config, outputs = workspace
+    config["inference"]["closure"].update(injection_mu=[0.0, 2.0], injection_toys=8)
+    result = injection_scan(config, outputs["workspace"], {"results": str(tmp_path / "i.json"), "figure": str(tmp_path / "i.png")})
+    assert [p["mu_injected"] for p in result["points"]] == [0.0, 2.0]
+    assert all(p["converged"] == 8 for p in result["points"])
+    assert 0.3 < result["linear_fit"]["slope"] < 1.7

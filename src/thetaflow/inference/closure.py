@@ -169,20 +169,26 @@ def pull_statistics(fits: np.ndarray, mu0: float) -> dict:
     }
 
 
+def _toy_points(config: Mapping, workspace_path: str, mus: Sequence[float], n: int, seed: int,
+                workers: int) -> tuple[str, list[dict]]:
+    """The region and :func:`pull_statistics` of ``n`` toys at every μ₀ of ``mus``."""
+    region = load_model(workspace_path)[0].config.channels[0]
+    bounds = config["inference"]["poi_bounds"]
+    rows = []
+    for mu0 in mus:
+        fits = fit_toys(workspace_path, bounds, mu0, n, toy_seed(seed, region, mu0), workers)
+        rows.append(pull_statistics(fits, mu0))
+        log.info("%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, converged %.1f %%",
+                 region, mu0, rows[-1]["pull_mean"], rows[-1]["pull_mean_error"], rows[-1]["pull_width"],
+                 rows[-1]["pull_width_error"], rows[-1]["mu_hat_mean"], 100 * rows[-1]["convergence_rate"])
+    return region, rows
+
+
 def toy_closure(config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1) -> dict:
     """Toys at every ``closure.toy_mu``: pull distributions of μ and fit-convergence rates."""
     inf = config["inference"]
     closure = inf["closure"]
-    region = load_model(workspace_path)[0].config.channels[0]
-    rows = []
-    for mu0 in closure["toy_mu"]:
-        fits = fit_toys(workspace_path, inf["poi_bounds"], mu0, closure["toys"],
-                        toy_seed(closure["seed"], region, mu0), workers)
-        stats_row = pull_statistics(fits, mu0)
-        log.info("%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, converged %.1f %%", region, mu0,
-                 stats_row["pull_mean"], stats_row["pull_mean_error"], stats_row["pull_width"],
-                 stats_row["pull_width_error"], 100 * stats_row["convergence_rate"])
-        rows.append(stats_row)
+    region, rows = _toy_points(config, workspace_path, closure["toy_mu"], closure["toys"], closure["seed"], workers)
     _plot_pulls(rows, region, outputs["figure"])
     summary = {"discriminant": region, "seed": closure["seed"], "poi_bounds": list(inf["poi_bounds"]), "toys": rows}
     write_json(outputs["results"], summary)
@@ -191,23 +197,11 @@ def toy_closure(config: Mapping, workspace_path: str, outputs: Mapping[str, str]
 
 def injection_scan(config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1) -> dict:
     """Toys at every ``closure.injection_mu``: mean fitted μ against the injected one."""
-    inf = config["inference"]
-    closure = inf["closure"]
-    region = load_model(workspace_path)[0].config.channels[0]
-    rows = []
-    for mu0 in closure["injection_mu"]:
-        fits = fit_toys(workspace_path, inf["poi_bounds"], mu0, closure["injection_toys"],
-                        toy_seed(closure["seed"] + 1, region, mu0), workers)
-        ok = fits[:, 3].astype(bool)
-        mu_hat = fits[ok, 0]
-        rows.append({
-            "mu_injected": mu0,
-            "toys": int(len(fits)),
-            "converged": int(ok.sum()),
-            "mu_hat_mean": float(mu_hat.mean()),
-            "mu_hat_mean_error": float(mu_hat.std(ddof=1) / np.sqrt(len(mu_hat))),
-            "mu_hat_std": float(mu_hat.std(ddof=1)),
-        })
+    closure = config["inference"]["closure"]
+    region, points = _toy_points(config, workspace_path, closure["injection_mu"], closure["injection_toys"],
+                                 closure["seed"] + 1, workers)
+    keys = ("mu_injected", "toys", "converged", "mu_hat_mean", "mu_hat_mean_error", "mu_hat_std")
+    rows = [{k: p[k] for k in keys} for p in points]
     x = np.array([r["mu_injected"] for r in rows])
     y = np.array([r["mu_hat_mean"] for r in rows])
     w = 1 / np.array([r["mu_hat_mean_error"] for r in rows]) ** 2
