@@ -77,6 +77,7 @@ def _plot(table: pd.DataFrame, lumi_fb: float, output: str) -> None:
                        table["expected_limit_plus1"] - table["expected_limit"]], fmt="o", color="#1f77b4",
                        capsize=3, label="expected ± 1σ")
         right.scatter(table["observed_limit"], y, color="black", marker="x", zorder=3, label="observed")
+        right.set_xscale("log")  # limits of strong and weak discriminants differ by decades
         right.set_xlabel(r"95 % CL upper limit on $\mu$")
         right.legend(fontsize="x-small", loc="lower right")
         experiment_label(left, "")
