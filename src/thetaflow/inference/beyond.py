@@ -87,9 +87,10 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
         if p == POI:  # the configured range, widened to μ̂ ± 3σ for a weak discriminant
             low = min(spec["range"][0], nominal.bestfit[i] - 3 * nominal.uncertainty[i])
             high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
-            par_range = (max(low, 0.9 * poi_minimum(model)), high)
-        else:  # the scan pitfall: always pass a range, here ±3σ around the best fit
-            par_range = (nominal.bestfit[i] - 3 * nominal.uncertainty[i], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
+            par_range = (max(low, 0.9 * poi_minimum(model), bounds[i][0]), min(high, bounds[i][1]))
+        else:  # the scan pitfall: always pass a range, here ±3σ around the best fit (within bounds)
+            par_range = (max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
+                         min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]))
         try:
             scan = cabinetry.fit.scan(model, data, p, par_range=par_range, n_steps=spec["n_steps"], par_bounds=bounds)
         except pyhf.exceptions.FailedMinimization as err:
