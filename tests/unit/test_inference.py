@@ -331,3 +331,13 @@ def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_pa
     assert [p["mu_injected"] for p in result["points"]] == [0.0, 2.0]
     assert all(p["converged"] == 8 for p in result["points"])
     assert 0.3 < result["linear_fit"]["slope"] < 1.7
+
+
+def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_stop(config, analysis, caplog):
+    config["inference"]["normalisation"]["xsec_other"] = {"uncertainty": 0.1, "samples": ["wjets"]}
+    with caplog.at_level(logging.WARNING):
+        check_analysis(config, analysis[1])
+    assert "inference.normalisation.xsec_other.samples': none of ['wjets']" in caplog.text
+    config["inference"]["normalisation"]["xsec_zz"]["samples"] = ["zz", "zzz"]
+    with pytest.raises(ConfigError, match=r"xsec_zz.samples': 'zzz' is not a signal or background sample"):
+        check_analysis(config, analysis[1])

@@ -238,7 +238,8 @@ def test_toy_run_fits_every_discriminant_and_closes(toy_run):
         ranking = json.loads((fit / name / "ranking.json").read_text())["ranking"]
         assert "mu" not in {r["parameter"] for r in ranking} and len(ranking) >= 7
         scan = json.loads((fit / name / "scan.json").read_text())["scans"][0]
-        assert scan["parameter"] == "mu" and min(scan["delta_twice_nll"]) < 1e-6
+        # the grid point nearest the minimum is within a fraction of a step of it
+        assert scan["parameter"] == "mu" and min(scan["delta_twice_nll"]) < 0.1
         for figure in ("prefit", "postfit", "pulls", "correlation", "ranking", "limit", "scan_mu"):
             assert (fit / name / f"{figure}.png").stat().st_size > 10_000, (name, figure)
     comparison = pd.read_csv(fit / "comparison.csv")

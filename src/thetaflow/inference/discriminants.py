@@ -9,6 +9,7 @@ row, in the same order; the loader checks the event ids agree, so a stale file i
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import pandas as pd
 
 from thetaflow.config import ConfigError, Sample, main_data_sample
 from thetaflow.training import ID_COLUMNS
+
+log = logging.getLogger(__name__)
 
 #: Score producers besides the supervised models of ``ml.models``: name -> config section.
 UNSUPERVISED_SCORES = {"autoencoder": "anomaly"}
@@ -176,9 +179,13 @@ def check_inference(config: Mapping, samples: Mapping[str, Sample]) -> None:
     for group in ("normalisation", "systematics"):
         for syst, spec in inf[group].items():
             key = f"inference.{group}.{syst}"
-            for sample in spec.get("samples", []):
-                if sample not in mc:
-                    raise ConfigError(f"config key '{key}.samples': '{sample}' is not a signal or background sample ({', '.join(mc)})")
+            listed = spec.get("samples", [])
+            missing = [sample for sample in listed if sample not in mc]
+            if listed and len(missing) == len(listed):
+                # written for another sample list (config is merged, so a user cannot delete it)
+                log.warning("config key '%s.samples': none of %s is in this sample list; not applied", key, listed)
+            elif missing:
+                raise ConfigError(f"config key '{key}.samples': '{missing[0]}' is not a signal or background sample ({', '.join(mc)})")
             if group == "systematics":
                 available = shape_variations if spec["type"] == "shape" else weight_columns
                 what = "variation" if spec["type"] == "shape" else "weight column"
