@@ -5,9 +5,10 @@ Stages, each timed in its own fresh single process (see ``_common.run_isolated``
 (a) simulate: ``simulate_mc_chunk`` for the ``zjets`` sample of the default config, chunk
     after chunk, until the files hold ≥ ``--events`` events (events after the generator
     filter and the reco skim, i.e. the NanoAOD events ingestion reads);
-(b) uproot: a plain ``uproot`` read of the branches ingestion reads (its own branch filter:
-    run, luminosityBlock, event, genWeight, Muon_*, Electron_*, Jet_*, GenJet_*, MET_* and
-    the collection counters) from the same files, in the same entry ranges (``ingest.chunk_size``);
+(b) uproot: a plain ``uproot`` read of exactly the branches ingestion reads (NanoEvents'
+    access log, ``thetaflow.ingest.branches_read``: the selection's lepton and jet fields,
+    jet truth, GenJet p_T, MET, ids, genWeight and the collection counters) from the same
+    files, in the same entry ranges (``ingest.chunk_size``);
 (c) ingest: ``ingest_sample`` (through ``ingest_from_config``, as the rule calls it) on the
     files, nominal + jes_up + jes_down from one read;
 (d) features: ``build_features`` on the nominal events parquet.
@@ -43,19 +44,18 @@ from _common import (
     simulate_files,
 )
 from thetaflow.features import build_features
-from thetaflow.ingest import _branch_filter  # the exact branch set NanoEvents materialises
+from thetaflow.ingest import branches_read
+from thetaflow.selection import Selection
 
 GOAL_RATIO = 0.5
 
 
-def read_with_uproot(files: list[str], chunk_size: int) -> dict:
-    """Read ingestion's branches with plain uproot, entry range by entry range."""
+def read_with_uproot(files: list[str], branches: list[str], chunk_size: int) -> dict:
+    """Read ``branches`` with plain uproot, entry range by entry range."""
     events = 0
-    branches: list[str] = []
     for path in files:
         with uproot.open(path) as handle:
             tree = handle["Events"]
-            branches = [name for name in tree.keys() if _branch_filter(name)]
             for start in range(0, tree.num_entries, chunk_size):
                 stop = min(start + chunk_size, tree.num_entries)
                 events += len(tree.arrays(branches, entry_start=start, entry_stop=stop))
@@ -89,8 +89,9 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
     generated = sum(c["generated"] for c in chunks)
     size_mb = sum(Path(f).stat().st_size for f in files) / 1e6
 
-    print(f"(b) plain uproot read of {written:,} events from {len(files)} files ...")
-    read = run_isolated(read_with_uproot, files, chunk_size)
+    branches = branches_read(files[0], "Events", Selection.from_config(config["selection"]), is_data=False)
+    print(f"(b) plain uproot read of {written:,} events, {len(branches)} branches, from {len(files)} files ...")
+    read = run_isolated(read_with_uproot, files, branches, chunk_size)
     print("(c) ingesting (nominal, jes_up, jes_down from one read) ...")
     ingest = run_isolated(ingest_files, config, files, str(workdir / "ingest"))
     events_read = ingest.result["events_read"]

@@ -142,11 +142,13 @@ class Expression:
         source: The expression text, stripped of surrounding whitespace.
         names: The variable names the expression reads.
         context: Where the expression comes from (a config key), used in error messages.
+        functions: The functions the expression calls.
     """
 
     source: str
     names: frozenset[str]
     context: str = field(default="", compare=False)
+    functions: frozenset[str] = field(default=frozenset(), compare=False)
     _evaluator: _Evaluator = field(kw_only=True, repr=False, compare=False)
 
     def evaluate(self, namespace: Mapping[str, Any]) -> Any:
@@ -175,6 +177,12 @@ class Expression:
             raise ExpressionError(
                 f"evaluation failed with {type(exc).__name__}: {exc}", self.source, self.context
             ) from exc
+
+    @property
+    def reduces(self) -> bool:
+        """Whether the expression reduces a list axis (``count``, ``max``...): such an
+        expression needs the jagged structure, not just flat per-object values."""
+        return bool(self.functions & REDUCTIONS)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by source and context; the closures are rebuilt by re-parsing."""
@@ -233,7 +241,7 @@ def parse_expression(
     evaluator = builder.build(tree.body, depth=1)
     names = frozenset(builder.names)
     logger.debug("parsed expression %r reading %s", text, sorted(names))
-    return Expression(text, names, context, _evaluator=evaluator)
+    return Expression(text, names, context, frozenset(builder.functions), _evaluator=evaluator)
 
 
 class _Function(NamedTuple):
@@ -310,6 +318,10 @@ FUNCTIONS: Mapping[str, _Function] = {
     "max": _Function(_extremum(ak.max), 1),
     "min": _Function(_extremum(ak.min), 1),
 }
+
+
+#: The functions that reduce the innermost list axis.
+REDUCTIONS = frozenset({"count", "any", "all", "sum", "max", "min"})
 
 
 def _checked_power(base: Any, exponent: Any) -> Any:
@@ -412,6 +424,7 @@ class _ClosureBuilder:
         self._context = context
         self._allowed_names = allowed_names
         self.names: set[str] = set()
+        self.functions: set[str] = set()
         self._handlers: Mapping[type[ast.AST], Callable[[Any, int], _Evaluator]] = {
             ast.Constant: self._constant,
             ast.Name: self._name,
@@ -550,6 +563,7 @@ class _ClosureBuilder:
             raise self._error(
                 f"{name}() takes {function.arity} argument(s), got {len(arguments)}", node
             )
+        self.functions.add(name)
         implementation = function.implementation
         return lambda namespace: implementation(*(argument(namespace) for argument in arguments))
 

@@ -1,7 +1,9 @@
-"""Physics features from selected events, with ``vector`` on awkward arrays.
+"""Physics features from selected events, with ``vector`` four-vectors.
 
 The Higgs candidate is the pair of jets with the highest b-tag scores (b1 the harder of
-the two), the Z candidate the two leading leptons. Every feature is registered once in
+the two), the Z candidate the two leading leptons. The candidates are one object per event,
+so their four-vector arithmetic runs on ``vector``'s NumPy backend; the jet lists are held
+as flat columns (:class:`thetaflow.jagged.Objects`, which says why). Every feature is registered once in
 :data:`FEATURES` with its axis label and default binning, so the control plots, the
 config check and the ML stages all read the same definition.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import awkward as ak
 import numpy as np
@@ -22,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import vector
 
-vector.register_awkward()
+from thetaflow.jagged import Objects
+
 log = logging.getLogger(__name__)
 
 LABEL_SIGNAL, LABEL_BACKGROUND, LABEL_DATA = 1, 0, -1
@@ -34,21 +38,23 @@ LABEL_BSM = 2
 class Candidates:
     """Four-vectors of the reconstructed objects the features are built from."""
 
-    lep1: ak.Array
-    lep2: ak.Array
-    b1: ak.Array
-    b2: ak.Array
-    jets: ak.Array
+    lep1: vector.MomentumNumpy4D
+    lep2: vector.MomentumNumpy4D
+    b1: vector.MomentumNumpy4D
+    b2: vector.MomentumNumpy4D
+    b1_btag: np.ndarray
+    b2_btag: np.ndarray
+    jets: Objects
     met_pt: np.ndarray
     met_phi: np.ndarray
 
-    @property
-    def z(self) -> ak.Array:
+    @cached_property
+    def z(self) -> vector.MomentumNumpy4D:
         """Z candidate: the dilepton system."""
         return self.lep1 + self.lep2
 
-    @property
-    def h(self) -> ak.Array:
+    @cached_property
+    def h(self) -> vector.MomentumNumpy4D:
         """Higgs candidate: the b-jet pair."""
         return self.b1 + self.b2
 
@@ -60,12 +66,12 @@ class Feature:
     name: str
     label: str
     bins: tuple[int, float, float]
-    compute: Callable[[Candidates], ak.Array]
+    compute: Callable[[Candidates], np.ndarray]
     integer: bool = False
 
 
 def _f(name: str, label: str, bins: tuple[int, float, float], integer: bool = False):  # type: ignore[no-untyped-def]
-    def register(fn: Callable[[Candidates], ak.Array]) -> Callable[[Candidates], ak.Array]:
+    def register(fn: Callable[[Candidates], np.ndarray]) -> Callable[[Candidates], np.ndarray]:
         FEATURES[name] = Feature(name, label, bins, fn, integer)
         return fn
 
@@ -85,10 +91,10 @@ _f("pt_balance", r"$p_T^{bb}/p_T^{\ell\ell}$", (40, 0.0, 3.0))(lambda c: c.h.pt 
 _f("m_llbb_gev", r"$m_{\ell\ell bb}$ [GeV]", (40, 150.0, 950.0))(lambda c: (c.z + c.h).mass)
 _f("dr_ll", r"$\Delta R(\ell,\ell)$", (35, 0.0, 3.5))(lambda c: c.lep1.deltaR(c.lep2))
 _f("met_gev", r"$p_T^{miss}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.met_pt)
-_f("ht_gev", r"$H_T$ [GeV]", (40, 0.0, 800.0))(lambda c: ak.sum(c.jets.pt, axis=1))
-_f("n_jets", r"$N_{jets}$", (8, 1.5, 9.5), integer=True)(lambda c: ak.num(c.jets))
-_f("btag_b1", "b-tag score, b1", (25, 0.0, 1.0))(lambda c: c.b1.btag)
-_f("btag_b2", "b-tag score, b2", (25, 0.0, 1.0))(lambda c: c.b2.btag)
+_f("ht_gev", r"$H_T$ [GeV]", (40, 0.0, 800.0))(lambda c: c.jets.sum(c.jets["pt"]))
+_f("n_jets", r"$N_{jets}$", (8, 1.5, 9.5), integer=True)(lambda c: c.jets.counts)
+_f("btag_b1", "b-tag score, b1", (25, 0.0, 1.0))(lambda c: c.b1_btag)
+_f("btag_b2", "b-tag score, b2", (25, 0.0, 1.0))(lambda c: c.b2_btag)
 _f("lep1_pt_gev", r"$p_T^{\ell_1}$ [GeV]", (40, 0.0, 400.0))(lambda c: c.lep1.pt)
 _f("lep1_eta", r"$\eta^{\ell_1}$", (25, -2.5, 2.5))(lambda c: c.lep1.eta)
 _f("lep2_pt_gev", r"$p_T^{\ell_2}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.lep2.pt)
@@ -99,61 +105,87 @@ _f("b2_pt_gev", r"$p_T^{b_2}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.b2.pt)
 _f("b2_eta", r"$\eta^{b_2}$", (25, -2.5, 2.5))(lambda c: c.b2.eta)
 
 
-def candidates(events: ak.Array) -> Candidates:
+@dataclass(frozen=True)
+class EventObjects:
+    """The selected events' leptons and jets as flat columns, and the Higgs-candidate jets.
+
+    ``b1``/``b2`` are flat indices into ``jets``: the two highest b-tag scores (ties: the
+    earlier, i.e. harder, jet first), b1 the harder of the two.
+    """
+
+    leptons: Objects
+    jets: Objects
+    b1: np.ndarray
+    b2: np.ndarray
+
+    @classmethod
+    def from_events(cls, events: ak.Array) -> EventObjects:
+        """Read the leptons and jets of the records ingestion writes."""
+        leptons = Objects.from_awkward(events.leptons, events.leptons.fields)
+        jets = Objects.from_awkward(events.jets, events.jets.fields)
+        first, second = jets.top_two_index(jets["btag"])
+        swap = jets["pt"][first] < jets["pt"][second]
+        return cls(leptons, jets, np.where(swap, second, first), np.where(swap, first, second))
+
+    def four_vectors(self, objects: Objects, index: np.ndarray) -> vector.MomentumNumpy4D:
+        """``vector`` four-vectors of ``objects`` at the flat ``index``."""
+        return vector.array({k: objects[k][index] for k in ("pt", "eta", "phi", "mass")})
+
+
+def candidates(events: ak.Array, objects: EventObjects | None = None) -> Candidates:
     """Build Z and Higgs candidates; events must have ≥2 leptons and ≥2 jets (selected)."""
-    lep = ak.zip({k: events.leptons[k] for k in ("pt", "eta", "phi", "mass")}, with_name="Momentum4D")
-    jets = ak.zip(
-        {k: events.jets[k] for k in ("pt", "eta", "phi", "mass", "btag")}, with_name="Momentum4D"
-    )
-    by_btag = ak.argsort(jets.btag, axis=1, ascending=False, stable=True)
-    pair = jets[by_btag[:, :2]]
-    first_harder = pair[:, 0].pt >= pair[:, 1].pt
-    b1 = ak.where(first_harder, pair[:, 0], pair[:, 1])
-    b2 = ak.where(first_harder, pair[:, 1], pair[:, 0])
+    objects = objects or EventObjects.from_events(events)
+    first = objects.leptons.offsets[:-1]
     return Candidates(
-        lep1=lep[:, 0],
-        lep2=lep[:, 1],
-        b1=b1,
-        b2=b2,
-        jets=jets,
+        lep1=objects.four_vectors(objects.leptons, first),
+        lep2=objects.four_vectors(objects.leptons, first + 1),
+        b1=objects.four_vectors(objects.jets, objects.b1),
+        b2=objects.four_vectors(objects.jets, objects.b2),
+        b1_btag=objects.jets["btag"][objects.b1],
+        b2_btag=objects.jets["btag"][objects.b2],
+        jets=objects.jets,
         met_pt=ak.to_numpy(events.met_pt),
         met_phi=ak.to_numpy(events.met_phi),
     )
 
 
-def higgs_jet_indices(events: ak.Array) -> ak.Array:
-    """Indices (into ``events.jets``) of b1 and b2, the Higgs-candidate jets."""
-    by_btag = ak.argsort(events.jets.btag, axis=1, ascending=False, stable=True)[:, :2]
-    pts = events.jets.pt[by_btag]
-    swap = pts[:, 0] < pts[:, 1]
-    return ak.where(swap, by_btag[:, ::-1], by_btag)
+def higgs_jet_indices(events: ak.Array) -> np.ndarray:
+    """Indices (into each event's ``jets``) of b1 and b2, the Higgs-candidate jets: (n, 2)."""
+    objects = EventObjects.from_events(events)
+    start = objects.jets.offsets[:-1]
+    return np.stack([objects.b1 - start, objects.b2 - start], axis=1)
 
 
-def compute_features(events: ak.Array, names: Sequence[str]) -> dict[str, np.ndarray]:
+def compute_features(events: ak.Array, names: Sequence[str], objects: EventObjects | None = None) -> dict[str, np.ndarray]:
     """Compute the named features (float32, integers as float32 too) for every event."""
     if len(events) == 0:
         return {n: np.zeros(0, np.float32) for n in names}
-    cand = candidates(events)
-    return {n: ak.to_numpy(FEATURES[n].compute(cand)).astype(np.float32) for n in names}
+    cand = candidates(events, objects)
+    return {n: np.asarray(FEATURES[n].compute(cand)).astype(np.float32) for n in names}
 
 
-def btag_sf_variation(events: ak.Array, uncertainties: Mapping[str, float], sign: int) -> np.ndarray:
+def btag_sf_variation(
+    events: ak.Array, uncertainties: Mapping[str, float], sign: int, objects: EventObjects | None = None
+) -> np.ndarray:
     """Event weight factor Π(1 ± δ_flavour) over the two Higgs-candidate jets.
 
     The scale factor is 1 ± its uncertainty for the flavour of each b-tagged candidate jet
     (hadron flavour 5 → b, 4 → c, else light); data get 1.
     """
-    idx = higgs_jet_indices(events)
-    flav = events.jets.hadron_flavour[idx]
-    delta = ak.where(flav == 5, uncertainties["b"], ak.where(flav == 4, uncertainties["c"], uncertainties["light"]))
-    return ak.to_numpy(ak.prod(1.0 + sign * delta, axis=1)).astype(np.float64)
+    objects = objects or EventObjects.from_events(events)
+    flavour = objects.jets["hadron_flavour"]
+    delta = np.where(flavour == 5, uncertainties["b"], np.where(flavour == 4, uncertainties["c"], uncertainties["light"]))
+    return (1.0 + sign * delta[objects.b1]) * (1.0 + sign * delta[objects.b2])
 
 
-def lepton_sf_variation(events: ak.Array, uncertainties: Mapping[str, float], sign: int) -> np.ndarray:
+def lepton_sf_variation(
+    events: ak.Array, uncertainties: Mapping[str, float], sign: int, objects: EventObjects | None = None
+) -> np.ndarray:
     """Event weight factor Π(1 ± δ_ℓ) over the two selected leptons (μ or e)."""
-    lep_id = abs(events.leptons.pdg_id[:, :2])
-    delta = ak.where(lep_id == 13, uncertainties["muon"], uncertainties["electron"])
-    return ak.to_numpy(ak.prod(1.0 + sign * delta, axis=1)).astype(np.float64)
+    objects = objects or EventObjects.from_events(events)
+    delta = np.where(np.abs(objects.leptons["pdg_id"]) == 13, uncertainties["muon"], uncertainties["electron"])
+    first = objects.leptons.offsets[:-1]
+    return (1.0 + sign * delta[first]) * (1.0 + sign * delta[first + 1])
 
 
 def feature_table(
@@ -176,13 +208,14 @@ def feature_table(
         "sample": pa.array([sample] * n, pa.string()),
         "label": np.full(n, label, np.int8),
     }
-    columns.update(compute_features(events, feature_names))
+    objects = EventObjects.from_events(events) if n else None
+    columns.update(compute_features(events, feature_names, objects))
     weight = np.ones(n) if is_data else norm_factor * ak.to_numpy(events.gen_weight) * ak.to_numpy(events.extra_weight)
     columns["weight"] = weight
     columns["gen_weight"] = ak.to_numpy(events.gen_weight).astype(np.float64)
     variations = {
-        "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s),
-        "lepton_eff": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s),
+        "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s, objects),
+        "lepton_eff": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s, objects),
     }
     for key, fn in variations.items():
         if key not in weight_systematics:
@@ -190,7 +223,7 @@ def feature_table(
         for direction, sign in (("up", 1), ("down", -1)):
             factor = np.ones(n) if (is_data or n == 0) else fn(sign)
             columns[weight_variation_column(key, direction)] = weight * factor
-    columns.update(_truth_columns(events))
+    columns.update(_truth_columns(objects))
     return pa.table(columns)
 
 
@@ -208,21 +241,19 @@ def weight_variation_columns(weight_systematics: Mapping[str, object]) -> list[s
     return [weight_variation_column(k, d) for k in WEIGHT_COLUMN_STEMS if k in weight_systematics for d in ("up", "down")]
 
 
-def _truth_columns(events: ak.Array) -> dict[str, np.ndarray]:
-    """Per-candidate-jet truth and jet details for the b-jet energy regression."""
-    n = len(events)
-    if n == 0:
+def _truth_columns(objects: EventObjects | None) -> dict[str, np.ndarray]:
+    """Per-candidate-jet truth and jet details for the b-jet energy regression (``None``:
+    no events)."""
+    if objects is None:
         names = [f"{b}_{c}" for b in ("b1", "b2") for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")]
         return {k: np.zeros(0, np.int8 if k.endswith(("soft_lepton", "hadron_flavour")) else np.float32) for k in names}
-    idx = higgs_jet_indices(events)
-    jets = events.jets[idx]
+    jets = objects.jets
     out = {}
-    for i, b in enumerate(("b1", "b2")):
-        j = jets[:, i]
-        out[f"{b}_gen_pt_gev"] = ak.to_numpy(j.gen_pt).astype(np.float32)
-        out[f"{b}_mass_gev"] = ak.to_numpy(j.mass).astype(np.float32)
-        out[f"{b}_soft_lepton"] = ak.to_numpy((j.n_muons + j.n_electrons) > 0).astype(np.int8)
-        out[f"{b}_hadron_flavour"] = ak.to_numpy(j.hadron_flavour).astype(np.int8)
+    for b, index in (("b1", objects.b1), ("b2", objects.b2)):
+        out[f"{b}_gen_pt_gev"] = jets["gen_pt"][index].astype(np.float32)
+        out[f"{b}_mass_gev"] = jets["mass"][index].astype(np.float32)
+        out[f"{b}_soft_lepton"] = ((jets["n_muons"][index] + jets["n_electrons"][index]) > 0).astype(np.int8)
+        out[f"{b}_hadron_flavour"] = jets["hadron_flavour"][index].astype(np.int8)
     return out
 
 
@@ -250,7 +281,8 @@ def build_features(
         if bad:
             log.warning("sample '%s': feature '%s' is NaN/inf in %d events", sample, name, bad)
     with atomic_path(output) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        # dictionary-encode only the sample name: the numeric columns gain nothing from it
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=["sample"])
     log.info("sample '%s': %d events, %d columns -> %s", sample, table.num_rows, table.num_columns, output)
     return table.num_rows
 

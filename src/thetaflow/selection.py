@@ -1,9 +1,11 @@
-"""Object and event selection on NanoEvents, driven by expressions from config.
+"""Object and event selection, driven by expressions from config.
 
 Object cuts (``selection.objects``) are expressions over one collection's NanoAOD fields
-(``pt``, ``eta``, ``tightId``...). Event cuts (``selection.cuts``) are expressions over the
-event variables in :data:`EVENT_VARIABLES`, computed here from the selected objects with
-``vector`` four-vectors. Jets are cleaned against the selected leptons (ΔR) and sorted by
+(``pt``, ``eta``, ``tightId``...), evaluated on the collection's flat columns
+(:class:`thetaflow.jagged.Objects`; why flat: see that module). Event cuts
+(``selection.cuts``) are expressions over the event variables in :data:`EVENT_VARIABLES`,
+computed here from the selected objects, with ``vector`` (its NumPy backend) for the
+four-vector sums and ΔR. Jets are cleaned against the selected leptons (ΔR) and sorted by
 p_T; the jet-energy-scale variation scales jet p_T and mass and propagates to MET.
 """
 
@@ -11,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
 import vector
 
 from thetaflow.expressions import Expression, parse_expression
-
-vector.register_awkward()
+from thetaflow.jagged import Objects, concatenate
 
 EVENT_VARIABLES: dict[str, str] = {
     "n_muons": "number of selected muons",
@@ -42,6 +44,8 @@ LEPTON_VARIABLES = frozenset(
 )
 LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
 KINEMATIC_FIELDS = ("pt", "eta", "phi", "mass")
+#: NanoAOD jet fields every selection reads (the b-tag score is kept as ``btag``)
+JET_FIELDS = (*KINEMATIC_FIELDS, "btagDeepFlavB")
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,16 @@ class Selection:
             ),
         )
 
+    def fields(self, collection: str) -> list[str]:
+        """NanoAOD fields of ``Muon``, ``Electron`` or ``Jet`` that selection reads."""
+        base, expr = {
+            "Muon": (LEPTON_FIELDS, self.muon), "Electron": (LEPTON_FIELDS, self.electron), "Jet": (JET_FIELDS, self.jet)
+        }[collection]
+        return [*base, *sorted(expr.names - set(base))]
+
     def branches(self) -> set[str]:
-        """NanoAOD branches the object cuts read (for the up-front branch check)."""
-        out = {f"Muon_{n}" for n in self.muon.names} | {f"Electron_{n}" for n in self.electron.names}
-        return out | {f"Jet_{n}" for n in self.jet.names}
+        """NanoAOD branches the selection reads (for the up-front branch check)."""
+        return {f"{c}_{f}" for c in ("Muon", "Electron", "Jet") for f in self.fields(c)}
 
 
 @dataclass(frozen=True)
@@ -81,74 +91,96 @@ class ChunkObjects:
 
     Leptons and the jet–lepton ΔR cleaning use only η/φ and lepton momenta, so every jet
     variation reuses them; only jet p_T/mass, the jet cuts and MET change per variation.
+    ``jets`` are all stored jets, ``clean`` their flat ΔR-cleaning mask, ``jet_cos_phi`` and
+    ``jet_sin_phi`` their directions (for the MET propagation); ``cut_only`` the jet fields
+    only the jet cut reads (not carried into the selected jets).
     """
 
-    leptons: ak.Array
-    lepton_variables: dict[str, ak.Array]
-    raw_jets: ak.Array
-    jets: ak.Array
-    clean: ak.Array
-    met_pt: ak.Array
-    met_phi: ak.Array
+    leptons: Objects
+    lepton_variables: dict[str, np.ndarray]
+    jets: Objects
+    clean: np.ndarray
+    met_pt: np.ndarray
+    met_phi: np.ndarray
+    jet_cos_phi: np.ndarray
+    jet_sin_phi: np.ndarray
+    cut_only: frozenset[str]
 
 
 @dataclass(frozen=True)
 class SelectedObjects:
-    """Selected leptons (p_T-ordered Momentum4D with charge, pdgId), jets and MET."""
+    """Selected leptons (p_T-ordered, with charge and pdgId), selected p_T-ordered jets of
+    one variation, its MET and the event variables."""
 
-    leptons: ak.Array
-    jets: ak.Array
-    met_pt: ak.Array
-    met_phi: ak.Array
-    variables: dict[str, ak.Array]
-
-
-def mask_collection(collection: ak.Array, expr: Expression) -> ak.Array:
-    """Evaluate an object cut on a collection's fields (missing field: ExpressionError)."""
-    return expr.evaluate(_FieldView(collection))
+    leptons: Objects
+    jets: Objects
+    met_pt: np.ndarray
+    met_phi: np.ndarray
+    variables: dict[str, np.ndarray]
 
 
-class _FieldView(Mapping):
-    """Read-only mapping of a record array's fields, so expressions can name them."""
-
-    def __init__(self, array: ak.Array) -> None:
-        self._array = array
-
-    def __getitem__(self, key: str) -> ak.Array:
-        if key not in self._array.fields:
-            raise KeyError(key)
-        return self._array[key]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._array.fields)
-
-    def __len__(self) -> int:
-        return len(self._array.fields)
+def as_mask(values: Any, n: int) -> np.ndarray:
+    """An expression's result as a boolean numpy array of length ``n`` (None → False)."""
+    if isinstance(values, ak.Array):
+        values = ak.to_numpy(ak.fill_none(values, False))
+    return np.broadcast_to(np.asarray(values).astype(bool), (n,))
 
 
-def _momenta(collection: ak.Array, extra: Mapping[str, ak.Array]) -> ak.Array:
-    return ak.zip({f: collection[f] for f in KINEMATIC_FIELDS} | dict(extra), with_name="Momentum4D")
+def object_mask(objects: Objects, expr: Expression) -> np.ndarray:
+    """Flat mask of an object cut.
+
+    An element-wise cut runs on the flat columns; one that reduces a list (``count``,
+    ``max``...) is evaluated on the jagged lists it refers to, and its per-event results
+    are broadcast back to the objects.
+    """
+    n = len(objects.event_index)
+    if not expr.reduces:
+        return as_mask(expr.evaluate(objects.columns), n)
+    lists = {k: objects.unflatten(v) if k in expr.names else v for k, v in objects.columns.items()}
+    result = expr.evaluate(lists)
+    if isinstance(result, ak.Array) and result.ndim == 1:
+        return as_mask(result, objects.n_events)[objects.event_index]
+    if isinstance(result, ak.Array):
+        return as_mask(ak.flatten(result, axis=1), n)
+    return as_mask(result, n)
 
 
-def select_leptons(events: ak.Array, selection: Selection) -> tuple[ak.Array, dict[str, ak.Array]]:
+def _four_vectors(objects: Objects, index: np.ndarray) -> Any:
+    """``vector`` four-vectors of the objects at the flat ``index``."""
+    return vector.array({f: objects[f][index] for f in KINEMATIC_FIELDS})
+
+
+def select_leptons(muons: Objects, electrons: Objects, selection: Selection) -> tuple[Objects, dict[str, np.ndarray]]:
     """Selected muons and electrons merged into one p_T-ordered collection + its variables."""
-    muons = events.Muon[mask_collection(events.Muon, selection.muon)]
-    electrons = events.Electron[mask_collection(events.Electron, selection.electron)]
-    parts = [_momenta(c, {"charge": c["charge"], "pdgId": c["pdgId"]}) for c in (muons, electrons)]
-    leptons = ak.concatenate(parts, axis=1)
-    leptons = leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
-    lp = ak.pad_none(leptons, 2, axis=1)
-    pair = lp[:, 0] + lp[:, 1]
+    parts = [
+        Objects(objects.offsets, {f: objects[f] for f in LEPTON_FIELDS}).filter(object_mask(objects, expr))
+        for objects, expr in ((muons, selection.muon), (electrons, selection.electron))
+    ]
+    merged = concatenate(*parts)
+    leptons = merged.sorted_by(merged["pt"])
+    first, _ = leptons.nth(0)
+    second, pair = leptons.nth(1)
+    i, j = first[pair], second[pair]
+    z = _four_vectors(leptons, i) + _four_vectors(leptons, j)
+    n = leptons.n_events
+
+    def on_pairs(values: np.ndarray, dtype: type) -> np.ndarray:
+        """Per-event values of the leading pair; 0 (False) for events with fewer leptons."""
+        out = np.zeros(n, dtype)
+        out[pair] = values
+        return out
+
+    charge, flavour = leptons["charge"], np.abs(leptons["pdgId"])
     variables = {
-        "n_muons": ak.num(muons),
-        "n_electrons": ak.num(electrons),
-        "n_leptons": ak.num(leptons),
-        "opposite_sign": ak.fill_none(lp[:, 0].charge * lp[:, 1].charge < 0, False),
-        "same_flavour": ak.fill_none(abs(lp[:, 0].pdgId) == abs(lp[:, 1].pdgId), False),
-        "mll_gev": ak.fill_none(pair.mass, 0.0),
-        "ptll_gev": ak.fill_none(pair.pt, 0.0),
-        "lep1_pt_gev": ak.fill_none(lp[:, 0].pt, 0.0),
-        "lep2_pt_gev": ak.fill_none(lp[:, 1].pt, 0.0),
+        "n_muons": parts[0].counts,
+        "n_electrons": parts[1].counts,
+        "n_leptons": leptons.counts,
+        "opposite_sign": on_pairs(charge[i] * charge[j] < 0, bool),
+        "same_flavour": on_pairs(flavour[i] == flavour[j], bool),
+        "mll_gev": on_pairs(z.mass, np.float64),
+        "ptll_gev": on_pairs(z.pt, np.float64),
+        "lep1_pt_gev": leptons.nth_values("pt", 0, 0.0).astype(np.float64),
+        "lep2_pt_gev": leptons.nth_values("pt", 1, 0.0).astype(np.float64),
     }
     return leptons, variables
 
@@ -170,70 +202,82 @@ def lepton_cut_prefix(selection: Selection, extra_names: frozenset[str] = frozen
     return n
 
 
+def lepton_cleaning(jets: Objects, leptons: Objects, min_dr: float) -> np.ndarray:
+    """Flat mask: jets farther than ``min_dr`` in ΔR from every lepton of their event."""
+    event = jets.event_index
+    n_leptons = leptons.counts[event]
+    clean = np.ones(len(event), bool)
+    for k in range(int(n_leptons.max(initial=0))):
+        has = np.flatnonzero(n_leptons > k)
+        lepton = leptons.offsets[:-1][event[has]] + k
+        jet_dir = vector.array({f: jets[f][has] for f in ("pt", "eta", "phi")})
+        lepton_dir = vector.array({f: leptons[f][lepton] for f in ("pt", "eta", "phi")})
+        clean[has] &= jet_dir.deltaR(lepton_dir) > min_dr
+    return clean
+
+
 def prepare_chunk(
-    events: ak.Array,
+    jets: Objects,
+    leptons: Objects,
+    lepton_variables: dict[str, np.ndarray],
+    met: tuple[np.ndarray, np.ndarray],
     selection: Selection,
-    jet_extras: Mapping[str, ak.Array] | None = None,
-    leptons: tuple[ak.Array, dict[str, ak.Array]] | None = None,
 ) -> ChunkObjects:
-    """Leptons, lepton variables and the jet cleaning mask of one chunk of NanoEvents.
-
-    ``leptons`` may pass in the result of :func:`select_leptons` already computed for
-    these events.
-    """
-    leptons, lepton_variables = leptons if leptons is not None else select_leptons(events, selection)
-    jets = _momenta(events.Jet, {"btag": events.Jet["btagDeepFlavB"], **(jet_extras or {})})
-    pairs = ak.cartesian([jets, leptons], axis=1, nested=True)
-    clean = ak.all(pairs["0"].deltaR(pairs["1"]) > selection.jet_lepton_min_dr, axis=-1)
-    return ChunkObjects(leptons, lepton_variables, events.Jet, jets, clean, events.MET.pt, events.MET.phi)
+    """The jet-variation independent part of one chunk: leptons, their variables, all
+    jets (with a ``btag`` column) and their ΔR cleaning against the leptons, MET."""
+    jets = jets.with_columns({"btag": jets["btagDeepFlavB"]})
+    clean = lepton_cleaning(jets, leptons, selection.jet_lepton_min_dr)
+    cut_only = frozenset(selection.fields("Jet")) - {*KINEMATIC_FIELDS, "btag"}
+    phi = jets["phi"]
+    return ChunkObjects(leptons, lepton_variables, jets, clean, met[0], met[1], np.cos(phi), np.sin(phi), cut_only)
 
 
-def vary_jets(jets: ak.Array, jes_factor: float) -> ak.Array:
+def vary_jets(jets: Objects, jes_factor: float) -> Objects:
     """Jets with p_T and mass scaled by the jet-energy-scale factor (1 for nominal)."""
     if jes_factor == 1.0:
         return jets
     scale = np.float32(jes_factor)
-    return ak.with_field(ak.with_field(jets, jets.pt * scale, "pt"), jets.mass * scale, "mass")
+    return jets.with_columns({"pt": jets["pt"] * scale, "mass": jets["mass"] * scale})
 
 
-def propagate_met(
-    met_pt: ak.Array, met_phi: ak.Array, jets: ak.Array, jes_factor: float
-) -> tuple[ak.Array, ak.Array]:
+def propagate_met(chunk: ChunkObjects, jes_factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Type-1-like MET propagation of a jet-energy-scale change over all stored jets."""
     if jes_factor == 1.0:
-        return met_pt, met_phi
-    dpt = jets.pt * (jes_factor - 1.0)
-    px = met_pt * np.cos(met_phi) - ak.sum(dpt * np.cos(jets.phi), axis=1)
-    py = met_pt * np.sin(met_phi) - ak.sum(dpt * np.sin(jets.phi), axis=1)
+        return chunk.met_pt, chunk.met_phi
+    dpt = chunk.jets["pt"] * (jes_factor - 1.0)
+    px = chunk.met_pt * np.cos(chunk.met_phi) - chunk.jets.sum(dpt * chunk.jet_cos_phi)
+    py = chunk.met_pt * np.sin(chunk.met_phi) - chunk.jets.sum(dpt * chunk.jet_sin_phi)
     return np.hypot(px, py), np.arctan2(py, px)
 
 
 def select_objects(chunk: ChunkObjects, selection: Selection, jes_factor: float = 1.0) -> SelectedObjects:
     """Apply one jet variation: varied jet cuts, p_T-ordered clean jets, MET, event variables."""
-    jet_mask = mask_collection(vary_jets(chunk.raw_jets, jes_factor), selection.jet) & chunk.clean
-    jets = vary_jets(chunk.jets, jes_factor)[jet_mask]
-    jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
-    met_pt, met_phi = propagate_met(chunk.met_pt, chunk.met_phi, chunk.raw_jets, jes_factor)
-    bt = ak.pad_none(ak.sort(jets.btag, axis=1, ascending=False), 2, axis=1)
+    varied = vary_jets(chunk.jets, jes_factor)
+    carried = Objects(varied.offsets, {k: v for k, v in varied.columns.items() if k not in chunk.cut_only})
+    jets = carried.filter(object_mask(varied, selection.jet) & chunk.clean)
+    jets = jets.sorted_by(jets["pt"])
+    met_pt, met_phi = propagate_met(chunk, jes_factor)
+    btag_max, btag_second = jets.top_two("btag", -1.0)
     variables = {
         **chunk.lepton_variables,
-        "n_jets": ak.num(jets),
-        "btag_max": ak.fill_none(bt[:, 0], -1.0),
-        "btag_second": ak.fill_none(bt[:, 1], -1.0),
-        "ht_gev": ak.sum(jets.pt, axis=1),
+        "n_jets": jets.counts,
+        "btag_max": btag_max,
+        "btag_second": btag_second,
+        "ht_gev": jets.sum(jets["pt"]),
         "met_gev": met_pt,
     }
     return SelectedObjects(chunk.leptons, jets, met_pt, met_phi, variables)
 
 
 def cut_masks(
-    variables: Mapping[str, ak.Array], selection: Selection, first: int = 0, last: int | None = None
+    variables: Mapping[str, np.ndarray], selection: Selection, first: int = 0, last: int | None = None
 ) -> list[np.ndarray]:
     """Cumulative boolean masks after cuts ``first``..``last`` (config order) on ``variables``."""
+    n = len(variables["n_leptons"])
     running: np.ndarray | None = None
     out = []
     for _, expr in selection.cuts[first:last]:
-        passed = ak.to_numpy(ak.fill_none(expr.evaluate(variables), False)).astype(bool)
+        passed = as_mask(expr.evaluate(variables), n)
         running = passed if running is None else running & passed
         out.append(running)
     return out

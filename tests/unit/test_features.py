@@ -1,6 +1,6 @@
 """Features and feature tables on hand-made events with hand-computed four-vector values.
 
-The events are built by :func:`thetaflow.ingest._output_record` (the exact record ingestion
+The events are built by :func:`thetaflow.ingest.output_record` (the exact record ingestion
 writes) and round-tripped through parquet as in the workflow. Every expected value is
 computed here from explicit formulas (p_x = p_T cos φ, p_z = p_T sinh η, ...), independently
 of ``vector``.
@@ -29,7 +29,8 @@ from thetaflow.features import (
     higgs_jet_indices,
     lepton_sf_variation,
 )
-from thetaflow.ingest import _output_record
+from thetaflow.ingest import output_record
+from thetaflow.jagged import Objects
 
 M_MU, M_E = 0.10566, 0.000511
 SYSTS = {"btag": {"b": 0.04, "c": 0.08, "light": 0.15}, "lepton_eff": {"muon": 0.01, "electron": 0.02}}
@@ -88,25 +89,25 @@ HIGGS_JETS = [(0, 1), (1, 2), (0, 3)]  # (b1, b2) indices into each event's jets
 
 
 def _record(events_spec) -> ak.Array:
-    """The per-event record exactly as ingestion writes it, via its own _output_record."""
+    """The per-event record exactly as ingestion writes it, via its own output_record."""
     n = len(events_spec)
-    events = ak.zip(
-        {
-            "run": np.ones(n, np.uint32),
-            "luminosityBlock": np.full(n, 3, np.uint32),
-            "event": np.arange(101, 101 + n, dtype=np.uint64),
-        }
-    )
+    ids = {
+        "run": np.ones(n, np.uint32),
+        "luminosityBlock": np.full(n, 3, np.uint32),
+        "event": np.arange(101, 101 + n, dtype=np.uint64),
+    }
+    leptons = ak.Array([e["leptons"] for e in events_spec])
+    jets = ak.Array([e["jets"] for e in events_spec])
     objects = SimpleNamespace(
-        leptons=ak.Array([e["leptons"] for e in events_spec]),
-        jets=ak.Array([e["jets"] for e in events_spec]),
+        leptons=Objects.from_awkward(leptons, leptons.fields),
+        jets=Objects.from_awkward(jets, jets.fields),
         met_pt=np.array([e["met"][0] for e in events_spec]),
         met_phi=np.array([e["met"][1] for e in events_spec]),
     )
     mask = np.ones(n, bool)
     gen_weight = np.array([e["gen_weight"] for e in events_spec], dtype=np.float64)
     extra_weight = np.array([e["extra_weight"] for e in events_spec], dtype=np.float64)
-    return _output_record(events, objects, mask, gen_weight, extra_weight)
+    return output_record(ids, objects, mask, gen_weight, extra_weight)
 
 
 @pytest.fixture(scope="module")
