@@ -7,8 +7,10 @@
    fails below ``benchmarks.fpga.min_agreement`` at the default precision.
 2. **Latency in clock cycles of a generated design** (exact for that design; in ns assuming
    timing closure at ``clock_mhz``): for networks, the post-training quantized network as a
-   da4ml pipeline, its cycles simulated in GHDL; for the BDT, conifer's VHDL simulated in GHDL
-   from input-valid to output-valid, beside conifer's formula.
+   da4ml pipeline (ELU hidden layers as hls4ml's lookup table; for the autoencoder the design
+   goes on to its reconstruction error, the number a trigger cuts on), its cycles simulated
+   in GHDL; for the BDT, conifer's VHDL simulated in GHDL from input-valid to output-valid,
+   beside conifer's formula.
 3. **Resource estimates** (labelled estimates): da4ml's LUT/FF cost model, Yosys
    ``synth_xilinx`` on the generated Verilog as an independent cross-check, conifer's
    estimator for the BDT.
@@ -39,9 +41,11 @@ import pandas as pd
 
 from thetaflow.benchmarking.fixedpoint import FixedType, PrecisionError, fidelity, profile_inputs
 from thetaflow.benchmarking.hdl import (
+    ErrorPath,
     HDLToolError,
     UnsupportedModelError,
     da4ml_design,
+    fixed_point_forward,
     ghdl_bdt_latency,
     ghdl_pipeline_latency,
     yosys_resources,
@@ -176,6 +180,8 @@ def _activate(h: np.ndarray, act: str) -> np.ndarray:
         return np.maximum(h, 0)
     if act == "elu":
         return np.where(h > 0, h, np.expm1(np.minimum(h, 0)))
+    if act == "tanh":
+        return np.tanh(h)
     if act == "sigmoid":
         return 1.0 / (1.0 + np.exp(-h))
     if act == "softmax":
@@ -301,6 +307,53 @@ def layer_types(net: DenseNetwork, ranges: Sequence[tuple[float, float]], ftype:
         dense.append(types[0])
         activation.append(types[1])
     return LayerTypes(ftype.width, tuple(dense), tuple(activation), tuple((float(a), float(b)) for a, b in ranges))
+
+
+def _unsigned_integer_bits_for(max_value: float) -> int:
+    """Integer bits of an unsigned type holding [0, max_value]."""
+    return int(math.floor(math.log2(max(max_value, 1e-9)))) + 1
+
+
+def error_weights(net: DenseNetwork) -> np.ndarray:
+    """w_j of the reconstruction error: 1/n (mse), 1/(n·scale_j) (normalised), 1/scale_j (max)."""
+    n = len(net.features)
+    if net.error_mode == "mse" or net.feature_scale is None:
+        return np.full(n, 1.0 / n)
+    inverse = 1.0 / np.maximum(np.asarray(net.feature_scale, np.float64), 1e-12)
+    return inverse if net.error_mode == "max" else inverse / n
+
+
+def error_path(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, mode: str) -> ErrorPath:
+    """Fixed-point types of the autoencoder's error in firmware, at ``ftype``'s width.
+
+    The difference z − x̂ is signed, the squares, weights and the error unsigned; integer bits
+    come from the float network on the test events as for the layers (:func:`layer_types`:
+    never fewer than ``ftype``'s, saturating; mode ``fixed`` raises where ``ftype`` is too
+    narrow), the weights get the integer bits their largest value needs.
+    """
+    if net.error_mode not in ("mse", "normalised", "max"):
+        raise UnsupportedModelError(f"{net.name}: error mode '{net.error_mode}' has no firmware error path")
+    weights = error_weights(net)
+    zq = ftype.quantize(np.asarray(Z, np.float64))
+    difference = zq - net.forward(Z)
+    terms = difference**2 * weights
+    error = terms.max(axis=1) if net.error_mode == "max" else terms.sum(axis=1)
+    types = []
+    for value, what, signed in ((float(np.abs(difference).max()), "difference z - x_hat", True),
+                                (float((difference**2).max()), "squared difference", False),
+                                (float(error.max()), "reconstruction error", False)):
+        need = _integer_bits_for(value) if signed else _unsigned_integer_bits_for(value)
+        if mode == "fixed" and need > ftype.integer:
+            raise PrecisionError(
+                f"{net.name}: the {what} reaches {value:.3g} on the test events, outside {ftype.integer} integer bits "
+                f"of {ftype.hls()}; use benchmarks.fpga.layer_integer_bits: profile or more integer bits")
+        integer = max(ftype.integer, need)
+        if integer >= ftype.width:
+            raise PrecisionError(f"{net.name}: the {what} reaches {value:.3g} on the test events (profiling): "
+                                 f"{integer} integer bits needed, {ftype.width} bits cannot hold them with any fraction")
+        types.append(FixedType(ftype.width, integer, signed, ftype.rounding, "AP_SAT"))
+    weight = FixedType(ftype.width, _unsigned_integer_bits_for(float(weights.max())), False)
+    return ErrorPath(net.error_mode, weights, types[0], types[1], weight, types[2])
 
 
 def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_type: FixedType,
@@ -504,29 +557,44 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
     if not (settings.latency or settings.resources):
         note = "switched off (benchmarks.fpga.latency and .resources are false)"
         return {"latency": {**latency, "note": note}, "resources": {**resources, "note": note}}
+    ftype = settings.default_precision
     try:
-        types = layer_types(net, layer_ranges(net, Z), settings.default_precision, settings.layer_integer_bits)
-        design = da4ml_design(net.layers, settings.default_precision, workdir / "da4ml", settings.da4ml_latency_cutoff,
-                              settings.clock_period_ns, net.name, types.dense)
+        types = layer_types(net, layer_ranges(net, Z), ftype, settings.layer_integer_bits)
+        error = error_path(net, Z, ftype, settings.layer_integer_bits) if net.kind == "autoencoder" else None
+        design = da4ml_design(net.layers, ftype, workdir / "da4ml", settings.da4ml_latency_cutoff,
+                              settings.clock_period_ns, net.name, types.dense, types.activation, error)
     except UnsupportedModelError as err:
         note = f"not available: {err}"
         log.warning("%s", note)
         return {"latency": {**latency, "note": note}, "resources": {**resources, "note": note}}
     outputs = design.predict(Z)
+    reference = fixed_point_forward(net.layers, ftype, Z, types.dense, types.activation, error)
     design_fid: dict[str, Any]
     if net.kind == "classifier" and outputs.shape[1] > 1:
         design_fid = {"argmax_agreement": float(np.mean(outputs.argmax(1) == net.forward(Z).argmax(1)))}
     else:
-        design_score = net.score(_sigmoid(outputs) if net.kind == "classifier" else outputs,
-                                 settings.default_precision.quantize(Z))
+        design_score = outputs[:, 0] if error is not None else _sigmoid(outputs)[:, 0]
         design_fid = fidelity(float_score, design_score, labels, settings.background_efficiency).as_dict()
+    activations = sorted({act for _, _, act in net.layers[:-1]})
+    if error is not None:
+        what = ("da4ml pipeline of the post-training quantized autoencoder and its reconstruction error "
+                f"({error.mode}: difference, square, weighted {'maximum' if error.mode == 'max' else 'sum'}; "
+                "output = the error a trigger cuts on)")
+    else:
+        what = "da4ml pipeline of the post-training quantized network (logit output, no sigmoid)"
+    if "elu" in activations:
+        what += ", ELU as hls4ml's lookup table (1024 entries over [-8, 0))"
+    design_info = {
+        "precision": ftype.hls(), "da4ml_stages": design.stages, "latency_cutoff": design.latency_cutoff,
+        "design_fidelity": design_fid, "hidden_activations": activations,
+        "identical_to_numpy_model_fraction": float(np.mean(np.all(outputs == reference, axis=1))),
+    }
+    if error is not None:
+        design_info["error_path"] = error.describe()
+        design_info["network_only_da4ml_stages"] = design.network_only["stages"]
     if settings.latency:
         latency = {
-            "available": True,
-            "method": "da4ml pipeline of the post-training quantized network (logit output, no sigmoid), "
-                      "cycles counted in a GHDL simulation of its VHDL",
-            "precision": settings.default_precision.hls(), "da4ml_stages": design.stages,
-            "latency_cutoff": design.latency_cutoff, "design_fidelity": design_fid,
+            "available": True, "method": f"{what}, cycles counted in a GHDL simulation of its VHDL", **design_info,
             "clock_mhz": settings.clock_mhz, "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
         }
         missing = missing_tools(["ghdl"])
@@ -540,7 +608,11 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
     if settings.resources:
         resources = {"label": "estimates", "available": True,
                      "da4ml": {"lut": design.lut_estimate, "ff": design.ff_estimate, "dsp": 0,
-                               "method": "da4ml cost model (constant multiplications as shift-add, no DSP)"}}
+                               "method": "da4ml cost model (constant multiplications as shift-add, no DSP; "
+                                         "lookup tables as distributed ROM)"}}
+        if design.network_only is not None:
+            resources["da4ml"]["network_only"] = {"lut": design.network_only["lut"], "ff": design.network_only["ff"],
+                                                  "stages": design.network_only["stages"]}
         resources["yosys"] = _yosys(design, settings, net.name)
     return {"latency": latency, "resources": resources}
 
