@@ -5,7 +5,7 @@ NanoAOD background samples up to ``--samples`` (default 200) in all, each readin
 (empty placeholder) file, so that every sample has the default's three variations
 (nominal, jes_up, jes_down); then times ``snakemake -n --quiet`` of the whole default DAG
 (every stage) on it, ``--repeat`` times, and prints wall and CPU time and the job count.
-``--profile`` also runs the Snakefile parse under cProfile and prints its top entries.
+``--profile`` also runs one dry run under cProfile and prints its top entries (cumulative).
 
     .venv/bin/python benchmarks/dag_construction.py [--samples 200] [--repeat 3] [--profile]
 """

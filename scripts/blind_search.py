@@ -6,7 +6,7 @@ from thetaflow.logs import job_log
 with job_log(snakemake.log[0]):
     run_blind_search(
         snakemake.config,
-        scores_by_discriminant(list(snakemake.input.scores)),
+        scores_by_discriminant(list(snakemake.params.scores)),
         {k: v for k, v in snakemake.input.items() if k != "scores"},
         dict(snakemake.output.items()),
     )

@@ -7,7 +7,7 @@ with job_log(snakemake.log[0]):
     features = {k: v for k, v in snakemake.input.items() if k not in ("scores", "models")}
     evaluate_autoencoder(
         snakemake.config,
-        dict(zip(features, snakemake.input.scores)),
+        {name: snakemake.params.scores[name] for name in features},
         features,
         list(snakemake.input.models),
         dict(snakemake.output.items()),

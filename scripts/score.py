@@ -8,5 +8,5 @@ with job_log(snakemake.log[0]):
         snakemake.config,
         snakemake.wildcards.model,
         list(snakemake.input.models),
-        dict(zip(snakemake.input.features, snakemake.output)),
+        dict(zip(snakemake.input.features, snakemake.params.files)),
     )

@@ -7,5 +7,5 @@ with job_log(snakemake.log[0]):
     score_autoencoder(
         snakemake.config,
         list(snakemake.input.models),
-        dict(zip(snakemake.input.features, snakemake.output)),
+        dict(zip(snakemake.input.features, snakemake.params.files)),
     )

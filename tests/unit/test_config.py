@@ -97,3 +97,18 @@ def test_sample_list_errors_name_the_sample(tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"nothere.yaml: file not found"):
         load_analysis([tmp_path / "nothere.yaml"])
+
+
+@pytest.mark.parametrize("is_data", [False, True])
+@pytest.mark.parametrize("jes", [True, False])
+def test_variation_names_are_those_ingestion_writes(is_data, jes):
+    """config.variation_names (the workflow's, light to import) equals ingest.variations."""
+    from thetaflow.config import variation_names
+    from thetaflow.ingest import variations
+
+    for extra in ([], [REPO / "config" / "ci.yaml"]):
+        config, _ = load_analysis([CONFIG, *extra])
+        if not jes:
+            config.get("systematics", {}).get("shape", {}).pop("jes", None)
+        assert variation_names(config, is_data) == [v.name for v in variations(config, is_data)]
+        assert ("jes_up" in variation_names(config, is_data)) == (jes and not is_data)

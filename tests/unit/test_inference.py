@@ -26,6 +26,8 @@ from thetaflow.inference.histograms import (
     TemplateSet,
     choose_bins,
     fine_edges,
+    systematic_samples,
+    template_inputs,
     _fill,
 )
 from thetaflow.inference.workspace import ModelBuildError, build_workspace, usable_templates
@@ -94,6 +96,24 @@ def workspace(config, tmp_path):
 
 
 # -- histograms and binning -------------------------------------------------------------------
+
+
+def test_systematic_samples_default_to_all_processes_in_their_order():
+    processes = ["zh", "zjets", "ttbar"]
+    assert systematic_samples({}, processes) == processes
+    assert systematic_samples({"samples": ["ttbar", "zh", "other"]}, processes) == ["zh", "ttbar"]
+    assert systematic_samples({"samples": []}, processes) == []
+
+
+def test_template_inputs_read_shape_variations_only_of_the_samples_they_act_on(config):
+    config, samples = synthetic_config(config), load_analysis(["config/config.yaml"])[1]
+    config["inference"]["systematics"]["jes"]["samples"] = ["ttbar"]
+    files = template_inputs(config, samples, "nn")
+    assert "results/scores/nn/ttbar/jes_up.parquet" in files["ttbar"]
+    assert "results/features/ttbar/jes_down.parquet" in files["ttbar"]
+    assert all("jes" not in path for path in files["zh"])
+    assert files["data"] == ["results/features/data/nominal.parquet", "results/scores/nn/data/nominal.parquet"]
+
 
 
 def test_fine_edges_join_uniform_grid_and_signal_quantiles():

@@ -16,9 +16,8 @@ from thetaflow.config import (
     main_data_sample,
     read_yaml,
     resolve_path,
+    variation_names,
 )
-from thetaflow.ingest import variations
-from thetaflow.simulation import sample_chunks
 
 SAMPLE_LIST = resolve_path(config["samples"], [workflow.basedir])
 _raw_samples = read_yaml(SAMPLE_LIST)
@@ -36,7 +35,7 @@ BSM_SAMPLES = [s.name for s in SAMPLES.values() if s.is_bsm]
 MAIN_DATA = main_data_sample(config, SAMPLES)
 DATA_SAMPLES = [s.name for s in SAMPLES.values() if s.is_data]
 GENERATED_SAMPLES = [s.name for s in SAMPLES.values() if s.is_generated]
-MC_VARIATIONS = [v.name for v in variations(config, is_data=False)]
+MC_VARIATIONS = variation_names(config, is_data=False)
 FEATURES = list(config["features"])
 MODELS = list(config["ml"]["models"]) if "ml" in config else []
 FOLDS = list(range(config["ml"]["folds"])) if "ml" in config else []
@@ -98,6 +97,8 @@ def sample_variations(name):
 
 def simulation_chunks(wildcards):
     """The simulated chunk files of a generated sample."""
+    from thetaflow.simulation import sample_chunks
+
     spec = SAMPLES[wildcards.sample].spec["generate"]
     n = sample_chunks(spec, config["simulation"]["events_per_chunk"])
     return expand(
@@ -151,6 +152,13 @@ def all_feature_files():
     return [f"results/features/{s}/{v}.parquet" for s, v in sample_variation_pairs()]
 
 
+def score_dir(model):
+    """The directory of one model's (or the autoencoder's) score files: the output of its
+    one scoring job. Consumers depend on it, not on the ~3 x samples files inside: one
+    output instead of hundreds keeps Snakemake's input-to-output matching fast."""
+    return f"results/scores/{model}"
+
+
 def score_files(model):
     """Score files of one model, one per sample and variation (same order as features)."""
     return [
@@ -158,11 +166,20 @@ def score_files(model):
     ]
 
 
+def model_score_files(wildcards):
+    """Score files the scoring job of one model writes into its directory (feature order)."""
+    return score_files(wildcards.model)
+
+
+def autoencoder_score_files(wildcards):
+    """Score files the autoencoder's scoring job writes into its directory (feature order)."""
+    return score_files("autoencoder")
+
+
 def ml_targets():
     """Scores of every sample and variation, evaluations and the model comparison."""
     targets = []
-    for model in MODELS:
-        targets += score_files(model)
+    targets += [score_dir(model) for model in MODELS]
     if MODELS:
         targets += expand("results/evaluation/{model}/metrics.json", model=MODELS)
         targets.append("results/evaluation/comparison.csv")
@@ -268,11 +285,16 @@ def blind_search_scores(wildcards):
     ]
 
 
+def blind_search_score_dirs(wildcards):
+    """Score directories of every discriminant of the blind search (the files' producers)."""
+    return [score_dir(disc) for disc in ["autoencoder"] + MODELS]
+
+
 def unsupervised_targets():
     """Autoencoder scores and evaluation, blind search, PCA and clustering."""
     targets = []
     if "anomaly" in config:
-        targets += score_files("autoencoder")
+        targets.append(score_dir("autoencoder"))
         targets += [
             "results/anomaly/metrics.json",
             "results/anomaly/blind_search.json",
@@ -308,15 +330,22 @@ def inference_settings(wildcards):
 
 def template_files(wildcards):
     """Every feature/score file the fine histograms of one discriminant read."""
+    from thetaflow.inference.discriminants import discriminant
     from thetaflow.inference.histograms import template_inputs
 
     files = template_inputs(config, SAMPLES, wildcards.discriminant)
-    return [path for paths in files.values() for path in paths]
+    paths = [path for paths in files.values() for path in paths]
+    disc = discriminant(config, wildcards.discriminant)
+    if disc.source != "score":
+        return paths
+    # score files are written by one job per discriminant: depend on its directory
+    inside = score_dir(disc.name) + "/"
+    return [p for p in paths if not p.startswith(inside)] + [score_dir(disc.name)]
 
 
 def scan_figures(discriminant):
     """The scan figures of one discriminant, one per scanned parameter."""
-    from thetaflow.inference.beyond import scan_figure_name
+    from thetaflow.inference.discriminants import scan_figure_name
 
     return [
         f"results/fit/{discriminant}/scan_{scan_figure_name(p)}.png"

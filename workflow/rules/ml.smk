@@ -50,7 +50,7 @@ rule score:
         features=all_feature_files(),
         models=fold_model_dirs,
     output:
-        score_files("{model}"),
+        directory(score_dir("{model}")),
     log:
         "results/logs/ml/score/{model}.log",
     benchmark:
@@ -61,6 +61,8 @@ rule score:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        files=model_score_files,
     script:
         "../../scripts/score.py"
 

@@ -29,7 +29,7 @@ rule score_autoencoder:
         features=all_feature_files(),
         models=autoencoder_dirs(),
     output:
-        score_files("autoencoder"),
+        directory(score_dir("autoencoder")),
     log:
         "results/logs/anomaly/score.log",
     benchmark:
@@ -42,6 +42,7 @@ rule score_autoencoder:
         runtime=30,
     params:
         settings=anomaly_settings,
+        files=autoencoder_score_files,
     script:
         "../../scripts/score_autoencoder.py"
 
@@ -49,7 +50,7 @@ rule score_autoencoder:
 rule evaluate_autoencoder:
     input:
         unpack(simulated_nominal_files),
-        scores=list(simulated_nominal_scores().values()),
+        scores=score_dir("autoencoder"),
         models=autoencoder_dirs(),
     output:
         metrics="results/anomaly/metrics.json",
@@ -83,6 +84,7 @@ rule evaluate_autoencoder:
         runtime=15,
     params:
         settings=anomaly_settings,
+        scores=simulated_nominal_scores,
     script:
         "../../scripts/evaluate_autoencoder.py"
 
@@ -90,7 +92,7 @@ rule evaluate_autoencoder:
 rule blind_search:
     input:
         unpack(blind_search_features),
-        scores=blind_search_scores,
+        scores=blind_search_score_dirs,
     output:
         json="results/anomaly/blind_search.json",
         table=report(
@@ -123,6 +125,7 @@ rule blind_search:
         runtime=10,
     params:
         settings=anomaly_settings,
+        scores=blind_search_scores,
     script:
         "../../scripts/blind_search.py"
 

@@ -8,13 +8,13 @@ checks what config asks for (scan parameters exist) and writes JSON and figures.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 
 import cabinetry
 import numpy as np
 import pyhf
 
+from thetaflow.inference.discriminants import scan_figure_name  # noqa: F401 (moved there: light to import)
 from thetaflow.inference.fit import FitError, checked_fit, load_model, par_bounds
 from thetaflow.inference.workspace import POI
 from thetaflow.io import write_json
@@ -25,11 +25,6 @@ log = logging.getLogger(__name__)
 
 class ScanParameterError(ValueError):
     """A scan names a parameter the model does not have."""
-
-
-def scan_figure_name(parameter: str) -> str:
-    """File-name-safe form of a parameter name (``staterror_nn[3]`` -> ``staterror_nn_3``)."""
-    return re.sub(r"[^A-Za-z0-9_]+", "_", parameter).strip("_")
 
 
 def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[dict]:

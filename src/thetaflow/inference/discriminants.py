@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thetaflow.config import ConfigError, Sample, main_data_sample
+from thetaflow.config import ConfigError, Sample, main_data_sample, variation_names
 from thetaflow.training import ID_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,13 @@ class Discriminant:
 def feature_path(sample: str, variation: str) -> str:
     """The feature table of one sample and variation (weights and ids live there)."""
     return f"results/features/{sample}/{variation}.parquet"
+
+
+def scan_figure_name(parameter: str) -> str:
+    """File-name-safe form of a parameter name (``staterror_nn[3]`` -> ``staterror_nn_3``),
+    for the scan figures ``results/fit/{discriminant}/scan_{name}.png`` (here, not in
+    :mod:`.beyond`, so that the workflow names its outputs without importing cabinetry)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", parameter).strip("_")
 
 
 def discriminant(config: Mapping, name: str) -> Discriminant:
@@ -156,7 +163,6 @@ def closure_discriminants(config: Mapping) -> list[str]:
 def check_inference(config: Mapping, samples: Mapping[str, Sample]) -> None:
     """Cross-checks of ``inference`` the schema cannot express; errors name the key."""
     from thetaflow.features import weight_variation_columns
-    from thetaflow.ingest import variations
 
     inf = config["inference"]
     names = list(inf["discriminants"])
@@ -174,7 +180,7 @@ def check_inference(config: Mapping, samples: Mapping[str, Sample]) -> None:
     if not background:
         raise ConfigError("sample list: the fit needs at least one sample of kind 'background'")
     mc = signal + background
-    shape_variations = [v.name for v in variations(config, is_data=False) if v.name != "nominal"]
+    shape_variations = [v for v in variation_names(config, is_data=False) if v != "nominal"]
     weight_columns = weight_variation_columns(config.get("systematics", {}).get("weight", {}))
     for group in ("normalisation", "systematics"):
         for syst, spec in inf[group].items():

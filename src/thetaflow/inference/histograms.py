@@ -157,7 +157,11 @@ class TemplateSet:
 
 def systematic_samples(spec: Mapping, processes: Sequence[str]) -> list[str]:
     """The processes a systematic or normalisation uncertainty acts on (default: all)."""
-    return [p for p in processes if p in spec.get("samples", processes)]
+    listed = spec.get("samples")
+    if listed is None:
+        return list(processes)
+    chosen = set(listed)  # a set: this runs for every process of a 200-sample list
+    return [p for p in processes if p in chosen]
 
 
 def template_inputs(config: Mapping, samples: Mapping[str, Sample], name: str) -> dict[str, list[str]]:
@@ -168,12 +172,14 @@ def template_inputs(config: Mapping, samples: Mapping[str, Sample], name: str) -
     disc = discriminant(config, name)
     signal, background = fit_processes(samples)
     systematics = config["inference"]["systematics"]
+    processes = signal + background
+    shape = {syst: set(systematic_samples(spec, processes)) for syst, spec in systematics.items() if spec["type"] == "shape"}
     files: dict[str, list[str]] = {}
-    for process in signal + background:
+    for process in processes:
         variations = [NOMINAL] + [
             spec[d]
             for syst, spec in systematics.items()
-            if spec["type"] == "shape" and process in systematic_samples(spec, signal + background)
+            if syst in shape and process in shape[syst]
             for d in ("up", "down")
         ]
         files[process] = _paths(disc, process, variations)
