@@ -331,8 +331,9 @@ def variation_names(config: Mapping, is_data: bool) -> list[str]:
     """Names of the variations ingestion writes for a sample: ``nominal`` and, for
     simulation, ``jes_up``/``jes_down`` when ``systematics.shape.jes`` is configured.
 
-    The names of :func:`thetaflow.ingest.variations` (a unit test keeps the two equal),
-    without importing ingestion (coffea, uproot): the workflow needs them when it parses.
+    :func:`thetaflow.ingest.variations` adds their jet-energy-scale factors; kept here,
+    without importing ingestion (coffea, uproot), because the workflow needs the names when
+    it parses.
     """
     names = ["nominal"]
     if config.get("systematics", {}).get("shape", {}).get("jes") and not is_data:

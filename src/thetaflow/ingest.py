@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import uproot
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
+from thetaflow.config import variation_names
 from thetaflow.expressions import ExpressionError, parse_expression
 from thetaflow.io import atomic_path
 from thetaflow.jagged import Objects
@@ -67,13 +68,12 @@ class Variation:
 
 
 def variations(config: Mapping, is_data: bool) -> list[Variation]:
-    """Nominal plus, for simulation, the up/down shifts of every shape systematic."""
-    out = [Variation("nominal")]
-    jes = config.get("systematics", {}).get("shape", {}).get("jes")
-    if jes and not is_data:
-        shift = jes["relative_shift"]
-        out += [Variation("jes_up", 1.0 + shift), Variation("jes_down", 1.0 - shift)]
-    return out
+    """Nominal plus, for simulation, the up/down shifts of every shape systematic (the
+    names of :func:`thetaflow.config.variation_names`, with their jet-energy-scale factors)."""
+    jes = config.get("systematics", {}).get("shape", {}).get("jes") or {}
+    shift = jes.get("relative_shift", 0.0)
+    factors = {"nominal": 1.0, "jes_up": 1.0 + shift, "jes_down": 1.0 - shift}
+    return [Variation(name, factors[name]) for name in variation_names(config, is_data)]
 
 
 @dataclass

@@ -101,14 +101,16 @@ def test_missing_config_file_is_named(tmp_path):
 
 @pytest.mark.parametrize("is_data", [False, True])
 @pytest.mark.parametrize("jes", [True, False])
-def test_variation_names_are_those_ingestion_writes(is_data, jes):
-    """config.variation_names (the workflow's, light to import) equals ingest.variations."""
+def test_variations_and_their_jet_energy_scale_factors(is_data, jes):
+    """Simulation with a JES systematic gets nominal, jes_up, jes_down (1 ± shift); data and
+    configs without it only nominal; config.variation_names gives the same names."""
     from thetaflow.config import variation_names
     from thetaflow.ingest import variations
 
-    for extra in ([], [REPO / "config" / "ci.yaml"]):
-        config, _ = load_analysis([CONFIG, *extra])
-        if not jes:
-            config.get("systematics", {}).get("shape", {}).pop("jes", None)
-        assert variation_names(config, is_data) == [v.name for v in variations(config, is_data)]
-        assert ("jes_up" in variation_names(config, is_data)) == (jes and not is_data)
+    config, _ = load_analysis([CONFIG])
+    shift = config["systematics"]["shape"]["jes"]["relative_shift"]
+    if not jes:
+        config["systematics"]["shape"].pop("jes")
+    expected = [("nominal", 1.0)] + ([("jes_up", 1.0 + shift), ("jes_down", 1.0 - shift)] if jes and not is_data else [])
+    assert [(v.name, v.jes_factor) for v in variations(config, is_data)] == expected
+    assert variation_names(config, is_data) == [name for name, _ in expected]
