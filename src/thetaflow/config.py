@@ -122,7 +122,7 @@ def validate(data: Any, schema_name: str, source: str) -> Any:
     Raises:
         ConfigError: naming ``source``, the offending key path and the expectation.
     """
-    schema = yaml.safe_load((SCHEMA_DIR / schema_name).read_text())
+    schema = read_yaml(SCHEMA_DIR / schema_name)
     errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{source}: key '{_key_path(e)}': {_explain(e)}" for e in errors[:10]]

@@ -281,8 +281,9 @@ def build_features(
         if bad:
             log.warning("sample '%s': feature '%s' is NaN/inf in %d events", sample, name, bad)
     with atomic_path(output) as tmp:
-        # dictionary-encode only the sample name: the numeric columns gain nothing from it
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=["sample"])
+        # LZ4, and dictionary encoding only for the sample name (the numeric columns gain
+        # nothing from it): writes and reads faster than zstd for ~20 % more bytes
+        pq.write_table(table, tmp, compression="lz4", use_dictionary=["sample"])
     log.info("sample '%s': %d events, %d columns -> %s", sample, table.num_rows, table.num_columns, output)
     return table.num_rows
 

@@ -192,39 +192,63 @@ class ChunkColumns:
 
 
 @dataclass(frozen=True)
-class Truth:
-    """Which truth branches a file has: jet flavour and GenJet match (simulation), and our
-    simulation's GenJet neutrino p_T."""
+class ReadPlan:
+    """What ingestion reads from a file: the fields of each collection it uses (the
+    selection's, jet truth where the file has it) and whether it is data.
 
-    jets: bool
-    neutrinos: bool
+    ``has_gen_jets``: jet flavour and the GenJet match (simulation); ``has_neutrinos``: our
+    simulation's GenJet neutrino p_T. The plan's :attr:`branches` are read in bulk
+    (NanoEvents ``preload``), which is faster than branch-by-branch lazy reading.
+    """
+
+    selection: Selection
+    is_data: bool
+    has_gen_jets: bool
+    has_neutrinos: bool
+    jet_extras: tuple[str, ...]
 
     @classmethod
-    def of(cls, ttree: uproot.TTree, is_data: bool) -> Truth:
-        """The truth branches of ``ttree`` (none for data)."""
+    def of(cls, ttree: uproot.TTree, selection: Selection, is_data: bool) -> ReadPlan:
+        """The plan for ``ttree`` (no truth for data)."""
         keys = set(ttree.keys())
-        jets = not is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= keys
-        return cls(jets, jets and "GenJet_nuPt" in keys)
+        gen_jets = not is_data and {"Jet_genJetIdx", "GenJet_pt", "Jet_hadronFlavour"} <= keys
+        extras = [f for f in ("nMuons", "nElectrons") if f"Jet_{f}" in keys]
+        extras += ["hadronFlavour", "genJetIdx"] if gen_jets else []
+        jet_fields = selection.fields("Jet")
+        return cls(selection, is_data, gen_jets, gen_jets and "GenJet_nuPt" in keys,
+                   tuple(f for f in extras if f not in jet_fields))
+
+    def fields(self, collection: str) -> list[str]:
+        """The fields read of ``Muon``, ``Electron``, ``Jet`` or ``GenJet``."""
+        if collection == "GenJet":
+            return (["pt", "nuPt"] if self.has_neutrinos else ["pt"]) if self.has_gen_jets else []
+        extras = list(self.jet_extras) if collection == "Jet" else []
+        return self.selection.fields(collection) + extras
+
+    @property
+    def branches(self) -> set[str]:
+        """Every branch read: ids, weight, MET, counters and the collections' fields."""
+        out = {"run", "luminosityBlock", "event", "MET_pt", "MET_phi"} | ({"genWeight"} if not self.is_data else set())
+        for collection in ("Muon", "Electron", "Jet", "GenJet"):
+            fields = self.fields(collection)
+            out |= {f"n{collection}"} | {f"{collection}_{f}" for f in fields} if fields else set()
+        return out
 
 
-def read_columns(events: ak.Array, selection: Selection, is_data: bool, truth: Truth) -> ChunkColumns:
+def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
     """Every column ingestion needs from a chunk of NanoEvents, jet truth resolved."""
-    jet_fields = selection.fields("Jet")
-    present = set(events.Jet.fields)
-    jet_fields += [f for f in ("nMuons", "nElectrons") if f in present and f not in jet_fields]
-    jet_fields += [f for f in ("hadronFlavour", "genJetIdx") if truth.jets and f not in jet_fields]
-    jets = Objects.from_awkward(events.Jet, jet_fields)
+    jets = Objects.from_awkward(events.Jet, plan.fields("Jet"))
     # keep what selection and the output read (fewer columns to carry through the cuts)
-    used = {f: jets[f] for f in selection.fields("Jet")} | _jet_truth(events, jets, truth)
+    used = {f: jets[f] for f in plan.selection.fields("Jet")} | _jet_truth(events, jets, plan)
     return ChunkColumns(
         event=EventColumns(
             ids={k: ak.to_numpy(events[k]) for k in ("run", "luminosityBlock", "event")},
-            gen_weight=np.ones(len(events)) if is_data else ak.to_numpy(events.genWeight).astype(np.float64),
+            gen_weight=np.ones(len(events)) if plan.is_data else ak.to_numpy(events.genWeight).astype(np.float64),
             met_pt=ak.to_numpy(events.MET.pt),
             met_phi=ak.to_numpy(events.MET.phi),
         ),
-        muons=Objects.from_awkward(events.Muon, selection.fields("Muon")),
-        electrons=Objects.from_awkward(events.Electron, selection.fields("Electron")),
+        muons=Objects.from_awkward(events.Muon, plan.fields("Muon")),
+        electrons=Objects.from_awkward(events.Electron, plan.fields("Electron")),
         jets=Objects(jets.offsets, used),
     )
 
@@ -243,7 +267,7 @@ def finite_mask(columns: ChunkColumns) -> np.ndarray:
     return ok
 
 
-def _jet_truth(events: ak.Array, jets: Objects, truth: Truth) -> dict[str, np.ndarray]:
+def _jet_truth(events: ak.Array, jets: Objects, plan: ReadPlan) -> dict[str, np.ndarray]:
     """Per-jet truth (flavour, matched GenJet p_T with neutrinos) and soft-lepton counts.
 
     Absent branches (real data, or NanoAOD without our GenJet_nuPt) give -1 / NaN / 0, so
@@ -256,15 +280,15 @@ def _jet_truth(events: ak.Array, jets: Objects, truth: Truth) -> dict[str, np.nd
     extras = {
         "n_muons": jets.columns.get("nMuons", zeros).astype(np.int32),
         "n_electrons": jets.columns.get("nElectrons", zeros).astype(np.int32),
-        "hadron_flavour": jets["hadronFlavour"].astype(np.int32) if truth.jets else zeros - 1,
+        "hadron_flavour": jets["hadronFlavour"].astype(np.int32) if plan.has_gen_jets else zeros - 1,
         "gen_pt": np.full(n, np.nan, np.float32),
     }
-    if truth.jets:
-        gen = Objects.from_awkward(events.GenJet, ["pt", "nuPt"] if truth.neutrinos else ["pt"])
+    if plan.has_gen_jets:
+        gen = Objects.from_awkward(events.GenJet, plan.fields("GenJet"))
         event, index = jets.event_index, jets["genJetIdx"].astype(np.int64)
         matched = np.flatnonzero((index >= 0) & (index < gen.counts[event]))
         at = gen.offsets[:-1][event[matched]] + index[matched]
-        extras["gen_pt"][matched] = gen["pt"][at] + gen["nuPt"][at] if truth.neutrinos else gen["pt"][at]
+        extras["gen_pt"][matched] = gen["pt"][at] + gen["nuPt"][at] if plan.has_neutrinos else gen["pt"][at]
     return extras
 
 
@@ -423,12 +447,12 @@ def _ingest_file(
         else None
     )
     n_shared = lepton_cut_prefix(selection, extra.names if extra is not None else frozenset())
-    truth = Truth.of(ttree, info.is_data)
+    plan = ReadPlan.of(ttree, selection, info.is_data)
     totals.runs.append(None if info.is_data else runs_sumw(path, info.name))
     for start in range(0, max(ttree.num_entries, 1), chunk_size):
         stop = min(start + chunk_size, ttree.num_entries)
         with reading(info.name, path, f"entries {start}-{stop}"):
-            columns = read_columns(_read_chunk(ttree, start, stop), selection, info.is_data, truth)
+            columns = read_columns(_read_chunk(ttree, start, stop, plan.branches), plan)
         good = finite_mask(columns)
         totals.events += len(columns)
         totals.non_finite += int((~good).sum())
@@ -446,18 +470,19 @@ def _ingest_file(
         weights = gen_weight * extra_weight
         shared = [np.ones(len(columns), bool)] + cut_masks(lepton_variables, selection, 0, n_shared)
         keep = shared[-1]
+        kept = np.flatnonzero(keep)
         sub = columns.event.events(keep)
         chunk = prepare_chunk(
             columns.jets.events(keep),
             leptons.events(keep),
-            {k: v[keep] for k, v in lepton_variables.items()},
+            {k: v.take(kept) for k, v in lepton_variables.items()},
             (sub.met_pt, sub.met_phi),
             selection,
         )
         for v in variation_list:
             objects = select_objects(chunk, selection, v.jes_factor)
             per_variation = extra is not None and not n_shared  # extra weight reads jets
-            sub_extra = as_float(extra.evaluate(objects.variables), len(sub)) if per_variation else extra_weight[keep]
+            sub_extra = as_float(extra.evaluate(objects.variables), len(sub)) if per_variation else extra_weight[kept]
             masks = cut_masks(objects.variables, selection, n_shared)
             counters[v.name].add(shared, gen_weight * sub_extra if per_variation else weights)
             counters[v.name].add(masks, sub.gen_weight * sub_extra, first=len(shared))
@@ -477,8 +502,9 @@ def as_float(values: object, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, np.float64), (n,)).copy()
 
 
-def _read_chunk(ttree: uproot.TTree, start: int, stop: int, access_log: list | None = None) -> ak.Array:
-    """NanoEvents of one entry range of an open tree (the file is opened once, not per chunk)."""
+def _read_chunk(ttree: uproot.TTree, start: int, stop: int, preload: set[str], access_log: list | None = None) -> ak.Array:
+    """NanoEvents of one entry range of an open tree (the file is opened once, not per chunk),
+    the ``preload`` branches read in bulk."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Missing cross-reference")
         return NanoEventsFactory.from_root(
@@ -488,17 +514,19 @@ def _read_chunk(ttree: uproot.TTree, start: int, stop: int, access_log: list | N
             mode="virtual",
             entry_start=start,
             entry_stop=stop,
-            iteritems_options={"filter_name": _branch_filter},
+            preload=lambda branch: branch.name in preload,
+            iteritems_options={"filter_name": is_collection_branch},
             access_log=access_log,
         ).events()
 
 
 def branches_read(path: str, tree: str, selection: Selection, is_data: bool) -> list[str]:
     """The branches ingestion reads from ``path`` (NanoEvents' access log over its first
-    entries): what a plain read must read to be compared with ingestion."""
+    entries, nothing preloaded): what a plain read must read to be compared with ingestion."""
     ttree = open_tree(path, tree, "branches_read")
     log: list = []
-    read_columns(_read_chunk(ttree, 0, min(ttree.num_entries, 100), log), selection, is_data, Truth.of(ttree, is_data))
+    plan = ReadPlan.of(ttree, selection, is_data)
+    read_columns(_read_chunk(ttree, 0, min(ttree.num_entries, 100), set(), log), plan)
     return sorted({entry.branch for entry in log})
 
 
@@ -506,7 +534,7 @@ _KEEP_PREFIXES = ("run", "luminosityBlock", "event", "genWeight", "nMuon", "Muon
                   "Electron_", "nJet", "Jet_", "nGenJet", "GenJet_", "MET_")
 
 
-def _branch_filter(name: str) -> bool:
+def is_collection_branch(name: str) -> bool:
     """Branches NanoEvents materialises: the collections ingestion uses, nothing else."""
     return name.startswith(_KEEP_PREFIXES)
 

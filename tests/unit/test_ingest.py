@@ -12,7 +12,7 @@ import pytest
 import uproot
 
 from thetaflow.config import load_analysis
-from thetaflow.ingest import IngestError, ingest_sample, variations
+from thetaflow.ingest import IngestError, ReadPlan, branches_read, ingest_sample, open_tree, variations
 from thetaflow.selection import Selection
 from thetaflow.simulation import SimulationSettings, model_settings, simulate_mc_chunk, write_nanoaod
 
@@ -122,6 +122,23 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
     # real NanoAOD has a two-lepton step: the dimuon skim must have some OS pairs
     two_lep = next(r for r in cutflow["cutflow"]["nominal"] if r["cut"] == "two_leptons")
     assert two_lep["events"] > 0
+
+
+@pytest.mark.parametrize("source", ["simulation", "cms_mc", "cms_data"])
+def test_bulk_read_branches_are_exactly_those_ingestion_reads(analysis, zh_file, source):
+    """The branches preloaded in bulk are what ingestion's columns read lazily (NanoEvents'
+    access log): none missing (read again one by one), none read for nothing."""
+    config, _ = analysis
+    path, is_data = {
+        "simulation": (zh_file, False),
+        "cms_mc": (str(SHARED_NANOAOD / "nano_dy.root"), False),
+        "cms_data": (str(SHARED_NANOAOD / "nano_dimuon.root"), True),
+    }[source]
+    selection = Selection.from_config(config["selection"])
+    plan = ReadPlan.of(open_tree(path, "Events", source), selection, is_data)
+    assert plan.branches == set(branches_read(path, "Events", selection, is_data))
+    assert ("GenJet_nuPt" in plan.branches) == (source == "simulation")
+    assert ("genWeight" in plan.branches) == (not is_data)
 
 
 def test_zero_selected_events_gives_empty_outputs_and_warning(analysis, zh_file, tmp_path, caplog):
