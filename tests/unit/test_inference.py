@@ -266,6 +266,22 @@ def test_significance_and_limit_are_consistent(workspace, tmp_path):
     assert result["significance"]["expected"] > 1
 
 
+def test_shared_fits_calculator_equals_pyhf_hypotest(workspace):
+    """Sharing the μ-independent fits across μ gives pyhf's observed and expected CLs."""
+    import pyhf
+
+    from thetaflow.inference.beyond import SharedFitsCalculator
+
+    _, outputs = workspace
+    model, data = load_model(outputs["workspace"])
+    bounds = par_bounds(model, (0.0, 10.0))
+    calculator = SharedFitsCalculator(data, model, bounds)
+    for mu in (0.3, 1.0, 2.5):
+        observed, expected = pyhf.infer.hypotest(mu, data, model, par_bounds=bounds, test_stat="qtilde",
+                                                 return_expected_set=True)
+        np.testing.assert_allclose(calculator.cls(mu), [float(observed), *map(float, expected)], rtol=1e-6, atol=1e-9)
+
+
 def test_a_fit_that_does_not_converge_names_its_parameters(workspace):
     _, outputs = workspace
     model, data = load_model(outputs["workspace"])

@@ -114,6 +114,8 @@ def test_wrong_type(family: str) -> None:
 @pytest.mark.parametrize(("family", "params", "key"), [
     ("bdt", {"early_stopping_rounds": 0}, "early_stopping_rounds"),
     ("svm", {"gamma": "wide"}, "gamma"),
+    ("random_forest", {"max_samples": 0.0}, "max_samples"),
+    ("random_forest", {"max_samples": 1.5}, "max_samples"),
     ("svm", {"max_train_events": 0}, "max_train_events"),
     ("knn", {"n_neighbors": 0}, "n_neighbors"),
     ("nn", {"hidden_layers": []}, "hidden_layers"),
@@ -141,6 +143,17 @@ def test_non_finite_inputs_rejected(family: str) -> None:
     model = build_classifier("m", family, PARAMS[family], SEED, FEATURES)
     with pytest.raises(ValueError, match=r"model 'm': training .* 3 non-finite values \(2 NaN, 1 inf\) in 2 of"):
         model.fit(bad, VALID)
+
+
+def test_svm_blas_kernel_equals_libsvm(fitted: dict[str, Classifier]) -> None:
+    """The blockwise BLAS decision function reproduces scikit-learn's libsvm prediction, also
+    across block boundaries."""
+    from thetaflow.models import svm
+
+    X = np.concatenate([TEST.X] * 4)  # 3,200 events: more than one kernel block
+    assert len(X) > svm.KERNEL_BLOCK
+    np.testing.assert_allclose(fitted["svm"].predict(X), fitted["svm"].estimator.predict_proba(X)[:, 1], rtol=0,
+                               atol=1e-10)
 
 
 def test_cuts_missing_feature() -> None:

@@ -16,6 +16,12 @@
 Toys are sampled with pyhf's own sampler (which draws from NumPy's global generator) seeded
 from ``inference.closure.seed``, the discriminant and μ₀, so a rerun gives the same toys
 whatever the number of worker processes the fits are spread over.
+
+The toy fits (thousands per discriminant, the most fits of the analysis) run on pyhf's JAX
+backend: MINUIT then gets the exact gradient of the likelihood instead of estimating it by
+finite differences, which halves the time per fit after a one-off compilation of a few
+seconds per worker. The other fits stay on NumPy, where that compilation would cost more
+than it saves.
 """
 
 from __future__ import annotations
@@ -87,12 +93,16 @@ def sample_toys(model: pyhf.pdf.Model, mu0: float, n: int, seed: int) -> np.ndar
     return np.asarray(model.make_pdf(pyhf.tensorlib.astensor(pars)).sample((n,)))
 
 
+#: pyhf backend of the toy fits (see the module docstring).
+TOY_BACKEND = "jax"
+
 # Fits run in worker processes: each keeps its own model (built once) in these globals.
 _WORKER: dict = {}
 
 
 def _init_worker(workspace: dict, bounds: list, init: list) -> None:
     logging.disable(logging.WARNING)
+    pyhf.set_backend(TOY_BACKEND)  # before the model is built, so its tensors live there
     _WORKER["model"] = cabinetry.model_utils.model_and_data(workspace)[0]
     _WORKER["bounds"], _WORKER["init"] = bounds, init
 
@@ -105,7 +115,7 @@ def _fit_toy(toy: np.ndarray) -> tuple[float, float, float, bool]:
     mu0 = _WORKER["init"][poi]
     kwargs = {"init_pars": _WORKER["init"], "par_bounds": _WORKER["bounds"]}
     for strategy in (1, 2):
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(verbose=0, strategy=strategy))
+        pyhf.set_backend(TOY_BACKEND, pyhf.optimize.minuit_optimizer(verbose=0, strategy=strategy))
         try:
             result, free_nll = pyhf.infer.mle.fit(toy, model, return_uncertainties=True, return_fitted_val=True, **kwargs)
             _, fixed_nll = pyhf.infer.mle.fixed_poi_fit(mu0, toy, model, return_fitted_val=True, **kwargs)
