@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -188,7 +189,36 @@ def lepton_sf_variation(
     return (1.0 + sign * delta[first]) * (1.0 + sign * delta[first + 1])
 
 
-def feature_table(
+def feature_table(events: ak.Array, **options: Any) -> pa.Table:
+    """The flat table of one sample and variation (``options``: those of
+    :func:`feature_columns`)."""
+    return _arrow_table(feature_columns(events, **options))
+
+
+def _arrow_table(columns: Mapping[str, np.ndarray | pa.Array]) -> pa.Table:
+    """Numpy (or arrow) columns as an arrow table.
+
+    Awkward converts the numpy columns, wrapping their buffers: ``pa.array`` (which
+    ``pa.table`` calls on numpy columns) imports pandas on its first call, 0.3 s that a
+    feature job otherwise does not spend.
+    """
+    return pa.table(
+        {k: v if isinstance(v, pa.Array) else ak.to_arrow(v, extensionarray=False) for k, v in columns.items()}
+    )
+
+
+def _repeated_string(value: str, n: int) -> pa.Array:
+    """``value`` ``n`` times as an arrow ``string`` array, made from its buffers (``pa.array``
+    would import pandas, see :func:`_arrow_table`; awkward converts numpy strings one by
+    one, 0.1 s per 100 k)."""
+    data = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError(f"{n} copies of '{value}' exceed an arrow string array (2 GiB)")
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n))
+
+
+def feature_columns(
     events: ak.Array,
     *,
     sample: str,
@@ -196,8 +226,9 @@ def feature_table(
     norm_factor: float,
     feature_names: Sequence[str],
     weight_systematics: Mapping[str, Mapping[str, float]],
-) -> pa.Table:
-    """The flat table of one sample and variation: ids, features, weights, truth."""
+) -> dict[str, np.ndarray | pa.Array]:
+    """The columns of one sample and variation: ids, features, weights, truth (numpy; the
+    sample name an arrow string array)."""
     n = len(events)
     is_data = kind == "data"
     label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND, "bsm": LABEL_BSM}.get(kind, LABEL_DATA)
@@ -205,7 +236,7 @@ def feature_table(
         "run": ak.to_numpy(events.run).astype(np.uint32),
         "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.uint32),
         "event": ak.to_numpy(events.event).astype(np.uint64),
-        "sample": pa.array([sample] * n, pa.string()),
+        "sample": _repeated_string(sample, n),
         "label": np.full(n, label, np.int8),
     }
     objects = EventObjects.from_events(events) if n else None
@@ -224,7 +255,7 @@ def feature_table(
             factor = np.ones(n) if (is_data or n == 0) else fn(sign)
             columns[weight_variation_column(key, direction)] = weight * factor
     columns.update(_truth_columns(objects))
-    return pa.table(columns)
+    return columns
 
 
 #: Column stem of each weight systematic of ``systematics.weight`` in the feature tables.
@@ -268,7 +299,7 @@ def build_features(
     cutflow = read_json(cutflow_path)
     events = ak.from_parquet(events_path)
     _require_candidates(events, sample, events_path)
-    table = feature_table(
+    columns = feature_columns(
         events,
         sample=sample,
         kind=spec.kind,
@@ -277,9 +308,10 @@ def build_features(
         weight_systematics=config.get("systematics", {}).get("weight", {}),
     )
     for name in config["features"]:
-        bad = int(np.count_nonzero(~np.isfinite(table[name].to_numpy(zero_copy_only=False))))
+        bad = int(np.count_nonzero(~np.isfinite(columns[name])))
         if bad:
             log.warning("sample '%s': feature '%s' is NaN/inf in %d events", sample, name, bad)
+    table = _arrow_table(columns)
     with atomic_path(output) as tmp:
         # LZ4, and dictionary encoding only for the sample name (the numeric columns gain
         # nothing from it): writes and reads faster than zstd for ~20 % more bytes

@@ -76,6 +76,22 @@ def variations(config: Mapping, is_data: bool) -> list[Variation]:
     return [Variation(name, factors[name]) for name in variation_names(config, is_data)]
 
 
+@dataclass(frozen=True)
+class CutCounts:
+    """Events and Σ weight that pass each of consecutive cuts in one chunk."""
+
+    events: np.ndarray
+    sumw: np.ndarray
+
+    @classmethod
+    def of(cls, masks: Sequence[np.ndarray], weights: np.ndarray) -> CutCounts:
+        """The counts of cumulative ``masks`` with per-event ``weights``."""
+        return cls(
+            np.array([int(mask.sum()) for mask in masks], np.int64),
+            np.array([float(weights[mask].sum()) for mask in masks]),
+        )
+
+
 @dataclass
 class CutflowCounter:
     """Unweighted and Σweight counts per cut of one variation."""
@@ -88,11 +104,11 @@ class CutflowCounter:
         self.events = np.zeros(len(self.names), np.int64)
         self.sumw = np.zeros(len(self.names))
 
-    def add(self, masks: Sequence[np.ndarray], weights: np.ndarray, first: int = 0) -> None:
-        """Accumulate cumulative masks of the cuts ``first``, ``first + 1``... of one chunk."""
-        for i, mask in enumerate(masks, start=first):
-            self.events[i] += int(mask.sum())
-            self.sumw[i] += float(weights[mask].sum())
+    def add(self, counts: CutCounts, first: int = 0) -> None:
+        """Accumulate one chunk's counts of the cuts ``first``, ``first + 1``..."""
+        stop = first + len(counts.events)
+        self.events[first:stop] += counts.events
+        self.sumw[first:stop] += counts.sumw
 
     def table(self, norm: float) -> list[dict]:
         """Rows with the cut name, raw count, Σ weight and expected yield (Σw × norm)."""
@@ -176,19 +192,28 @@ class EventColumns:
 
 @dataclass(frozen=True)
 class ChunkColumns:
-    """The columns of one chunk that ingestion uses, read once from NanoEvents."""
+    """The columns of one chunk that ingestion uses, read once from NanoEvents: the jets
+    with their raw truth fields and the GenJets they point to (``None`` where the plan reads
+    none), resolved by :func:`_jets_with_truth` once events are selected."""
 
     event: EventColumns
     muons: Objects
     electrons: Objects
     jets: Objects
+    gen_jets: Objects | None
 
     def __len__(self) -> int:
         return len(self.event)
 
     def events(self, keep: np.ndarray) -> ChunkColumns:
         """The columns of the events where ``keep`` is true."""
-        return ChunkColumns(self.event.events(keep), self.muons.events(keep), self.electrons.events(keep), self.jets.events(keep))
+        return ChunkColumns(
+            self.event.events(keep),
+            self.muons.events(keep),
+            self.electrons.events(keep),
+            self.jets.events(keep),
+            None if self.gen_jets is None else self.gen_jets.events(keep),
+        )
 
 
 @dataclass(frozen=True)
@@ -236,10 +261,7 @@ class ReadPlan:
 
 
 def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
-    """Every column ingestion needs from a chunk of NanoEvents, jet truth resolved."""
-    jets = Objects.from_awkward(events.Jet, plan.fields("Jet"))
-    # keep what selection and the output read (fewer columns to carry through the cuts)
-    used = {f: jets[f] for f in plan.selection.fields("Jet")} | _jet_truth(events, jets, plan)
+    """Every column ingestion needs from a chunk of NanoEvents (jet truth unresolved)."""
     return ChunkColumns(
         event=EventColumns(
             ids={k: ak.to_numpy(events[k]) for k in ("run", "luminosityBlock", "event")},
@@ -249,7 +271,8 @@ def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
         ),
         muons=Objects.from_awkward(events.Muon, plan.fields("Muon")),
         electrons=Objects.from_awkward(events.Electron, plan.fields("Electron")),
-        jets=Objects(jets.offsets, used),
+        jets=Objects.from_awkward(events.Jet, plan.fields("Jet")),
+        gen_jets=Objects.from_awkward(events.GenJet, plan.fields("GenJet")) if plan.has_gen_jets else None,
     )
 
 
@@ -267,14 +290,18 @@ def finite_mask(columns: ChunkColumns) -> np.ndarray:
     return ok
 
 
-def _jet_truth(events: ak.Array, jets: Objects, plan: ReadPlan) -> dict[str, np.ndarray]:
-    """Per-jet truth (flavour, matched GenJet p_T with neutrinos) and soft-lepton counts.
+def _jets_with_truth(columns: ChunkColumns, keep: np.ndarray, plan: ReadPlan) -> Objects:
+    """The jets of the events where ``keep`` is true with the columns selection and the
+    output read: the selection's fields, per-jet truth (flavour, matched GenJet p_T with
+    neutrinos) and soft-lepton counts.
 
-    Absent branches (real data, or NanoAOD without our GenJet_nuPt) give -1 / NaN / 0, so
-    the output schema is the same for every input. The GenJet match is NanoAOD's
+    Resolved for the events that pass the lepton cuts only (a fraction of those read). Absent
+    branches (real data, or NanoAOD without our GenJet_nuPt) give -1 / NaN / 0, so the
+    output schema is the same for every input. The GenJet match is NanoAOD's
     ``Jet_genJetIdx`` (an index into the event's GenJets, -1 for none), resolved on the flat
     columns (coffea's ``matched_gen`` does the same through its global index).
     """
+    jets = columns.jets.events(keep)
     n = len(jets.event_index)
     zeros = np.zeros(n, np.int32)
     extras = {
@@ -283,13 +310,13 @@ def _jet_truth(events: ak.Array, jets: Objects, plan: ReadPlan) -> dict[str, np.
         "hadron_flavour": jets["hadronFlavour"].astype(np.int32) if plan.has_gen_jets else zeros - 1,
         "gen_pt": np.full(n, np.nan, np.float32),
     }
-    if plan.has_gen_jets:
-        gen = Objects.from_awkward(events.GenJet, plan.fields("GenJet"))
+    if columns.gen_jets is not None:
+        gen_jets = columns.gen_jets.events(keep)
         event, index = jets.event_index, jets["genJetIdx"].astype(np.int64)
-        matched = np.flatnonzero((index >= 0) & (index < gen.counts[event]))
-        at = gen.offsets[:-1][event[matched]] + index[matched]
-        extras["gen_pt"][matched] = gen["pt"][at] + gen["nuPt"][at] if plan.has_neutrinos else gen["pt"][at]
-    return extras
+        matched = np.flatnonzero((index >= 0) & (index < gen_jets.counts[event]))
+        at = gen_jets.offsets[:-1][event[matched]] + index[matched]
+        extras["gen_pt"][matched] = gen_jets["pt"][at] + gen_jets["nuPt"][at] if plan.has_neutrinos else gen_jets["pt"][at]
+    return Objects(jets.offsets, {f: jets[f] for f in plan.selection.fields("Jet")} | extras)
 
 
 LEPTON_OUTPUT = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
@@ -473,19 +500,21 @@ def _ingest_file(
         kept = np.flatnonzero(keep)
         sub = columns.event.events(keep)
         chunk = prepare_chunk(
-            columns.jets.events(keep),
+            _jets_with_truth(columns, keep, plan),
             leptons.events(keep),
             {k: v.take(kept) for k, v in lepton_variables.items()},
             (sub.met_pt, sub.met_phi),
             selection,
         )
+        per_variation = extra is not None and not n_shared  # the extra weight reads jets
+        # without a per-variation weight, the shared cuts count the same in every variation
+        shared_counts = None if per_variation else CutCounts.of(shared, weights)
         for v in variation_list:
             objects = select_objects(chunk, selection, v.jes_factor)
-            per_variation = extra is not None and not n_shared  # extra weight reads jets
             sub_extra = as_float(extra.evaluate(objects.variables), len(sub)) if per_variation else extra_weight[kept]
             masks = cut_masks(objects.variables, selection, n_shared)
-            counters[v.name].add(shared, gen_weight * sub_extra if per_variation else weights)
-            counters[v.name].add(masks, sub.gen_weight * sub_extra, first=len(shared))
+            counters[v.name].add(shared_counts or CutCounts.of(shared, gen_weight * sub_extra))
+            counters[v.name].add(CutCounts.of(masks, sub.gen_weight * sub_extra), first=len(shared))
             final = masks[-1] if masks else np.ones(len(sub), bool)
             appenders[v.name].write(output_record(sub.ids, objects, final, sub.gen_weight, sub_extra))
         log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)

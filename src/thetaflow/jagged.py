@@ -40,9 +40,17 @@ class Objects:
 
     @classmethod
     def from_awkward(cls, collection: ak.Array, fields: Iterable[str]) -> Objects:
-        """The named fields of a jagged record array (a NanoEvents collection, say)."""
-        counts = ak.to_numpy(ak.num(collection, axis=1))
-        return cls.from_counts(counts, {f: ak.to_numpy(ak.flatten(collection[f], axis=1)) for f in fields})
+        """The named fields of a jagged record array (a NanoEvents collection, say).
+
+        The offsets and columns are taken off the array's layout (materialising virtual
+        buffers) rather than by ``ak.num``/``ak.flatten`` of every field: through NanoEvents'
+        behaviours those cost about half a millisecond per field, ten times the read of the
+        buffers themselves.
+        """
+        lists = ak.to_layout(collection).to_ListOffsetArray64(start_at_zero=True)
+        offsets = np.asarray(lists.offsets.data)
+        records = lists.content[: int(offsets[-1])]
+        return cls(offsets, {f: records[f].to_backend_array() for f in fields})
 
     def __getitem__(self, field: str) -> np.ndarray:
         return self.columns[field]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import awkward as ak
@@ -372,3 +374,19 @@ def test_build_features_uses_the_cutflow_normalisation(tmp_path, events):
     pq.write_table(ak.to_arrow_table(_record(bad), extensionarray=False), ev_path)
     with pytest.raises(ValueError, match="zjets.*fewer than two leptons or two jets"):
         build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
+
+
+def test_a_feature_job_does_not_import_pandas(tmp_path):
+    # pyarrow imports pandas on its first pa.array call: 0.3 s of a feature job's time
+    ev_path = tmp_path / "ev.parquet"
+    pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), ev_path)
+    code = (
+        "import sys, awkward as ak\n"
+        "from thetaflow.features import FEATURES, feature_table\n"
+        f"events = ak.from_parquet({str(ev_path)!r})\n"
+        "table = feature_table(events, sample='zh', kind='signal', norm_factor=1.0,"
+        " feature_names=list(FEATURES), weight_systematics={})\n"
+        "assert table.num_rows == 3 and table['sample'].to_pylist() == ['zh'] * 3\n"
+        "assert 'pandas' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

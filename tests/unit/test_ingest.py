@@ -12,7 +12,15 @@ import pytest
 import uproot
 
 from thetaflow.config import load_analysis
-from thetaflow.ingest import IngestError, ReadPlan, branches_read, ingest_sample, open_tree, variations
+from thetaflow.ingest import (
+    CutCounts,
+    IngestError,
+    ReadPlan,
+    branches_read,
+    ingest_sample,
+    open_tree,
+    variations,
+)
 from thetaflow.selection import Selection
 from thetaflow.simulation import SimulationSettings, model_settings, simulate_mc_chunk, write_nanoaod
 
@@ -35,7 +43,7 @@ def zh_file(analysis, tmp_path_factory) -> str:
     return str(path)
 
 
-def run_ingest(config, files, tmp_path, *, is_data=False, sample="zh", xsec=0.0345, chunk_size=1000):
+def run_ingest(config, files, tmp_path, *, is_data=False, sample="zh", xsec=0.0345, chunk_size=1000, weight=None):
     selection = Selection.from_config(config["selection"])
     vs = variations(config, is_data)
     outputs = {v.name: str(tmp_path / f"{sample}_{v.name}.parquet") for v in vs}
@@ -51,6 +59,7 @@ def run_ingest(config, files, tmp_path, *, is_data=False, sample="zh", xsec=0.03
         outputs=outputs,
         cutflow_path=str(tmp_path / f"{sample}_cutflow.json"),
         chunk_size=chunk_size,
+        weight_expr=weight,
     )
     return cutflow, outputs
 
@@ -81,6 +90,27 @@ def test_embedded_simulation_cutflow_and_normalisation(analysis, zh_file, tmp_pa
     # ids are unique and come from the file
     ids = set(zip(events.run.tolist(), events.luminosityBlock.tolist(), events.event.tolist()))
     assert len(ids) == len(events)
+
+
+def test_cut_counts_of_cumulative_masks():
+    masks = [np.array([True, True, False, True]), np.array([True, False, False, True])]
+    counts = CutCounts.of(masks, np.array([0.5, 2.0, 4.0, 1.0]))
+    np.testing.assert_array_equal(counts.events, [3, 2])
+    np.testing.assert_array_equal(counts.sumw, [3.5, 1.5])
+
+
+@pytest.mark.parametrize(("weight", "same_in_every_variation"), [("1 + 0.01 * ptll_gev", True), ("1 + 0.1 * n_jets", False)])
+def test_extra_weight_enters_every_cut(analysis, zh_file, tmp_path, weight, same_in_every_variation):
+    # a weight on lepton variables counts the cuts before the jet cuts once for every
+    # variation; one on jet variables is evaluated per variation, from the first cut on
+    config, _ = analysis
+    plain, _ = run_ingest(config, [zh_file], tmp_path / "plain")
+    weighted, _ = run_ingest(config, [zh_file], tmp_path / "weighted", weight=weight)
+    first = {v: rows[0]["sumw"] for v, rows in weighted["cutflow"].items()}
+    assert first["nominal"] > plain["cutflow"]["nominal"][0]["sumw"]
+    assert (first["jes_up"] == first["nominal"] == first["jes_down"]) is same_in_every_variation
+    for v, rows in weighted["cutflow"].items():
+        assert [r["events"] for r in rows] == [r["events"] for r in plain["cutflow"][v]]
 
 
 def test_jes_variation_shifts_jets_and_selection(analysis, zh_file, tmp_path):

@@ -42,6 +42,16 @@ def test_structure_round_trip(lists, objects):
     assert ak.to_list(objects.unflatten(objects.position)) == ak.to_list(ak.local_index(lists))
 
 
+def test_from_awkward_of_sliced_and_masked_lists(lists):
+    # offsets that do not start at zero (a slice) and a ListArray (events picked by a mask)
+    picked = np.arange(len(lists)) % 2 == 1
+    for part in (lists[100:200], lists[picked]):
+        objects = Objects.from_awkward(part, ["pt", "eta"])
+        assert objects.offsets.dtype == np.int64 and objects.offsets[0] == 0
+        assert as_lists(objects, "pt") == ak.to_list(part.pt)
+        assert as_lists(objects, "eta") == ak.to_list(part.eta)
+
+
 def test_filter_and_events_match_awkward(lists, objects):
     keep = objects["pt"] > 50
     assert as_lists(objects.filter(keep), "pt") == ak.to_list(lists.pt[lists.pt > 50])
