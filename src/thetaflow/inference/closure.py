@@ -26,6 +26,7 @@ than it saves.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import zlib
@@ -100,20 +101,21 @@ TOY_BACKEND = "jax"
 _WORKER: dict = {}
 
 
-def _init_worker(workspace: dict, bounds: list, init: list) -> None:
+def _init_worker(workspace: dict, bounds: list) -> None:
     logging.disable(logging.WARNING)
     pyhf.set_backend(TOY_BACKEND)  # before the model is built, so its tensors live there
     _WORKER["model"] = cabinetry.model_utils.model_and_data(workspace)[0]
-    _WORKER["bounds"], _WORKER["init"] = bounds, init
+    _WORKER["bounds"] = bounds
 
 
-def _fit_toy(toy: np.ndarray) -> tuple[float, float, float, bool]:
-    """(μ̂, σ̂, likelihood pull, converged) of one toy; each fit with Minuit strategy 1,
-    retried once with strategy 2."""
+def _fit_toy(toy: np.ndarray, mu0: float) -> tuple[float, float, float, bool]:
+    """(μ̂, σ̂, likelihood pull, converged) of one toy made at μ₀; each fit starts at μ₀ with
+    Minuit strategy 1, retried once with strategy 2."""
     model = _WORKER["model"]
     poi = model.config.poi_index
-    mu0 = _WORKER["init"][poi]
-    kwargs = {"init_pars": _WORKER["init"], "par_bounds": _WORKER["bounds"]}
+    init = list(map(float, model.config.suggested_init()))
+    init[poi] = mu0
+    kwargs = {"init_pars": init, "par_bounds": _WORKER["bounds"]}
     for strategy in (1, 2):
         pyhf.set_backend(TOY_BACKEND, pyhf.optimize.minuit_optimizer(verbose=0, strategy=strategy))
         try:
@@ -128,22 +130,32 @@ def _fit_toy(toy: np.ndarray) -> tuple[float, float, float, bool]:
     return float("nan"), float("nan"), float("nan"), False
 
 
-def fit_toys(workspace_path: str, poi_bounds: Sequence[float], mu0: float, n: int, seed: int, workers: int) -> np.ndarray:
-    """Sample and fit ``n`` toys at μ₀; rows (μ̂, σ̂, likelihood pull, converged)."""
+def fit_toy_points(workspace_path: str, poi_bounds: Sequence[float], points: Sequence[tuple[float, int]], n: int,
+                   workers: int) -> list[np.ndarray]:
+    """Sample and fit ``n`` toys at every (μ₀, seed) of ``points``; per point, rows (μ̂, σ̂,
+    likelihood pull, converged). One pool of workers serves every point, so each worker
+    builds the model and compiles its likelihood once."""
     workspace = read_json(workspace_path)
     model, _ = cabinetry.model_utils.model_and_data(workspace)
-    toys = sample_toys(model, mu0, n, seed)
     bounds = par_bounds(model, poi_bounds)
-    init = list(map(float, model.config.suggested_init()))
-    init[model.config.poi_index] = mu0
-    start = time.perf_counter()
-    results = []
-    with ProcessPoolExecutor(max(1, workers), initializer=_init_worker, initargs=(workspace, bounds, init)) as pool:
-        for k, row in enumerate(pool.map(_fit_toy, toys, chunksize=max(1, n // (8 * max(1, workers))))):
-            results.append(row)
-            if (k + 1) % max(1, n // 10) == 0:
-                log.info("mu=%g: %d/%d toys fitted (%.0f s)", mu0, k + 1, n, time.perf_counter() - start)
-    return np.array(results, dtype=float)
+    out = []
+    with ProcessPoolExecutor(max(1, workers), initializer=_init_worker, initargs=(workspace, bounds)) as pool:
+        for mu0, seed in points:
+            toys = sample_toys(model, mu0, n, seed)
+            start = time.perf_counter()
+            results = []
+            chunks = max(1, n // (8 * max(1, workers)))
+            for k, row in enumerate(pool.map(_fit_toy, toys, itertools.repeat(mu0), chunksize=chunks)):
+                results.append(row)
+                if (k + 1) % max(1, n // 10) == 0:
+                    log.info("mu=%g: %d/%d toys fitted (%.0f s)", mu0, k + 1, n, time.perf_counter() - start)
+            out.append(np.array(results, dtype=float))
+    return out
+
+
+def fit_toys(workspace_path: str, poi_bounds: Sequence[float], mu0: float, n: int, seed: int, workers: int) -> np.ndarray:
+    """Sample and fit ``n`` toys at μ₀; rows (μ̂, σ̂, likelihood pull, converged)."""
+    return fit_toy_points(workspace_path, poi_bounds, [(mu0, seed)], n, workers)[0]
 
 
 def _mean_and_width(pulls: np.ndarray) -> dict:
@@ -185,8 +197,8 @@ def _toy_points(config: Mapping, workspace_path: str, mus: Sequence[float], n: i
     region = load_model(workspace_path)[0].config.channels[0]
     bounds = config["inference"]["poi_bounds"]
     rows = []
-    for mu0 in mus:
-        fits = fit_toys(workspace_path, bounds, mu0, n, toy_seed(seed, region, mu0), workers)
+    points = [(mu0, toy_seed(seed, region, mu0)) for mu0 in mus]
+    for mu0, fits in zip(mus, fit_toy_points(workspace_path, bounds, points, n, workers), strict=True):
         rows.append(pull_statistics(fits, mu0))
         log.info("%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, converged %.1f %%",
                  region, mu0, rows[-1]["pull_mean"], rows[-1]["pull_mean_error"], rows[-1]["pull_width"],
