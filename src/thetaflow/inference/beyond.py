@@ -182,10 +182,11 @@ class SharedFitsCalculator(pyhf.infer.calculators.AsymptoticCalculator):
     def teststatistic(self, poi_test: float) -> float:
         """The asymptotic test statistic of q̃μ at ``poi_test`` (sets ``sqrtqmuA_v``)."""
         qmu, qmu_asimov = self._qmu(poi_test, self.data, self._free_data), self._qmu(poi_test, self.asimov, self._free_asimov)
-        self.sqrtqmuA_v = float(np.sqrt(qmu_asimov))
-        if np.sqrt(qmu) <= self.sqrtqmuA_v:
-            return float(np.sqrt(qmu)) - self.sqrtqmuA_v
-        return (qmu - qmu_asimov) / (2 * self.sqrtqmuA_v)
+        # numpy scalars: a vanishing Asimov q gives inf (with a warning) as pyhf's tensors do, not an exception
+        sqrt_qmu, self.sqrtqmuA_v = np.sqrt(np.float64(qmu)), np.sqrt(np.float64(qmu_asimov))
+        if sqrt_qmu <= self.sqrtqmuA_v:
+            return float(sqrt_qmu - self.sqrtqmuA_v)
+        return float((qmu - qmu_asimov) / (2 * self.sqrtqmuA_v))
 
     def cls(self, poi_test: float) -> np.ndarray:
         """Observed CLs and the five expected CLs (−2σ … +2σ) at ``poi_test``, as
