@@ -212,11 +212,10 @@ def cls_limits(
     """
     cache: dict[float, np.ndarray] = {}
     target = 1.0 - level
-    calculator: SharedFitsCalculator | None = None
 
     def evaluate(mu: float) -> None:
         if mu not in cache:
-            cache[mu] = calculator.cls(mu)
+            cache[mu] = calculator.cls(mu)  # made below, once the quiet optimizer is set
 
     def crossing(k: int) -> float:
         """The curve's crossing of the target, extending the grid until it is bracketed."""
