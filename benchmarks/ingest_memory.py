@@ -36,7 +36,6 @@ import argparse
 import resource
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 

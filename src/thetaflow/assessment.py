@@ -22,7 +22,6 @@ from thetaflow.evaluation import (
     ScoredSample,
     auc,
     best_single_feature_auc,
-    metrics_table,
     permutation_importance,
     score_summary,
     weighted_roc,

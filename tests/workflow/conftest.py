@@ -7,6 +7,7 @@ test and the resume/determinism tests (test_resume.py) share a single run of the
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +18,23 @@ REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / "config" / "ci.yaml"
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 2700) -> subprocess.CompletedProcess:
-    """Snakemake on this repository's Snakefile, output captured."""
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+def run_snakemake(*args: str, cwd: Path = REPO, timeout: float = 2700,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on this repository's Snakefile in its own process group, output captured;
+    past ``timeout`` the whole group (Snakemake and every job it started) is killed and the
+    test fails with the output's tail."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**(env or os.environ), "MPLBACKEND": "Agg"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"snakemake {' '.join(args)} did not finish within {timeout:.0f} s:\n"
+                    f"{(out + err)[-4000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="session")

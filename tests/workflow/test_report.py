@@ -4,7 +4,6 @@ the analysis' categories, and `snakemake --report` builds one page from the toy 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

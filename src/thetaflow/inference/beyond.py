@@ -14,7 +14,6 @@ import cabinetry
 import numpy as np
 import pyhf
 
-from thetaflow.inference.discriminants import scan_figure_name  # noqa: F401 (moved there: light to import)
 from thetaflow.inference.fit import FitError, checked_fit, load_model, par_bounds
 from thetaflow.inference.workspace import POI
 from thetaflow.io import write_json

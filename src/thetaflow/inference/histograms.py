@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import hist
 import numpy as np
@@ -27,7 +26,6 @@ from thetaflow.config import Sample, main_data_sample
 from thetaflow.inference.discriminants import (
     Discriminant,
     binning_settings,
-    InferenceInputError,
     discriminant,
     feature_path,
     fit_processes,
