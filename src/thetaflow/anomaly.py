@@ -50,6 +50,7 @@ from thetaflow.training import (
     assign_folds,
     check_inputs,
     ids_checksum,
+    read_fold_record,
     subsample,
     validation_flags,
 )
@@ -617,16 +618,7 @@ def load_fold_autoencoders(config: Mapping, directories: Sequence[str]) -> list[
     inputs = anomaly_inputs(config)
     out = []
     for k, directory in enumerate(directories):
-        path = Path(directory) / RECORD_FILE
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise AnomalyError(f"autoencoder fold {k}: cannot read {path} ({err})") from err
-        if record["fold"] != k or record["folds"] != len(directories) or record["inputs"] != inputs:
-            raise AnomalyError(
-                f"autoencoder: {directory} was trained for fold {record['fold']} of {record['folds']} with inputs "
-                f"{record['inputs']}, not fold {k} of {len(directories)} with {inputs}"
-            )
+        record = read_fold_record(directory, k, len(directories), inputs, RECORD_FILE, "autoencoder", AnomalyError)
         try:
             model = keras.saving.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
         except Exception as err:

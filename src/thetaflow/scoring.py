@@ -8,7 +8,6 @@ ids, same fold) and in the pseudo-data.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from thetaflow.fitting import TRAINING_RECORD, ml_inputs
 from thetaflow.io import atomic_path
 from thetaflow.models import load_classifier
 from thetaflow.models.base import Classifier
-from thetaflow.training import ID_COLUMNS, assign_folds, check_inputs
+from thetaflow.training import ID_COLUMNS, assign_folds, check_inputs, read_fold_record
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +59,8 @@ def load_fold_models(config: Mapping, model: str, directories: Sequence[str]) ->
     inputs = ml_inputs(config)
     models = []
     for k, directory in enumerate(directories):
-        record_path = Path(directory) / TRAINING_RECORD
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ScoringError(f"model '{model}' fold {k}: cannot read {record_path} ({err})") from err
-        if record["fold"] != k or record["inputs"] != inputs or record["folds"] != len(directories):
-            raise ScoringError(
-                f"model '{model}': {directory} was trained for fold {record['fold']} of {record['folds']} "
-                f"with inputs {record['inputs']}, not fold {k} of {len(directories)} with {inputs}"
-            )
+        record = read_fold_record(directory, k, len(directories), inputs, TRAINING_RECORD, f"model '{model}'",
+                                  ScoringError)
         try:
             models.append(load_classifier(Path(directory), model, spec["family"], spec.get("params", {}), record["seed"], inputs))
         except Exception as err:

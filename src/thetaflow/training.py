@@ -15,10 +15,12 @@ scaled to the same total weight (equal to half the number of events, so weights 
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +63,24 @@ def assign_folds(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int
     if k < 2:
         raise TrainingDataError(f"ml.folds must be at least 2, got {k}")
     return (event_hash(run, lumi, event, seed, FOLD_SALT) % np.uint64(k)).astype(np.int16)
+
+
+def read_fold_record(directory: str | Path, fold: int, folds: int, inputs: Sequence[str], record_file: str,
+                     what: str, error: type[Exception]) -> dict:
+    """The training record in ``directory``, checked to be that of fold ``fold`` of ``folds``
+    trained on ``inputs``: a model of another fold or split would score its own training
+    events. Raises ``error`` naming ``what`` (the model) and the file."""
+    path = Path(directory) / record_file
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise error(f"{what} fold {fold}: cannot read {path} ({err})") from err
+    if record["fold"] != fold or record["folds"] != folds or record["inputs"] != list(inputs):
+        raise error(
+            f"{what}: {directory} was trained for fold {record['fold']} of {record['folds']} with inputs "
+            f"{record['inputs']}, not fold {fold} of {folds} with {list(inputs)}"
+        )
+    return record
 
 
 def validation_flags(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, fraction: float) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from thetaflow.training import (
     fold_report,
     fold_sets,
     ids_checksum,
+    read_fold_record,
     training_weights,
     validation_flags,
 )
@@ -132,3 +135,19 @@ def test_fold_without_signal_is_rejected(tmp_path):
     table = pd.DataFrame({"fold": [0, 1], "is_validation": [False, False], "label": [1, 0]})
     with pytest.raises(TrainingDataError):
         check_folds(table, 2)
+
+
+def test_fold_record_is_checked_against_its_fold_and_inputs(tmp_path):
+    """A model directory handed to the wrong fold, or trained on other inputs, is refused by name."""
+    record = {"fold": 1, "folds": 3, "inputs": ["m_bb", "pt_bb"], "seed": 7}
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    args = ("record.json", "model 'bdt'", TrainingDataError)
+    assert read_fold_record(tmp_path, 1, 3, ("m_bb", "pt_bb"), *args) == record
+    with pytest.raises(TrainingDataError, match=r"model 'bdt': .* trained for fold 1 of 3 .*not fold 0 of 3"):
+        read_fold_record(tmp_path, 0, 3, ["m_bb", "pt_bb"], *args)
+    with pytest.raises(TrainingDataError, match=r"not fold 1 of 5"):
+        read_fold_record(tmp_path, 1, 5, ["m_bb", "pt_bb"], *args)
+    with pytest.raises(TrainingDataError, match=r"with inputs \['m_bb', 'pt_bb'\], not fold 1 of 3 with \['m_bb'\]"):
+        read_fold_record(tmp_path, 1, 3, ["m_bb"], *args)
+    with pytest.raises(TrainingDataError, match=r"model 'bdt' fold 2: cannot read .*missing.*record.json"):
+        read_fold_record(tmp_path / "missing", 2, 3, ["m_bb"], *args)
