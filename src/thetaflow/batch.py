@@ -6,6 +6,8 @@ README entry point (``bash workflow/bootstrap.sh analysis --profile ...``) runs
 ``python -m thetaflow.batch check-profile DIR`` first. The workflow's ``onstart`` hook calls
 :func:`check_slurm` before the first ``sbatch`` so that an unreachable controller or
 accounting daemon stops the run with one clear message within a bounded time.
+:func:`put_on_job_pythonpath` lets every job import this checkout's thetaflow, whatever
+environment it runs in.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ PROFILE_FILES = ("config.v8+.yaml", "config.yaml")
 
 class BatchError(RuntimeError):
     """A profile or batch system that cannot be used; the message says how to fix it."""
+
+
+def put_on_job_pythonpath(directory: str) -> None:
+    """Put ``directory`` first on the PYTHONPATH that jobs started from this process inherit
+    (local jobs directly, SLURM jobs through ``sbatch --export=ALL``): a rule's conda env
+    (``--use-conda``) holds thetaflow's dependencies, not thetaflow itself. Idempotent."""
+    entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    if directory not in entries:
+        os.environ["PYTHONPATH"] = os.pathsep.join([directory, *entries])
 
 
 def plugin_package(executor: str) -> str:

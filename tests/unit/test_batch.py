@@ -16,6 +16,7 @@ from thetaflow.batch import (
     BatchError,
     check_profile,
     check_slurm,
+    put_on_job_pythonpath,
     htcondor_set_resources,
     main,
     plugin_package,
@@ -102,3 +103,13 @@ def test_htcondor_profile_requests_what_each_rule_declares():
         "profiles/htcondor set-resources is out of date; regenerate it with "
         "`python -m thetaflow.batch htcondor-resources`"
     )
+
+
+def test_jobs_get_the_checkout_first_on_their_pythonpath_once(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/opt/site")
+    put_on_job_pythonpath("/repo/src")
+    put_on_job_pythonpath("/repo/src")  # the Snakefile is parsed again inside each job
+    assert os.environ["PYTHONPATH"] == os.pathsep.join(["/repo/src", "/opt/site"])
+    monkeypatch.delenv("PYTHONPATH")
+    put_on_job_pythonpath("/repo/src")
+    assert os.environ["PYTHONPATH"] == "/repo/src"

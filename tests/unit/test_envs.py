@@ -3,13 +3,17 @@
 Every env file must use conda-forge, pin python=3.11, and pin each package to an
 exact version that satisfies the compatible-release specifier of the same package in
 ``[project].dependencies``. Every ``conda:`` directive in workflow/rules/*.smk must
-point at an existing env file. Pure parsing: no network, no conda.
+point at an existing env file, and that env must hold every package the rule's script
+imports when it loads. Pure parsing: no network, no conda.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +113,86 @@ def test_rule_conda_directives_point_at_env_files() -> None:
             resolved = (RULES_DIR / target).resolve()
             assert resolved.is_file(), f"{smk.name}: conda env {target!r} does not exist"
             assert resolved.parent == ENV_DIR, f"{smk.name}: conda env {target!r} is not in envs/"
+
+
+RULE_BLOCK = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.M | re.S)
+SCRIPT_DIRECTIVE = re.compile(r'script:\s*\n?\s*"([^"]+)"')
+SRC_DIR = ROOT / "src"
+
+
+def _load_time_imports(path: Path) -> set[str]:
+    """Dotted names of the modules ``path`` imports when it is loaded: module-level imports,
+    including those in top-level ``if``/``try`` blocks, but not ``if TYPE_CHECKING:`` ones nor
+    optional ones in a ``try`` that catches ImportError. Imports inside functions are left
+    out: which of them run depends on the call, which static reading cannot follow."""
+    names: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try) and not any(
+                    handler.type is not None and "ImportError" in ast.unparse(handler.type)
+                    for handler in node.handlers):
+                visit(node.body)
+
+    visit(ast.parse(path.read_text()).body)
+    return names
+
+
+def _third_party_modules(script: Path) -> set[str]:
+    """Top-level third-party modules loading ``script`` imports: its own and those of every
+    thetaflow module (and parent package) loaded along the way."""
+    seen: set[Path] = set()
+    todo, third_party = [script], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _load_time_imports(path):
+            parts = name.split(".")
+            if parts[0] == "thetaflow":
+                for depth in range(1, len(parts) + 1):
+                    module = SRC_DIR.joinpath(*parts[:depth])
+                    todo.extend(p for p in (module.with_suffix(".py"), module / "__init__.py") if p.is_file())
+            elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
+                third_party.add(parts[0])
+    return third_party
+
+
+def _rules_with_env_and_script() -> list[tuple[str, Path, Path]]:
+    """(rule, env file, script) of every rule that runs a script in a conda env."""
+    out = []
+    for smk in sorted(RULES_DIR.glob("*.smk")):
+        for rule, body in RULE_BLOCK.findall(smk.read_text()):
+            env, script = CONDA_DIRECTIVE.search(body), SCRIPT_DIRECTIVE.search(body)
+            if env and script:
+                out.append((rule, (RULES_DIR / env.group(1)).resolve(), (RULES_DIR / script.group(1)).resolve()))
+    return out
+
+
+def test_every_script_rule_is_checked() -> None:
+    assert len(_rules_with_env_and_script()) >= 30
+
+
+@pytest.mark.parametrize("rule, env, script", _rules_with_env_and_script(),
+                         ids=[rule for rule, _, _ in _rules_with_env_and_script()])
+def test_env_holds_what_its_rule_script_imports(rule: str, env: Path, script: Path) -> None:
+    """`snakemake --use-conda` runs the script in the rule's env: every third-party module
+    imported while loading the script and the thetaflow modules it reaches must be pinned
+    there (thetaflow itself comes from the checkout's src/, which the workflow puts on
+    PYTHONPATH)."""
+    distributions = packages_distributions()
+    pinned = {canonicalize_name(CONDA_TO_PYPI.get(n, n)) for _, n, _ in _pins(env)}
+    missing = sorted(
+        module for module in _third_party_modules(script)
+        if not {canonicalize_name(d) for d in distributions.get(module, [module])} & pinned
+    )
+    assert not missing, f"rule {rule}: {script.name} imports {missing}, which {env.name} lacks"

@@ -6,8 +6,13 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-# the library of this checkout (jobs import it from the environment it is installed in)
+# the library of this checkout, for this process and for the jobs (the rules' conda envs
+# under --use-conda hold thetaflow's dependencies, not thetaflow itself)
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from thetaflow.batch import put_on_job_pythonpath
+
+put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
 from thetaflow.config import (
     ConfigError,
