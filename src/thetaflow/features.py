@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypedDict, Unpack
 
 import awkward as ak
 import numpy as np
@@ -188,20 +189,19 @@ def lepton_sf_variation(
     return (1.0 + sign * delta[first]) * (1.0 + sign * delta[first + 1])
 
 
-def feature_table(
-    events: ak.Array,
-    *,
-    sample: str,
-    kind: str,
-    norm_factor: float,
-    feature_names: Sequence[str],
-    weight_systematics: Mapping[str, Mapping[str, float]],
-) -> pa.Table:
+class FeatureOptions(TypedDict):
+    """What :func:`feature_table` passes on to :func:`feature_columns`."""
+
+    sample: str
+    kind: str
+    norm_factor: float
+    feature_names: Sequence[str]
+    weight_systematics: Mapping[str, Mapping[str, float]]
+
+
+def feature_table(events: ak.Array, **options: Unpack[FeatureOptions]) -> pa.Table:
     """The flat table of one sample and variation (the columns of :func:`feature_columns`)."""
-    return _arrow_table(feature_columns(
-        events, sample=sample, kind=kind, norm_factor=norm_factor, feature_names=feature_names,
-        weight_systematics=weight_systematics,
-    ))
+    return _arrow_table(feature_columns(events, **options))
 
 
 def _arrow_table(columns: Mapping[str, np.ndarray | pa.Array]) -> pa.Table:
