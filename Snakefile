@@ -1,16 +1,14 @@
 # thetaflow: simulated NanoAOD -> features -> ML -> pyhf fit of the physics parameters θ.
 # Entry point: configuration, schema validation, rule includes and the target rule.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-# the default analysis; --configfile FILE merges a user's (or config/ci.yaml) over it
+# the default analysis; --configfile FILE merges a user's (or config/ci.yaml) over it;
+# common.smk validates the merged config before any rule is defined
 configfile: f"{workflow.basedir}/config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 # front page of the HTML report (snakemake --report results/report.html)

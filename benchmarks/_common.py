@@ -33,10 +33,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT / "src") not in sys.path:  # also without an editable install
     sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from thetaflow.config import load_analysis, load_samples  # noqa: E402
-from thetaflow.ingest import ingest_from_config, variations  # noqa: E402
-from thetaflow.io import write_json  # noqa: E402
-from thetaflow.simulation import SimulationSettings, model_settings, simulate_mc_chunk  # noqa: E402
+from thetaflow.analysis import load_analysis
+from thetaflow.core.io import write_json  # noqa: E402
+from thetaflow.core.samples import load_samples
+from thetaflow.ingestion.ingest import ingest_from_config, variations  # noqa: E402
+from thetaflow.simulation.production import SimulationSettings, model_settings, simulate_mc_chunk  # noqa: E402
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 JSON_DIR = REPO_ROOT / "results" / "benchmarks" / "foundation"

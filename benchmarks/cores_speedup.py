@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from _common import REPO_ROOT, add_json_argument, environment, print_table, save_json
-from thetaflow.provenance import rule_statistics
+
+from thetaflow.operations.provenance import rule_statistics
 
 
 def run_analysis(cores: int, configfiles: list[str], keep: Path | None, targets: list[str]) -> dict:

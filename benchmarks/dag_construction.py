@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from _common import REPO_ROOT, add_json_argument, environment, print_table, save_json
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO_ROOT / "Snakefile")]

@@ -35,11 +35,20 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from _common import (
+    DEFAULT_CONFIG,
+    REPO_ROOT,
+    add_json_argument,
+    environment,
+    load_config,
+    print_table,
+    save_json,
+)
 
-from _common import DEFAULT_CONFIG, REPO_ROOT, add_json_argument, environment, load_config, print_table, save_json
-from thetaflow.config import Sample, load_samples, resolve_path
-from thetaflow.ingest import variations
-from thetaflow.simulation import sample_chunks
+from thetaflow.core.config import resolve_path
+from thetaflow.core.samples import Sample, load_samples
+from thetaflow.ingestion.ingest import variations
+from thetaflow.simulation.production import sample_chunks
 
 GOAL_RATIO = 10.0
 RULES = ("simulate", "ingest", "features")

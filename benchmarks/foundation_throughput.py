@@ -6,7 +6,7 @@ Stages, each timed in its own fresh single process (see ``_common.run_isolated``
     after chunk, until the files hold ≥ ``--events`` events (events after the generator
     filter and the reco skim, i.e. the NanoAOD events ingestion reads);
 (b) uproot: a plain ``uproot`` read of exactly the branches ingestion reads (NanoEvents'
-    access log, ``thetaflow.ingest.branches_read``: the selection's lepton and jet fields,
+    access log, ``thetaflow.ingestion.ingest.branches_read``: the selection's lepton and jet fields,
     jet truth, GenJet p_T, MET, ids, genWeight and the collection counters) from the same
     files, in the same entry ranges (``ingest.chunk_size``) — the reference of the goal; and,
     as a looser reference, of every branch of the collections ingestion uses (Muon_*,
@@ -30,7 +30,6 @@ import tempfile
 from pathlib import Path
 
 import uproot
-
 from _common import (
     BENCH_SAMPLE,
     Measured,
@@ -45,9 +44,10 @@ from _common import (
     scratch_dir,
     simulate_files,
 )
-from thetaflow.features import build_features
-from thetaflow.ingest import branches_read, is_collection_branch
-from thetaflow.selection import Selection
+
+from thetaflow.features.compute import build_features
+from thetaflow.ingestion.ingest import branches_read, is_collection_branch
+from thetaflow.ingestion.selection import Selection
 
 GOAL_RATIO = 0.5
 

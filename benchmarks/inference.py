@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cabinetry
 from _common import add_json_argument, load_config, print_table, run_isolated, save_json
+
 from thetaflow.inference.beyond import ranking, significance_and_limit
 from thetaflow.inference.fit import checked_fit, load_model, par_bounds
 

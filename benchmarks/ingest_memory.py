@@ -42,7 +42,6 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import uproot
-
 from _common import (
     add_json_argument,
     environment,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import add_json_argument, load_config, print_table, save_json
-from thetaflow.fitting import TRAINING_RECORD, ml_inputs
-from thetaflow.models import load_classifier
+
+from thetaflow.ml.models import load_classifier
+from thetaflow.ml.training import TRAINING_RECORD, ml_inputs
 
 BATCHES = (1, 16_384)
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from _common import add_json_argument, load_config, print_table, save_json
+
 from thetaflow.benchmarking.fpga import run_fpga_benchmark, run_reference
 from thetaflow.benchmarking.gpu import run_gpu_benchmark
 from thetaflow.benchmarking.plots import summarise_fpga

@@ -5,7 +5,7 @@ more finished runs (``--results DIR ...``: the default analysis and/or toy runs)
 file to its rule by the rule's ``benchmark:`` pattern, and prints per rule the peak RSS and
 longest wall time measured next to what the rule declares, with a suggested request:
 mem_mb = 1.5 × peak RSS rounded up to 500 MB, runtime = 3 × longest wall time rounded up to
-5 min (``thetaflow.batch.suggest_resources``). A rule whose declared mem_mb is below its
+5 min (``thetaflow.operations.batch.suggest_resources``). A rule whose declared mem_mb is below its
 measured peak, or whose runtime is below its longest job, is flagged ``LOW``. Batch systems
 kill jobs that exceed their requests, and schedule by them: too high wastes the farm.
 
@@ -18,8 +18,9 @@ import argparse
 from pathlib import Path
 
 from _common import REPO_ROOT, add_json_argument, environment, print_table, save_json
-from thetaflow.batch import rule_resources, suggest_resources
-from thetaflow.provenance import rule_statistics
+
+from thetaflow.operations.batch import rule_resources, suggest_resources
+from thetaflow.operations.provenance import rule_statistics
 
 
 def main() -> None:

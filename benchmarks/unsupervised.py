@@ -25,13 +25,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from _common import REPO_ROOT, environment, load_config, print_table, save_json, scratch_dir
-from thetaflow.config import load_samples
+
+from thetaflow.core.samples import load_samples
 
 
 def _train_fold(config: dict, files: dict, fold: int, output: str) -> dict:
     import resource
 
-    from thetaflow.anomaly import train_autoencoder_fold
+    from thetaflow.unsupervised.autoencoder import train_autoencoder_fold
 
     def cpu() -> float:  # this worker's CPU seconds (a worker may train several folds)
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -75,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                 return str(path)
         raise SystemExit(f"no nominal feature table of sample '{sample}' under {[str(b) for b in args.features]}")
 
-    from thetaflow.anomaly import score_autoencoder, training_samples
-    from thetaflow.anomaly_evaluation import evaluate_autoencoder
-    from thetaflow.blind_search import blind_search_settings, run_blind_search
-    from thetaflow.diagnostics import run_clustering, run_pca
-    from thetaflow.scoring import score_samples
+    from thetaflow.ml.scoring import score_samples
+    from thetaflow.unsupervised.autoencoder import score_autoencoder, training_samples
+    from thetaflow.unsupervised.blind_search import blind_search_settings, run_blind_search
+    from thetaflow.unsupervised.diagnostics import run_clustering, run_pca
+    from thetaflow.unsupervised.evaluation import evaluate_autoencoder
 
     figures: dict = {"environment": environment()}
     with scratch_dir("unsupervised-", args.scratch, args.keep) as work:

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule benchmark_fpga: the three FPGA tiers of one model."""
 
 from thetaflow.benchmarking.fpga import run_fpga_benchmark
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     run_fpga_benchmark(

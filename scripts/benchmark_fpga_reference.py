@@ -1,7 +1,7 @@
 """Snakemake adapter of rule benchmark_fpga_reference: the tiers on the hls4ml jet-tagging MLP."""
 
 from thetaflow.benchmarking.fpga import run_reference
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     run_reference(snakemake.config, snakemake.output[0])

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule blind_search: tail excess of every discriminant."""
 
-from thetaflow.blind_search import run_blind_search, scores_by_discriminant
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.unsupervised.blind_search import run_blind_search, scores_by_discriminant
 
 with job_log(snakemake.log[0]):
     run_blind_search(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule compare_discriminants: sensitivity of every discriminant."""
 
+from thetaflow.core.logs import job_log
 from thetaflow.inference.summary import compare_discriminants
-from thetaflow.logs import job_log
 
 with job_log(snakemake.log[0]):
     compare_discriminants(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule compare_models: one table and figure across models."""
 
-from thetaflow.assessment import compare_models
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.ml.evaluation import compare_models
 
 with job_log(snakemake.log[0]):
     compare_models(

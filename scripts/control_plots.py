@@ -1,7 +1,7 @@
 """Snakemake adapter of rule control_plots: one plot per feature."""
 
-from thetaflow.logs import job_log
-from thetaflow.plotting import control_plots
+from thetaflow.core.logs import job_log
+from thetaflow.features.control_plots import control_plots
 
 with job_log(snakemake.log[0]):
     control_plots(snakemake.config, dict(snakemake.input.items()), list(snakemake.output))

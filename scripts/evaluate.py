@@ -1,7 +1,7 @@
 """Snakemake adapter of rule evaluate: metrics and figures of one model."""
 
-from thetaflow.assessment import evaluate_model
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.ml.evaluation import evaluate_model
 
 with job_log(snakemake.log[0]):
     evaluate_model(

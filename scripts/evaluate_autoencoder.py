@@ -1,7 +1,7 @@
 """Snakemake adapter of rule evaluate_autoencoder: metrics and figures of the anomaly score."""
 
-from thetaflow.anomaly_evaluation import evaluate_autoencoder
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.unsupervised.evaluation import evaluate_autoencoder
 
 with job_log(snakemake.log[0]):
     features = {k: v for k, v in snakemake.input.items() if k not in ("scores", "models")}

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule features: one sample and variation."""
 
-from thetaflow.features import build_features
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.features.compute import build_features
 
 with job_log(snakemake.log[0]):
     build_features(

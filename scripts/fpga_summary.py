@@ -1,7 +1,7 @@
 """Snakemake adapter of rule fpga_summary: the FPGA tiers table and precision-scan figure."""
 
 from thetaflow.benchmarking.plots import summarise_fpga
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     summarise_fpga(

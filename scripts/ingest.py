@@ -1,7 +1,7 @@
 """Snakemake adapter of rules ingest_simulation / ingest_data: one sample."""
 
-from thetaflow.ingest import ingest_from_config
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.ingestion.ingest import ingest_from_config
 
 with job_log(snakemake.log[0]):
     ingest_from_config(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule injection: fitted vs injected signal strength."""
 
+from thetaflow.core.logs import job_log
 from thetaflow.inference.closure import injection_scan
-from thetaflow.logs import job_log
 
 with job_log(snakemake.log[0]):
     injection_scan(snakemake.config, snakemake.input[0], dict(snakemake.output.items()), workers=snakemake.threads)

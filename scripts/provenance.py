@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from thetaflow.logs import job_log
-from thetaflow.provenance import write_provenance
+from thetaflow.core.logs import job_log
+from thetaflow.operations.provenance import write_provenance
 
 with job_log(snakemake.log[0]):
     write_provenance(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule regressed_mbb: corrected m_bb of one sample and variation."""
 
-from thetaflow.logs import job_log
-from thetaflow.regression import apply_bjet_regression
+from thetaflow.core.logs import job_log
+from thetaflow.ml.regression import apply_bjet_regression
 
 with job_log(snakemake.log[0]):
     apply_bjet_regression(

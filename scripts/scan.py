@@ -1,7 +1,7 @@
 """Snakemake adapter of rule scan: profile-likelihood scans."""
 
+from thetaflow.core.logs import job_log
 from thetaflow.inference.beyond import scans
-from thetaflow.logs import job_log
 
 with job_log(snakemake.log[0]):
     scans(snakemake.config, snakemake.input[0], {"results": snakemake.output.results, **snakemake.params.figures})

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule score: out-of-fold scores of every sample and variation."""
 
-from thetaflow.logs import job_log
-from thetaflow.scoring import score_samples
+from thetaflow.core.logs import job_log
+from thetaflow.ml.scoring import score_samples
 
 with job_log(snakemake.log[0]):
     score_samples(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule score_autoencoder: out-of-fold anomaly scores of every table."""
 
-from thetaflow.anomaly import score_autoencoder
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.unsupervised.autoencoder import score_autoencoder
 
 with job_log(snakemake.log[0]):
     score_autoencoder(

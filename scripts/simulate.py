@@ -1,7 +1,7 @@
 """Snakemake adapter of rule simulate: one chunk of one sample."""
 
-from thetaflow.logs import job_log
-from thetaflow.simulation import simulate_sample_chunk
+from thetaflow.core.logs import job_log
+from thetaflow.simulation.production import simulate_sample_chunk
 
 with job_log(snakemake.log[0]):
     simulate_sample_chunk(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule summary: the headline numbers in results/summary.json."""
 
+from thetaflow.core.logs import job_log
 from thetaflow.inference.summary import write_summary
-from thetaflow.logs import job_log
 
 with job_log(snakemake.log[0]):
     names, closure = snakemake.params.discriminants, snakemake.params.closure

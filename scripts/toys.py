@@ -1,7 +1,7 @@
 """Snakemake adapter of rule toys: pull distributions of mu from pseudo-experiments."""
 
+from thetaflow.core.logs import job_log
 from thetaflow.inference.closure import toy_closure
-from thetaflow.logs import job_log
 
 with job_log(snakemake.log[0]):
     toy_closure(snakemake.config, snakemake.input[0], dict(snakemake.output.items()), workers=snakemake.threads)

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule train: one model on one fold."""
 
-from thetaflow.fitting import train_fold
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.ml.training import train_fold
 
 with job_log(snakemake.log[0]):
     train_fold(

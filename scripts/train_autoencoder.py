@@ -1,7 +1,7 @@
 """Snakemake adapter of rule train_autoencoder: the autoencoder of one fold."""
 
-from thetaflow.anomaly import train_autoencoder_fold
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.unsupervised.autoencoder import train_autoencoder_fold
 
 with job_log(snakemake.log[0]):
     train_autoencoder_fold(

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule training_data: the training table with folds."""
 
-from thetaflow.fitting import prepare_training_data
-from thetaflow.logs import job_log
+from thetaflow.core.logs import job_log
+from thetaflow.ml.training import prepare_training_data
 
 with job_log(snakemake.log[0]):
     prepare_training_data(

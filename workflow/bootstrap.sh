@@ -47,7 +47,7 @@ analysis)
     setup
     # a batch profile (--profile profiles/slurm|htcondor): its executor plugin must be
     # installed, and the local profiles/default must not be merged over it
-    python -m thetaflow.batch check-args "$@"
+    python -m thetaflow.operations.batch check-args "$@"
     profile=(--profile profiles/default)
     for arg in "$@"; do
         case "$arg" in --profile | --profile=*) profile=(--workflow-profile none) ;; esac

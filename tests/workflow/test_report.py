@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import REPO, TOY_CONFIG, run_snakemake
 
 RULES = sorted((REPO / "workflow/rules").glob("*.smk"))

@@ -16,10 +16,13 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO, TOY_CONFIG, run_snakemake
-from run_comparison import (assert_same_headline, assert_same_numbers, assert_same_result_numbers,
-                            assert_same_scores)
+from run_comparison import (
+    assert_same_headline,
+    assert_same_numbers,
+    assert_same_result_numbers,
+    assert_same_scores,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -79,7 +82,7 @@ def test_kill_mid_run_then_resume_gives_the_uninterrupted_results(resumed_run, t
     assert "rule train:" in resumed_run["plan"]  # the killed training is redone, not trusted
     assert_same_numbers(toy_run / "results/summary.json", workdir / "results/summary.json")
     assert assert_same_result_numbers(toy_run, workdir) > 5  # fits, limits, metrics, closure
-    # a killed write leaves at most a hidden ".name.tmpPID" file (thetaflow.io.atomic_path),
+    # a killed write leaves at most a hidden ".name.tmpPID" file (thetaflow.core.io.atomic_path),
     # never a file under an output's name: every output above was read back complete
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, TOY_CONFIG, run_snakemake
 from run_comparison import assert_same_headline, assert_same_result_numbers, assert_same_scores
 from slurm_cluster import ACCOUNT, PARTITION, LocalSlurm, install_packages, write_unreachable_config

@@ -138,7 +138,7 @@ def test_toy_run_never_scores_an_event_with_a_model_that_saw_it(toy_run):
     """The recorded training/validation ids of each fold's model (fingerprints written at
     training time) are exactly the training-table events *not* scored by that model, as read
     back from the score files: no event is scored by a model that trained or validated on it."""
-    from thetaflow.training import ids_checksum
+    from thetaflow.ml.folds import ids_checksum
 
     table = pd.read_parquet(toy_run / "results/ml/training.parquet")
     key = ["run", "luminosityBlock", "event", "sample"]

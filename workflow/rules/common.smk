@@ -10,28 +10,21 @@ from snakemake.exceptions import WorkflowError
 # under --use-conda hold thetaflow's dependencies, not thetaflow itself)
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from thetaflow.batch import put_on_job_pythonpath
+from thetaflow.operations.batch import put_on_job_pythonpath
 
 put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
-from thetaflow.config import (
-    ConfigError,
-    Sample,
-    check_analysis,
-    main_data_sample,
-    read_yaml,
-    resolve_path,
-    variation_names,
-)
+from thetaflow.analysis import prepare
+from thetaflow.core.errors import ConfigError
+from thetaflow.core.samples import main_data_sample
+from thetaflow.ingestion.variations import variation_names
 
-SAMPLE_LIST = resolve_path(config["samples"], [workflow.basedir])
-_raw_samples = read_yaml(SAMPLE_LIST)
-validate(_raw_samples, "../schemas/samples.schema.yaml")
-SAMPLES = {name: Sample(name, spec) for name, spec in _raw_samples.items()}
+# the one load path (thetaflow.analysis): schema validation with defaults, the sample list,
+# every stage's checks; config["samples"] becomes the absolute path of the list
 try:
-    check_analysis(config, SAMPLES)
+    SAMPLES = prepare(config, [workflow.basedir], source="config")
 except ConfigError as err:
-    raise WorkflowError(f"{err}\n(config sample list: {SAMPLE_LIST})")
+    raise WorkflowError(str(err))
 
 MC_SAMPLES = [s.name for s in SAMPLES.values() if not s.is_data]
 # known physics (signal, background): trained on, stacked, fitted; kind bsm is none of these
@@ -102,7 +95,7 @@ def sample_variations(name):
 
 def simulation_chunks(wildcards):
     """The simulated chunk files of a generated sample."""
-    from thetaflow.simulation import sample_chunks
+    from thetaflow.simulation.production import sample_chunks
 
     spec = SAMPLES[wildcards.sample].spec["generate"]
     n = sample_chunks(spec, config["simulation"]["events_per_chunk"])
@@ -236,7 +229,7 @@ def diagnostics_settings(wildcards):
 
 def anomaly_training_files(wildcards):
     """Nominal feature tables the autoencoder trains on, keyed by sample."""
-    from thetaflow.anomaly import training_samples
+    from thetaflow.unsupervised.autoencoder import training_samples
 
     names = training_samples(config, SAMPLES)
     return {name: f"results/features/{name}/nominal.parquet" for name in names}
@@ -416,7 +409,7 @@ def batch_preflight():
     """Before the first job goes to a batch system: the local workflow profile must not
     be merged over the farm's, and SLURM must answer (one clear message, bounded time).
     """
-    from thetaflow.batch import BatchError, check_slurm
+    from thetaflow.operations.batch import BatchError, check_slurm
 
     plugin = workflow.executor_plugin
     if plugin is None or plugin.common_settings.local_exec:

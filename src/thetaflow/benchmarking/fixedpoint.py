@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from thetaflow.evaluation import auc, signal_efficiency_at, weighted_roc
+from thetaflow.core.errors import ThetaflowError
+from thetaflow.ml.metrics import auc, signal_efficiency_at, weighted_roc
 
 _TYPE = re.compile(r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(AP_\w+)\s*)?(?:,\s*(AP_\w+)\s*)?(?:,\s*\d+\s*)?>\s*$")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(ThetaflowError, ValueError):
     """A fixed-point type is malformed or cannot represent the values it must hold."""
 
 

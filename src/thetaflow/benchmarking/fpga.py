@@ -58,7 +58,8 @@ from thetaflow.benchmarking.tools import (
     require_tools,
     tool_version,
 )
-from thetaflow.io import write_json
+from thetaflow.core.errors import ThetaflowError
+from thetaflow.core.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ TOOLS = ("g++", "ghdl", "yosys", "nlohmann-json")
 NORMALIZATION_EPSILON = 1e-7  # keras.config.epsilon(): Normalization divides by max(σ, ε)
 
 
-class FidelityError(RuntimeError):
+class FidelityError(ThetaflowError, RuntimeError):
     """The fixed-point emulation agrees with the float model less than required."""
 
 
@@ -137,7 +138,7 @@ class DenseNetwork:
     mean: np.ndarray
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray, str]]
-    error_mode: str = "mse"  # autoencoder error: mse, normalised or max (thetaflow.anomaly)
+    error_mode: str = "mse"  # autoencoder error: mse, normalised or max (thetaflow.unsupervised.autoencoder)
     feature_scale: np.ndarray | None = None  # per-feature typical squared error (normalised, max)
 
     def standardise(self, frame: pd.DataFrame) -> np.ndarray:
@@ -154,7 +155,7 @@ class DenseNetwork:
 
     def score(self, outputs: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """Score from network outputs: the sigmoid output, or the autoencoder's reconstruction
-        error as :mod:`thetaflow.anomaly` defines it (mse, normalised or max; no KL term)."""
+        error as :mod:`thetaflow.unsupervised.autoencoder` defines it (mse, normalised or max; no KL term)."""
         if self.kind == "autoencoder":
             terms = (np.asarray(Z, np.float64) - outputs) ** 2
             if self.error_mode != "mse" and self.feature_scale is not None:
@@ -211,8 +212,8 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     """The NN family's ``model.keras``: its Normalization layer becomes μ, σ."""
     import keras
 
-    from thetaflow.fitting import TRAINING_RECORD
-    from thetaflow.io import read_json
+    from thetaflow.core.io import read_json
+    from thetaflow.ml.training import TRAINING_RECORD
 
     record = read_json(Path(directory) / TRAINING_RECORD)
     model = keras.saving.load_model(Path(directory) / "model.keras", compile=False, safe_mode=True)
@@ -228,8 +229,8 @@ def load_autoencoder(directory: Path, name: str = "autoencoder") -> DenseNetwork
     """The autoencoder's ``model.keras`` and recorded standardisation (plain AE only)."""
     import keras
 
-    from thetaflow.anomaly import MODEL_FILE, RECORD_FILE
-    from thetaflow.io import read_json
+    from thetaflow.core.io import read_json
+    from thetaflow.unsupervised.autoencoder import MODEL_FILE, RECORD_FILE
 
     record = read_json(Path(directory) / RECORD_FILE)
     if record.get("kind", "ae") != "ae":
@@ -756,7 +757,7 @@ def run_fpga_benchmark(config: Mapping, model: str, table_path: str, model_dir: 
     start = time.perf_counter()
     try:
         if family == "bdt":
-            from thetaflow.fitting import ml_inputs
+            from thetaflow.ml.training import ml_inputs
 
             features = ml_inputs(config)
             train, test = test_events(table_path, fold, settings.events, settings.seed, features)
@@ -789,7 +790,7 @@ def reference_network(seed: int, events: int = 20000, epochs: int = 5) -> tuple[
     """
     import keras
 
-    from thetaflow.models.nn import _configure_tensorflow
+    from thetaflow.ml.models.nn import _configure_tensorflow
 
     _configure_tensorflow(1)
     keras.utils.set_random_seed(seed)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
 from thetaflow.benchmarking.tools import host_info, library_versions
-from thetaflow.io import write_json
+from thetaflow.core.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,14 @@ def _bdt_call(booster: Any, device: str, threads: int) -> Callable[[np.ndarray],
 
 def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[str, Any, list[str]]:
     """(family, loaded object, input features) of a benchmarked model."""
-    from thetaflow.fitting import TRAINING_RECORD, ml_inputs
-    from thetaflow.io import read_json
-    from thetaflow.models import load_classifier
+    from thetaflow.core.io import read_json
+    from thetaflow.ml.models import load_classifier
+    from thetaflow.ml.training import TRAINING_RECORD, ml_inputs
 
     if model == "autoencoder":
         import keras
 
-        from thetaflow.anomaly import MODEL_FILE, RECORD_FILE
+        from thetaflow.unsupervised.autoencoder import MODEL_FILE, RECORD_FILE
 
         record = read_json(directory / RECORD_FILE)
         net = keras.saving.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
@@ -184,7 +184,7 @@ def speedups(rows: Sequence[dict]) -> list[dict]:
 def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str, str | None], outputs: Mapping[str, str],
                       threads: int = 1) -> dict:
     """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV and figure."""
-    from thetaflow.models.nn import _configure_tensorflow
+    from thetaflow.ml.models.nn import _configure_tensorflow
 
     spec = config["benchmarks"]["gpu"]
     settings = TimingSettings.from_config(spec)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from thetaflow.benchmarking.fixedpoint import FixedType
+from thetaflow.core.errors import ThetaflowError
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,11 @@ GHDL_STD = "--std=08"
 MAX_SIM_CYCLES = 1000
 
 
-class HDLToolError(RuntimeError):
+class HDLToolError(ThetaflowError, RuntimeError):
     """GHDL or Yosys failed on a generated design; the message names the design and the log."""
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(ThetaflowError, ValueError):
     """A model has no path into a hardware tier (say which layer or family and skip)."""
 
 

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from thetaflow.io import atomic_path, read_json  # noqa: E402
-from thetaflow.plotting import save_figure  # noqa: E402
+from thetaflow.core.io import atomic_path, read_json  # noqa: E402
+from thetaflow.plotting.style import save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from thetaflow.core.errors import ThetaflowError
 
-class BenchmarkError(RuntimeError):
+
+class BenchmarkError(ThetaflowError, RuntimeError):
     """A benchmark point could not be measured as configured; the message names it."""
 
 

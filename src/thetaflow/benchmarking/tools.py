@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from thetaflow.core.errors import ThetaflowError
+
 #: tool name -> (how it is found, Debian package providing it)
 SYSTEM_TOOLS: dict[str, tuple[str, str]] = {
     "g++": ("executable", "g++"),
@@ -28,7 +30,7 @@ SYSTEM_TOOLS: dict[str, tuple[str, str]] = {
 INSTALLER = "workflow/install_system_packages.sh"
 
 
-class MissingToolError(RuntimeError):
+class MissingToolError(ThetaflowError, RuntimeError):
     """A system tool a benchmark tier needs is not installed; the message names it."""
 
 

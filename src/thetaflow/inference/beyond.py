@@ -14,15 +14,16 @@ import cabinetry
 import numpy as np
 import pyhf
 
+from thetaflow.core.errors import ThetaflowError
+from thetaflow.core.io import write_json
 from thetaflow.inference.fit import FitError, checked_fit, load_model, par_bounds
 from thetaflow.inference.workspace import POI
-from thetaflow.io import write_json
-from thetaflow.plotting import save_figure
+from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
 
 
-class ScanParameterError(ValueError):
+class ScanParameterError(ThetaflowError, ValueError):
     """A scan names a parameter the model does not have."""
 
 

@@ -40,9 +40,9 @@ import numpy as np
 import pyhf
 from scipy import stats
 
+from thetaflow.core.io import read_json, write_json
 from thetaflow.inference.fit import checked_fit, load_model, par_bounds
-from thetaflow.io import read_json, write_json
-from thetaflow.plotting import experiment_label, save_figure
+from thetaflow.plotting.style import experiment_label, save_figure
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,17 @@ import numpy as np
 import pandas as pd
 import pyhf
 
-from thetaflow.config import read_yaml
+from thetaflow.core.config import read_yaml
+from thetaflow.core.errors import ThetaflowError
+from thetaflow.core.io import atomic_path, read_json, write_json
 from thetaflow.inference.discriminants import binning_settings
 from thetaflow.inference.workspace import POI
-from thetaflow.io import atomic_path, read_json, write_json
-from thetaflow.plotting import save_figure
+from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
 
 
-class FitError(RuntimeError):
+class FitError(ThetaflowError, RuntimeError):
     """A fit did not converge; the message names the region and the suspicious parameters."""
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import hist
 import numpy as np
 
-from thetaflow.config import Sample, main_data_sample
+from thetaflow.core.io import read_json, write_json
+from thetaflow.core.samples import Sample, main_data_sample
 from thetaflow.inference.discriminants import (
     Discriminant,
     binning_settings,
@@ -31,7 +32,6 @@ from thetaflow.inference.discriminants import (
     fit_processes,
     read_values,
 )
-from thetaflow.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 

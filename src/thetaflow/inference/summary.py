@@ -17,8 +17,8 @@ import mplhep
 import numpy as np
 import pandas as pd
 
-from thetaflow.io import atomic_path, read_json, write_json
-from thetaflow.plotting import experiment_label, save_figure
+from thetaflow.core.io import atomic_path, read_json, write_json
+from thetaflow.plotting.style import experiment_label, save_figure
 
 log = logging.getLogger(__name__)
 

@@ -22,16 +22,17 @@ import numpy as np
 import pyhf
 import yaml
 
+from thetaflow.core.errors import ThetaflowError
+from thetaflow.core.io import atomic_path, write_json
 from thetaflow.inference.discriminants import binning_settings
 from thetaflow.inference.histograms import NOMINAL, TemplateSet, choose_bins, systematic_samples
-from thetaflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 POI = "mu"
 
 
-class ModelBuildError(ValueError):
+class ModelBuildError(ThetaflowError, ValueError):
     """The templates cannot make a valid model; the message names process and region."""
 
 

@@ -1,0 +1,33 @@
+"""Config checks of the supervised stage: inputs are configured features, every model has a
+known family and parameters its family accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from thetaflow.core.errors import ConfigError
+from thetaflow.core.samples import Sample
+from thetaflow.ml.models import build_classifier
+from thetaflow.ml.models.base import ModelConfigError
+
+
+def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
+    """Builds (without fitting) every configured model, so a bad parameter stops at parse."""
+    inputs = config["ml"].get("inputs") or config["features"]
+    unknown = [f for f in inputs if f not in config["features"]]
+    if unknown:
+        raise ConfigError(
+            f"config key 'ml.inputs': {', '.join(unknown)} not in 'features' "
+            "(the feature tables hold only those)"
+        )
+    for name, spec in config["ml"]["models"].items():
+        if name == "autoencoder":
+            raise ConfigError(
+                "config key 'ml.models.autoencoder': the name 'autoencoder' is reserved for the "
+                "anomaly score (config section 'anomaly'; scores in results/scores/autoencoder); "
+                "rename the model"
+            )
+        try:
+            build_classifier(name, spec["family"], spec.get("params", {}), 0, inputs)
+        except ModelConfigError as err:
+            raise ConfigError(f"config key 'ml.models.{name}': {err}") from err

@@ -1,0 +1,1 @@
+"""Running the workflow: provenance records and batch-system checks."""

@@ -1,0 +1,1 @@
+"""The analysis' figure style and shared figure helpers."""

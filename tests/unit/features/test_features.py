@@ -1,0 +1,390 @@
+"""Features and feature tables on hand-made events with hand-computed four-vector values.
+
+The events are built by :func:`thetaflow.ingestion.ingest.output_record` (the exact record ingestion
+writes) and round-tripped through parquet as in the workflow. Every expected value is
+computed here from explicit formulas (p_x = p_T cos φ, p_z = p_T sinh η, ...), independently
+of ``vector``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import awkward as ak
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from thetaflow.core.jagged import Objects
+from thetaflow.features.compute import (
+    FEATURES,
+    LABEL_BACKGROUND,
+    LABEL_DATA,
+    LABEL_SIGNAL,
+    btag_sf_variation,
+    build_features,
+    compute_features,
+    feature_table,
+    higgs_jet_indices,
+    lepton_sf_variation,
+)
+from thetaflow.ingestion.ingest import output_record
+
+M_MU, M_E = 0.10566, 0.000511
+SYSTS = {"btag": {"b": 0.04, "c": 0.08, "light": 0.15}, "lepton_eff": {"muon": 0.01, "electron": 0.02}}
+RTOL = 2e-5  # inputs are float32 and vector computes in float32
+
+
+def lepton(pt, eta, phi, pdg):
+    mass = M_MU if abs(pdg) == 13 else M_E
+    return {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "charge": -int(np.sign(pdg)), "pdgId": pdg}
+
+
+def jet(pt, eta, phi, mass, btag, flav, gen_pt, n_mu=0, n_el=0):
+    return {
+        "pt": pt, "eta": eta, "phi": phi, "mass": mass, "btag": btag, "hadron_flavour": flav,
+        "gen_pt": gen_pt, "n_muons": n_mu, "n_electrons": n_el,
+    }
+
+
+# Event 0: textbook. Two massless jets of p_T 50 at η = 0, back to back → m_bb = 100 GeV,
+#          p_T^bb = 0; equal p_T, so b1 is the higher-tag jet. μ⁻μ⁺.
+# Event 1: three jets; the two highest b-tags (0.95, 0.60) are the 3rd and 2nd in p_T, the
+#          leading jet (p_T 120) is untagged. b1 = the p_T-70 c jet (tag 0.60), b2 = the
+#          p_T-45 b jet (tag 0.95). Δφ(b1, b2) = 4.5 wraps to 4.5 - 2π. e⁻e⁺.
+# Event 2: four jets; Higgs candidates are jets 0 (b, tag 0.80) and 3 (light mistag, 0.85);
+#          μ⁺e⁻ with φ = ±3.0 (Δφ wraps to 2π - 6). A third lepton is dropped by ingestion.
+EVENTS = [
+    {
+        "leptons": [lepton(60.0, 0.0, 0.0, 13), lepton(40.0, 0.0, math.pi / 2, -13)],
+        "jets": [
+            jet(50.0, 0.0, 0.0, 0.0, 0.9, 5, 55.0, n_mu=1),
+            jet(50.0, 0.0, math.pi, 0.0, 0.7, 5, 48.0),
+        ],
+        "met": (25.0, 1.0), "gen_weight": 1.0, "extra_weight": 1.0,
+    },
+    {
+        "leptons": [lepton(80.0, 1.2, -0.4, 11), lepton(35.0, -0.3, 2.2, -11)],
+        "jets": [
+            jet(120.0, 0.3, 1.0, 10.0, 0.05, 0, 118.0),
+            jet(70.0, 1.1, 2.5, 8.0, 0.60, 4, 75.0, n_el=1),
+            jet(45.0, -1.2, -2.0, 6.0, 0.95, 5, 52.0, n_mu=1),
+        ],
+        "met": (40.0, -2.0), "gen_weight": -8.0, "extra_weight": 1.1,
+    },
+    {
+        "leptons": [lepton(55.0, -2.0, 3.0, -13), lepton(30.0, 2.1, -3.0, 11), lepton(12.0, 0.5, 0.5, 13)],
+        "jets": [
+            jet(150.0, -0.5, 0.2, 15.0, 0.80, 5, 160.0),
+            jet(90.0, 0.8, -1.5, 9.0, 0.10, 0, 88.0),
+            jet(40.0, 2.0, 2.8, 5.0, 0.30, 0, 38.0),
+            jet(22.0, -2.3, -0.7, 3.0, 0.85, 0, 30.0, n_el=1),
+        ],
+        "met": (10.0, 0.5), "gen_weight": 0.6, "extra_weight": 0.9,
+    },
+]
+HIGGS_JETS = [(0, 1), (1, 2), (0, 3)]  # (b1, b2) indices into each event's jets, by hand
+
+
+def _record(events_spec) -> ak.Array:
+    """The per-event record exactly as ingestion writes it, via its own output_record."""
+    n = len(events_spec)
+    ids = {
+        "run": np.ones(n, np.uint32),
+        "luminosityBlock": np.full(n, 3, np.uint32),
+        "event": np.arange(101, 101 + n, dtype=np.uint64),
+    }
+    leptons = ak.Array([e["leptons"] for e in events_spec])
+    jets = ak.Array([e["jets"] for e in events_spec])
+    objects = SimpleNamespace(
+        leptons=Objects.from_awkward(leptons, leptons.fields),
+        jets=Objects.from_awkward(jets, jets.fields),
+        met_pt=np.array([e["met"][0] for e in events_spec]),
+        met_phi=np.array([e["met"][1] for e in events_spec]),
+    )
+    mask = np.ones(n, bool)
+    gen_weight = np.array([e["gen_weight"] for e in events_spec], dtype=np.float64)
+    extra_weight = np.array([e["extra_weight"] for e in events_spec], dtype=np.float64)
+    return output_record(ids, objects, mask, gen_weight, extra_weight)
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory) -> ak.Array:
+    """Hand-made events, written and read back like ``results/events/*.parquet``."""
+    path = tmp_path_factory.mktemp("ev") / "events.parquet"
+    pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), path)
+    return ak.from_parquet(path)
+
+
+# --- hand computations ----------------------------------------------------------------------
+
+
+def f32(x) -> float:
+    """The value as stored (float32), back in float64 for the hand computation."""
+    return float(np.float32(x))
+
+
+def four(obj) -> np.ndarray:
+    pt, eta, phi, m = (f32(obj[k]) for k in ("pt", "eta", "phi", "mass"))
+    px, py, pz = pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)
+    return np.array([px, py, pz, math.sqrt(px * px + py * py + pz * pz + m * m)])
+
+
+def inv_mass(p) -> float:
+    return math.sqrt(max(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2, 0.0))
+
+
+def pt_of(p) -> float:
+    return math.hypot(p[0], p[1])
+
+
+def wrap(dphi: float) -> float:
+    return (dphi + math.pi) % (2 * math.pi) - math.pi
+
+
+def delta_r(a, b) -> float:
+    return math.hypot(f32(a["eta"]) - f32(b["eta"]), wrap(f32(a["phi"]) - f32(b["phi"])))
+
+
+def expected_features(ev, higgs) -> dict[str, float]:
+    l1, l2 = ev["leptons"][:2]
+    b1, b2 = ev["jets"][higgs[0]], ev["jets"][higgs[1]]
+    z = four(l1) + four(l2)
+    h = four(b1) + four(b2)
+    return {
+        "m_bb_gev": inv_mass(h),
+        "pt_bb_gev": pt_of(h),
+        "dr_bb": delta_r(b1, b2),
+        "deta_bb": abs(f32(b1["eta"]) - f32(b2["eta"])),
+        "m_ll_gev": inv_mass(z),
+        "pt_ll_gev": pt_of(z),
+        "dphi_zh": abs(wrap(math.atan2(z[1], z[0]) - math.atan2(h[1], h[0]))),
+        "pt_balance": pt_of(h) / pt_of(z),
+        "m_llbb_gev": inv_mass(z + h),
+        "dr_ll": delta_r(l1, l2),
+        "met_gev": f32(ev["met"][0]),
+        "ht_gev": sum(f32(j["pt"]) for j in ev["jets"]),
+        "n_jets": len(ev["jets"]),
+        "btag_b1": f32(b1["btag"]),
+        "btag_b2": f32(b2["btag"]),
+        "lep1_pt_gev": f32(l1["pt"]),
+        "lep1_eta": f32(l1["eta"]),
+        "lep2_pt_gev": f32(l2["pt"]),
+        "lep2_eta": f32(l2["eta"]),
+        "b1_pt_gev": f32(b1["pt"]),
+        "b1_eta": f32(b1["eta"]),
+        "b2_pt_gev": f32(b2["pt"]),
+        "b2_eta": f32(b2["eta"]),
+    }
+
+
+# --- the record layout -----------------------------------------------------------------------
+
+
+def test_hand_made_events_have_the_ingest_layout(events):
+    assert events.fields == [
+        "run", "luminosityBlock", "event", "gen_weight", "extra_weight", "leptons", "jets", "met_pt", "met_phi"
+    ]
+    assert events.leptons.fields == ["pt", "eta", "phi", "mass", "charge", "pdg_id"]
+    assert events.jets.fields == [
+        "pt", "eta", "phi", "mass", "btag", "hadron_flavour", "gen_pt", "n_muons", "n_electrons"
+    ]
+    assert ak.to_list(ak.num(events.leptons)) == [2, 2, 2]  # ingestion keeps the two leading
+    assert ak.to_list(ak.num(events.jets)) == [2, 3, 4]
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+def test_every_registered_feature_is_checked_here():
+    names = set(expected_features(EVENTS[0], HIGGS_JETS[0]))
+    assert names == set(FEATURES)
+    assert FEATURES["n_jets"].integer and not FEATURES["m_bb_gev"].integer
+    for feature in FEATURES.values():
+        n, lo, hi = feature.bins
+        assert n > 0 and hi > lo and feature.label
+
+
+def test_textbook_values():
+    """Closed forms: back-to-back massless jets of p_T 50 at η = 0 have m = 2·50 = 100 GeV."""
+    exp = expected_features(EVENTS[0], HIGGS_JETS[0])
+    assert exp["m_bb_gev"] == pytest.approx(100.0, rel=1e-6)
+    assert exp["pt_bb_gev"] == pytest.approx(0.0, abs=1e-5)
+    assert exp["dr_bb"] == pytest.approx(math.pi, rel=1e-6)
+    # leptons at η = 0, Δφ = π/2: m² = m1² + m2² + 2(E1E2 - p1·p2) with p1·p2 = 0
+    e1, e2 = math.hypot(60.0, M_MU), math.hypot(40.0, M_MU)
+    assert exp["m_ll_gev"] == pytest.approx(math.sqrt(2 * M_MU**2 + 2 * e1 * e2), rel=1e-6)
+    assert exp["pt_ll_gev"] == pytest.approx(math.hypot(60.0, 40.0), rel=1e-6)
+
+
+@pytest.mark.parametrize("i", range(len(EVENTS)))
+def test_features_match_hand_computation(events, i):
+    got = compute_features(events, list(FEATURES))
+    expected = expected_features(EVENTS[i], HIGGS_JETS[i])
+    for name, value in expected.items():
+        assert got[name].dtype == np.float32, name
+        if i == 0 and name == "dphi_zh":
+            # p_T^bb = 0: the azimuth of the Higgs candidate is undefined; only the range
+            assert 0.0 <= got[name][i] <= math.pi
+            continue
+        assert got[name][i] == pytest.approx(value, rel=RTOL, abs=1e-4), (name, got[name][i], value)
+
+
+def test_higgs_candidates_are_the_two_highest_btag_jets_b1_harder(events):
+    assert ak.to_list(higgs_jet_indices(events)) == [list(h) for h in HIGGS_JETS]
+    got = compute_features(events, ["btag_b1", "btag_b2", "b1_pt_gev", "b2_pt_gev"])
+    # event 1: the leading jet (p_T 120, tag 0.05) is not a candidate; b1 is the p_T-70 jet
+    # although its tag (0.60) is below b2's (0.95)
+    assert got["b1_pt_gev"][1] == pytest.approx(70.0)
+    assert got["btag_b1"][1] == pytest.approx(0.60)
+    assert got["b2_pt_gev"][1] == pytest.approx(45.0)
+    assert got["btag_b2"][1] == pytest.approx(0.95)
+    assert np.all(got["b1_pt_gev"] >= got["b2_pt_gev"])
+
+
+def test_compute_features_on_no_events(events):
+    got = compute_features(events[:0], list(FEATURES))
+    assert set(got) == set(FEATURES)
+    assert all(v.shape == (0,) and v.dtype == np.float32 for v in got.values())
+
+
+# --- weight variations ---------------------------------------------------------------------------
+
+
+def test_btag_sf_variation_by_flavour_of_the_higgs_jets(events):
+    b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
+    # flavours of (b1, b2): (b, b), (c, b), (b, light); the untagged jets never count
+    for sign in (1, -1):
+        expected = [(1 + sign * b) ** 2, (1 + sign * c) * (1 + sign * b), (1 + sign * b) * (1 + sign * light)]
+        np.testing.assert_allclose(btag_sf_variation(events, SYSTS["btag"], sign), expected, rtol=1e-12)
+
+
+def test_lepton_sf_variation_by_muon_or_electron(events):
+    mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
+    for sign in (1, -1):
+        expected = [(1 + sign * mu) ** 2, (1 + sign * el) ** 2, (1 + sign * mu) * (1 + sign * el)]
+        np.testing.assert_allclose(lepton_sf_variation(events, SYSTS["lepton_eff"], sign), expected, rtol=1e-12)
+
+
+# --- feature tables -------------------------------------------------------------------------------
+
+
+def _table(events, kind="signal", norm=0.25, systs=SYSTS):
+    return feature_table(
+        events, sample="zh", kind=kind, norm_factor=norm, feature_names=list(FEATURES), weight_systematics=systs
+    )
+
+
+EXPECTED_COLUMNS = (
+    ["run", "luminosityBlock", "event", "sample", "label", *FEATURES, "weight", "gen_weight"]
+    + [f"weight_{s}_{d}" for s in ("btag", "lep") for d in ("up", "down")]
+    + [f"{b}_{c}" for b in ("b1", "b2") for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")]
+)
+
+
+def test_feature_table_weights_labels_and_systematics(events):
+    table = _table(events, norm=0.25)
+    assert table.column_names == EXPECTED_COLUMNS
+    t = table.to_pydict()
+    assert t["sample"] == ["zh"] * 3
+    assert t["label"] == [LABEL_SIGNAL] * 3
+    assert t["event"] == [101, 102, 103] and t["run"] == [1, 1, 1] and t["luminosityBlock"] == [3, 3, 3]
+    weight = np.array([0.25 * e["gen_weight"] * e["extra_weight"] for e in EVENTS])
+    np.testing.assert_allclose(t["weight"], weight, rtol=1e-12)
+    np.testing.assert_allclose(t["gen_weight"], [e["gen_weight"] for e in EVENTS])
+    b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
+    mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
+    for d, s in (("up", 1), ("down", -1)):
+        btag = np.array([(1 + s * b) ** 2, (1 + s * c) * (1 + s * b), (1 + s * b) * (1 + s * light)])
+        lep = np.array([(1 + s * mu) ** 2, (1 + s * el) ** 2, (1 + s * mu) * (1 + s * el)])
+        np.testing.assert_allclose(t[f"weight_btag_{d}"], weight * btag, rtol=1e-12)
+        np.testing.assert_allclose(t[f"weight_lep_{d}"], weight * lep, rtol=1e-12)
+    # features in the table are those of compute_features
+    for name, values in compute_features(events, list(FEATURES)).items():
+        np.testing.assert_array_equal(table[name].to_numpy(), values)
+
+
+def test_feature_table_truth_columns_follow_b1_b2(events):
+    t = _table(events).to_pydict()
+    b1 = [EVENTS[i]["jets"][h[0]] for i, h in enumerate(HIGGS_JETS)]
+    b2 = [EVENTS[i]["jets"][h[1]] for i, h in enumerate(HIGGS_JETS)]
+    for name, jets in (("b1", b1), ("b2", b2)):
+        np.testing.assert_allclose(t[f"{name}_gen_pt_gev"], [j["gen_pt"] for j in jets], rtol=1e-6)
+        np.testing.assert_allclose(t[f"{name}_mass_gev"], [j["mass"] for j in jets], rtol=1e-6)
+        assert t[f"{name}_hadron_flavour"] == [j["hadron_flavour"] for j in jets]
+        assert t[f"{name}_soft_lepton"] == [int(j["n_muons"] + j["n_electrons"] > 0) for j in jets]
+
+
+def test_feature_table_background_label(events):
+    t = _table(events, kind="background").to_pydict()
+    assert t["label"] == [LABEL_BACKGROUND] * 3
+
+
+def test_feature_table_data_is_unweighted(events):
+    table = _table(events, kind="data", norm=0.25)
+    t = table.to_pydict()
+    assert t["label"] == [LABEL_DATA] * 3
+    np.testing.assert_array_equal(t["weight"], 1.0)
+    for col in ("weight_btag_up", "weight_btag_down", "weight_lep_up", "weight_lep_down"):
+        np.testing.assert_array_equal(t[col], t["weight"])
+
+
+def test_feature_table_without_weight_systematics(events):
+    table = _table(events, systs={"btag": SYSTS["btag"]})
+    assert "weight_btag_up" in table.column_names
+    assert not any(c.startswith("weight_lep") for c in table.column_names)
+    assert not any(c.startswith("weight_") for c in _table(events, systs={}).column_names)
+
+
+def test_feature_table_of_no_events_has_every_column(events):
+    full = _table(events)
+    empty = _table(events[:0])
+    assert empty.num_rows == 0
+    assert empty.column_names == EXPECTED_COLUMNS
+    assert empty.schema == full.schema
+    assert _table(events[:0], kind="data").column_names == EXPECTED_COLUMNS
+
+
+# --- workflow entry point -------------------------------------------------------------------------
+
+
+def test_build_features_uses_the_cutflow_normalisation(tmp_path, events, default_config):
+    config = default_config
+    ev_path, cf_path, out = tmp_path / "ev.parquet", tmp_path / "cutflow.json", tmp_path / "features.parquet"
+    pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), ev_path)
+    cf_path.write_text(json.dumps({"norm_factor": 0.125}))
+    rows = build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
+    assert rows == 3
+    table = pq.read_table(out)
+    assert table.column_names[: 5 + len(config["features"])] == [
+        "run", "luminosityBlock", "event", "sample", "label", *config["features"]
+    ]
+    np.testing.assert_allclose(
+        table["weight"].to_numpy(), [0.125 * e["gen_weight"] * e["extra_weight"] for e in EVENTS], rtol=1e-12
+    )
+    assert table["label"].to_pylist() == [LABEL_BACKGROUND] * 3
+    # an event without a Higgs candidate (one jet) is refused with a message naming the sample
+    bad = [dict(EVENTS[0], jets=EVENTS[0]["jets"][:1])]
+    pq.write_table(ak.to_arrow_table(_record(bad), extensionarray=False), ev_path)
+    with pytest.raises(ValueError, match="zjets.*fewer than two leptons or two jets"):
+        build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
+
+
+def test_a_feature_job_does_not_import_pandas(tmp_path):
+    # pyarrow imports pandas on its first pa.array call: 0.3 s of a feature job's time
+    ev_path = tmp_path / "ev.parquet"
+    pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), ev_path)
+    code = (
+        "import sys, awkward as ak\n"
+        "from thetaflow.features.compute import FEATURES, feature_table\n"
+        f"events = ak.from_parquet({str(ev_path)!r})\n"
+        "table = feature_table(events, sample='zh', kind='signal', norm_factor=1.0,"
+        " feature_names=list(FEATURES), weight_systematics={})\n"
+        "assert table.num_rows == 3 and table['sample'].to_pylist() == ['zh'] * 3\n"
+        "assert 'pandas' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

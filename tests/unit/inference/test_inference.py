@@ -1,0 +1,391 @@
+"""Statistical inference: templates, binning, workspace, fits, closure and the bad inputs.
+
+A small synthetic analysis (a signal peaking at high score over two falling backgrounds, a
+shape and a weight systematic, MC statistical uncertainties) is built as a TemplateSet, so
+every step from rebinning to toys runs in seconds without the workflow.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import pandas as pd
+import pyhf
+import pytest
+
+from thetaflow.analysis import check_analysis
+from thetaflow.core.errors import ConfigError
+from thetaflow.core.io import read_json
+from thetaflow.inference.beyond import (
+    ScanParameterError,
+    check_scan_parameters,
+    scans,
+    significance_and_limit,
+)
+from thetaflow.inference.closure import (
+    asimov_closure,
+    fit_toys,
+    pull_statistics,
+    sample_toys,
+    toy_closure,
+)
+from thetaflow.inference.discriminants import InferenceInputError, discriminant, read_values
+from thetaflow.inference.fit import FitError, checked_fit, fit_data, load_model, par_bounds
+from thetaflow.inference.histograms import (
+    ProcessTemplates,
+    Template,
+    TemplateSet,
+    _fill,
+    choose_bins,
+    fine_edges,
+    systematic_samples,
+    template_inputs,
+)
+from thetaflow.inference.workspace import ModelBuildError, build_workspace, usable_templates
+
+
+@pytest.fixture(scope="module")
+def analysis(default_analysis):
+    return default_analysis
+
+
+@pytest.fixture()
+def config(analysis):
+    return copy.deepcopy(analysis[0])
+
+
+def synthetic_templates(mu_data: float = 1.0, seed: int = 7, n_fine: int = 60) -> TemplateSet:
+    """Signal ~ Beta(6, 1.2) (high score), backgrounds ~ Beta(1, 3) and Beta(1.5, 2.5); weights
+    0.05 per MC event; a +-4 % shift of the score (shape) and a +-5 % weight systematic."""
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(0, 1, n_fine + 1)
+    spec = {"zh": ("signal", (6, 1.2), 2000), "zjets": ("background", (1, 3), 40000), "ttbar": ("background", (1.5, 2.5), 20000)}
+    processes = {}
+    for name, (kind, (a, b), n) in spec.items():
+        x = rng.beta(a, b, n)
+        w = np.full(n, 0.05)
+        templates = {"nominal": _fill(edges, x, w)}
+        for d, f in (("up", 1.04), ("down", 0.96)):
+            templates[f"jes_{d}"] = _fill(edges, np.clip(x * f, 0, 1), w)
+            templates[f"btag_{d}"] = _fill(edges, x, w * (1.05 if d == "up" else 0.95))
+        processes[name] = ProcessTemplates(kind, templates)
+    expected = sum((mu_data if p.kind == "signal" else 1.0) * p.nominal.sumw for p in processes.values())
+    data = rng.poisson(expected).astype(float)
+    return TemplateSet("nn", "nn score", edges, "data", data, processes)
+
+
+def synthetic_config(config: dict) -> dict:
+    inf = config["inference"]
+    inf["normalisation"] = {"lumi": {"uncertainty": 0.016}, "xsec_ttbar": {"uncertainty": 0.06, "samples": ["ttbar"]}}
+    inf["systematics"] = {
+        "jes": {"type": "shape", "up": "jes_up", "down": "jes_down"},
+        "btag": {"type": "weight", "up": "weight_btag_up", "down": "weight_btag_down"},
+    }
+    inf["binning"].update(n_bins=6, min_background=5.0, max_stat_uncertainty=0.2)
+    inf["closure"].update(toys=30, toy_mu=[1.0])
+    return config
+
+
+def write_workspace(config: dict, tmp_path, templates: TemplateSet) -> dict[str, str]:
+    fine = tmp_path / "histograms.json"
+    templates.save(str(fine))
+    outputs = {
+        "workspace": str(tmp_path / "workspace.json"),
+        "binning": str(tmp_path / "binning.json"),
+        "cabinetry": str(tmp_path / "cabinetry.yaml"),
+        "templates": str(tmp_path / "templates"),
+    }
+    build_workspace(config, str(fine), outputs)
+    return outputs
+
+
+@pytest.fixture()
+def workspace(config, tmp_path):
+    config = synthetic_config(config)
+    return config, write_workspace(config, tmp_path, synthetic_templates())
+
+
+# -- histograms and binning -------------------------------------------------------------------
+
+
+def test_systematic_samples_default_to_all_processes_in_their_order():
+    processes = ["zh", "zjets", "ttbar"]
+    assert systematic_samples({}, processes) == processes
+    assert systematic_samples({"samples": ["ttbar", "zh", "other"]}, processes) == ["zh", "ttbar"]
+    assert systematic_samples({"samples": []}, processes) == []
+
+
+def test_template_inputs_read_shape_variations_only_of_the_samples_they_act_on(config, analysis):
+    config, samples = synthetic_config(config), analysis[1]
+    config["inference"]["systematics"]["jes"]["samples"] = ["ttbar"]
+    files = template_inputs(config, samples, "nn")
+    assert "results/scores/nn/ttbar/jes_up.parquet" in files["ttbar"]
+    assert "results/features/ttbar/jes_down.parquet" in files["ttbar"]
+    assert all("jes" not in path for path in files["zh"])
+    assert files["data"] == ["results/features/data/nominal.parquet", "results/scores/nn/data/nominal.parquet"]
+
+
+
+def test_fine_edges_join_uniform_grid_and_signal_quantiles():
+    rng = np.random.default_rng(1)
+    signal = rng.beta(20, 1, 5000)  # piles up near 1, like a classifier score
+    edges = fine_edges(signal, np.ones_like(signal), (0.0, 1.0), 10)
+    assert edges[0] == 0 and edges[-1] == 1 and np.all(np.diff(edges) > 0)
+    assert set(np.round(np.linspace(0, 1, 11), 12)) <= set(np.round(edges, 12))
+    # the signal quantiles resolve the peak: half the edges above the signal median
+    assert np.sum(edges > np.median(signal)) >= 5
+
+
+def test_fill_clips_out_of_range_values_into_the_edge_bins():
+    t = _fill(np.array([0.0, 0.5, 1.0]), np.array([-3.0, 0.2, 0.7, 1.0, 7.0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert t.sumw.tolist() == [3.0, 12.0]
+    assert t.sumw2.tolist() == [5.0, 50.0]
+
+
+def test_equal_signal_bins_meet_the_background_constraints():
+    fine = synthetic_templates()
+    binning = {"strategy": "equal_signal", "n_bins": 8, "min_background": 20.0, "max_stat_uncertainty": 0.1}
+    boundaries = choose_bins(fine, binning)
+    coarse = fine.rebinned(boundaries)
+    bkg = coarse.total(coarse.background)
+    assert np.all(bkg.sumw >= 20.0)
+    assert np.all(np.sqrt(bkg.sumw2) / bkg.sumw <= 0.1)
+    # nothing lost in the rebinning
+    for name, process in fine.processes.items():
+        assert coarse.processes[name].nominal.sumw.sum() == pytest.approx(process.nominal.sumw.sum())
+    assert coarse.data.sum() == fine.data.sum()
+    # without the constraints the bins hold equal signal
+    loose = fine.rebinned(choose_bins(fine, {**binning, "min_background": 0.0, "max_stat_uncertainty": 10.0}))
+    sig = loose.total(loose.signal).sumw
+    assert len(sig) == 8 and sig.std() / sig.mean() < 0.25
+
+
+def test_template_set_round_trips_through_json(tmp_path):
+    fine = synthetic_templates()
+    fine.save(str(tmp_path / "h.json"))
+    back = TemplateSet.load(str(tmp_path / "h.json"))
+    assert np.array_equal(back.edges, fine.edges) and np.array_equal(back.data, fine.data)
+    assert np.array_equal(back.processes["zh"].templates["jes_up"].sumw, fine.processes["zh"].templates["jes_up"].sumw)
+
+
+# -- workspace ----------------------------------------------------------------------------------
+
+
+def test_workspace_validates_against_the_histfactory_schema(workspace):
+    config, outputs = workspace
+    spec = read_json(outputs["workspace"])
+    pyhf.schema.validate(spec, "workspace.json")  # raises on an invalid workspace
+    modifiers = {(m["name"], m["type"]) for ch in spec["channels"] for s in ch["samples"] for m in s["modifiers"]}
+    assert ("mu", "normfactor") in modifiers
+    assert {("lumi", "normsys"), ("xsec_ttbar", "normsys"), ("jes", "histosys"), ("btag", "normsys")} <= modifiers
+    assert any(t == "staterror" for _, t in modifiers)
+    assert spec["measurements"][0]["config"]["parameters"][0]["bounds"] == [[-10.0, 10.0]]
+    binning = read_json(outputs["binning"])
+    assert 2 <= len(binning["edges"]) - 1 <= 6
+
+
+def test_process_with_zero_yield_is_dropped_with_a_warning(config, tmp_path, caplog):
+    templates = synthetic_templates()
+    templates.processes["empty"] = ProcessTemplates("background", {"nominal": Template(np.zeros(60), np.zeros(60))})
+    with caplog.at_level(logging.WARNING):
+        kept = usable_templates(templates)
+    assert "empty" not in kept.processes
+    assert "process 'empty' has zero expected yield" in caplog.text and "region 'nn'" in caplog.text
+
+
+def test_all_zero_systematic_template_names_process_template_and_region():
+    templates = synthetic_templates()
+    templates.processes["ttbar"].templates["jes_up"] = Template(np.zeros(60), np.zeros(60))
+    with pytest.raises(ModelBuildError, match=r"region 'nn': template 'jes_up' of process 'ttbar' is empty"):
+        usable_templates(templates)
+
+
+def test_empty_data_histogram_is_an_error():
+    templates = synthetic_templates()
+    templates.data = np.zeros_like(templates.data)
+    with pytest.raises(ModelBuildError, match=r"region 'nn': the data histogram \(data\) is empty"):
+        usable_templates(templates)
+
+
+# -- fits ---------------------------------------------------------------------------------------
+
+
+def test_asimov_fits_recover_mu(workspace, tmp_path):
+    config, outputs = workspace
+    summary = asimov_closure(config, outputs["workspace"], str(tmp_path / "asimov.json"))
+    assert [r["mu_injected"] for r in summary["fits"]] == [0.0, 1.0]
+    for row in summary["fits"]:
+        assert abs(row["difference"]) < 1e-3
+    assert summary["all_close"]
+
+
+def test_fit_recovers_a_known_injected_signal_strength(config, tmp_path):
+    """Pseudo-data with μ = 2.5 (Poisson fluctuated): μ̂ within 2.5σ of 2.5 and far from 1."""
+    config = synthetic_config(config)
+    outputs = write_workspace(config, tmp_path, synthetic_templates(mu_data=2.5, seed=11))
+    fit_outputs = {k: str(tmp_path / f"{k}.png") for k in ("prefit", "postfit", "pulls", "correlation")}
+    fit_outputs |= {"yields": str(tmp_path / "yields.csv"), "results": str(tmp_path / "fit.json")}
+    summary = fit_data(config, outputs["workspace"], outputs["cabinetry"], fit_outputs)
+    mu = summary["mu"]
+    assert abs(mu["value"] - 2.5) < 2.5 * mu["hesse"]
+    assert mu["minos"]["down"] < 0 < mu["minos"]["up"]
+    assert (mu["value"] - 1.0) / mu["hesse"] > 2
+    assert 0 < summary["goodness_of_fit"]["p_value"] <= 1
+    names = {p["name"] for p in summary["parameters"]}
+    assert {"mu", "lumi", "jes", "btag", "xsec_ttbar"} <= names
+    yields = pd.read_csv(fit_outputs["yields"])
+    assert set(yields["stage"]) == {"prefit", "postfit"} and "data" in set(yields["sample"])
+
+
+def test_toys_give_unit_pulls_and_are_reproducible(workspace, tmp_path):
+    config, outputs = workspace
+    model, _ = load_model(outputs["workspace"])
+    assert np.array_equal(sample_toys(model, 1.0, 5, 123), sample_toys(model, 1.0, 5, 123))
+    assert not np.array_equal(sample_toys(model, 1.0, 5, 123), sample_toys(model, 1.0, 5, 124))
+    summary = toy_closure(config, outputs["workspace"], {"results": str(tmp_path / "t.json"), "figure": str(tmp_path / "t.png")})
+    row = summary["toys"][0]
+    assert row["convergence_rate"] >= 0.9
+    assert abs(row["pull_mean"]) < 0.5 and 0.6 < row["pull_width"] < 1.4
+
+
+def test_pull_statistics_of_a_standard_normal():
+    rng = np.random.default_rng(3)
+    mu_hat = 1.0 + 0.2 * rng.standard_normal(4000)
+    fits = np.column_stack([mu_hat, np.full(4000, 0.2), (mu_hat - 1.0) / 0.2, np.ones(4000)])
+    stats = pull_statistics(fits, 1.0)
+    assert abs(stats["pull_mean"]) < 3 * stats["pull_mean_error"]
+    assert abs(stats["pull_width"] - 1) < 3 * stats["pull_width_error"]
+    assert stats["fraction_within_1sigma"] == pytest.approx(0.683, abs=0.03)
+    assert stats["hesse_pull"]["mean"] == pytest.approx(stats["pull_mean"])
+
+
+def test_likelihood_pull_has_the_sign_of_the_deviation(workspace):
+    """sign(μ̂ − μ₀)·√(−2 ln λ(μ₀)): same sign as μ̂ − μ₀; in this model's strongly asymmetric
+    likelihood (a signal-rich bin with little background) it differs from (μ̂ − μ₀)/σ̂."""
+    _, outputs = workspace
+    fits = fit_toys(outputs["workspace"], (-10, 10), 1.0, 4, 5, workers=1)
+    assert fits[:, 3].all()
+    assert np.array_equal(np.sign(fits[:, 2]), np.sign(fits[:, 0] - 1.0))
+
+
+def test_significance_and_limit_are_consistent(workspace, tmp_path):
+    config, outputs = workspace
+    result = significance_and_limit(config, outputs["workspace"], {"results": str(tmp_path / "l.json"), "figure": str(tmp_path / "l.png")})
+    exp = result["limit"]["expected"]
+    assert exp["-2sigma"] < exp["-1sigma"] < exp["median"] < exp["+1sigma"] < exp["+2sigma"]
+    assert result["significance"]["expected"] > 1
+
+
+def test_shared_fits_calculator_equals_pyhf_hypotest(workspace):
+    """Sharing the μ-independent fits across μ gives pyhf's observed and expected CLs."""
+    import pyhf
+
+    from thetaflow.inference.beyond import SharedFitsCalculator
+
+    _, outputs = workspace
+    model, data = load_model(outputs["workspace"])
+    bounds = par_bounds(model, (0.0, 10.0))
+    calculator = SharedFitsCalculator(data, model, bounds)
+    for mu in (0.3, 1.0, 2.5):
+        observed, expected = pyhf.infer.hypotest(mu, data, model, par_bounds=bounds, test_stat="qtilde",
+                                                 return_expected_set=True)
+        np.testing.assert_allclose(calculator.cls(mu), [float(observed), *map(float, expected)], rtol=1e-6, atol=1e-9)
+
+
+def test_a_fit_that_does_not_converge_names_its_parameters(workspace):
+    _, outputs = workspace
+    model, data = load_model(outputs["workspace"])
+    with pytest.raises(FitError, match=r"region 'nn': the fit did not converge"):
+        checked_fit(model, data, "nn", maxiter=3, par_bounds=par_bounds(model, (-10, 10)))
+
+
+def test_unknown_scan_parameter_is_named(workspace, tmp_path):
+    config, outputs = workspace
+    model, _ = load_model(outputs["workspace"])
+    with pytest.raises(ScanParameterError, match=r"unknown parameter 'jse'.*the model has: .*jes"):
+        check_scan_parameters(model, ["mu", "jse"])
+    config["inference"]["scan"].update(parameters=["mu", "jes"], n_steps=5)
+    result = scans(config, outputs["workspace"], {"results": str(tmp_path / "s.json"), "mu": str(tmp_path / "mu.png"),
+                                                 "jes": str(tmp_path / "jes.png")})
+    assert [r["parameter"] for r in result] == ["mu", "jes"]
+
+
+# -- configuration and inputs --------------------------------------------------------------------
+
+
+def test_discriminant_without_scores_is_a_config_error(config, analysis):
+    config["inference"]["discriminants"]["mystery"] = {}
+    with pytest.raises(ConfigError, match=r"inference.discriminants.mystery': no scores exist for 'mystery'"):
+        check_analysis(config, analysis[1])
+
+
+def test_systematic_naming_a_missing_variation_is_a_config_error(config, analysis):
+    config["inference"]["systematics"]["jes"]["up"] = "jes_upp"
+    with pytest.raises(ConfigError, match=r"inference.systematics.jes.up': no sample has the variation 'jes_upp'"):
+        check_analysis(config, analysis[1])
+    config["inference"]["systematics"]["jes"]["up"] = "jes_up"
+    config["inference"]["systematics"]["btag"]["down"] = "weight_btagg_down"
+    with pytest.raises(ConfigError, match=r"no sample has the weight column 'weight_btagg_down'"):
+        check_analysis(config, analysis[1])
+
+
+def test_unknown_scan_parameter_in_config_is_a_config_error(config, analysis):
+    config["inference"]["scan"]["parameters"] = ["mu", "lumii"]
+    with pytest.raises(ConfigError, match=r"inference.scan.parameters': unknown parameter 'lumii'"):
+        check_analysis(config, analysis[1])
+
+
+def test_missing_and_stale_score_files_are_named(config, tmp_path):
+    disc = discriminant(config, "nn")
+    ids = {"run": np.ones(3, np.uint32), "luminosityBlock": np.ones(3, np.uint32), "event": np.arange(3, dtype=np.uint64)}
+    features = tmp_path / "features.parquet"
+    pd.DataFrame({**ids, "weight": [1.0, 2.0, 3.0]}).to_parquet(features)
+    with pytest.raises(InferenceInputError, match="no values: .*scores.parquet not found"):
+        read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
+    stale = {**ids, "event": np.array([0, 1, 5], np.uint64)}
+    pd.DataFrame({**stale, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "scores.parquet")
+    with pytest.raises(InferenceInputError, match="its events do not match"):
+        read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
+    pd.DataFrame({**ids, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "scores.parquet")
+    values = read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
+    assert values["value"].tolist() == [0.1, 0.2, 0.3] and values["weight"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_fit_toys_are_independent_of_the_worker_count(workspace):
+    config, outputs = workspace
+    one = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=1)
+    two = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=2)
+    assert np.allclose(one, two, equal_nan=True)
+
+
+def test_scan_interval_handles_minima_at_the_scan_edges():
+    from thetaflow.inference.beyond import _interval
+
+    x = np.linspace(0, 4, 9)
+    assert _interval(x, (x - 2) ** 2, 1.0) == [1.0, 3.0]
+    assert _interval(x, (x - 4) ** 2, 1.0) == [3.0, None]  # minimum at the upper edge
+    assert _interval(x, x**2, 1.0) == [None, 1.0]
+    assert _interval(x, (x - 6) ** 2, 1.0) == [None, None]  # minimum outside the range
+
+
+def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_path):
+    from thetaflow.inference.closure import injection_scan
+
+    config, outputs = workspace
+    config["inference"]["closure"].update(injection_mu=[0.0, 2.0], injection_toys=8)
+    result = injection_scan(config, outputs["workspace"], {"results": str(tmp_path / "i.json"), "figure": str(tmp_path / "i.png")})
+    assert [p["mu_injected"] for p in result["points"]] == [0.0, 2.0]
+    assert all(p["converged"] == 8 for p in result["points"])
+    assert 0.3 < result["linear_fit"]["slope"] < 1.7
+
+
+def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_stop(config, analysis, caplog):
+    config["inference"]["normalisation"]["xsec_other"] = {"uncertainty": 0.1, "samples": ["wjets"]}
+    with caplog.at_level(logging.WARNING):
+        check_analysis(config, analysis[1])
+    assert "inference.normalisation.xsec_other.samples': none of ['wjets']" in caplog.text
+    config["inference"]["normalisation"]["xsec_zz"]["samples"] = ["zz", "zzz"]
+    with pytest.raises(ConfigError, match=r"xsec_zz.samples': 'zzz' is not a signal or background sample"):
+        check_analysis(config, analysis[1])

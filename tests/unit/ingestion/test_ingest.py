@@ -1,0 +1,262 @@
+"""Ingestion: embedded simulation and real CMS NanoAOD, cutflows, variations, bad input."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import uproot
+
+from thetaflow.ingestion.ingest import (
+    CutCounts,
+    IngestError,
+    ReadPlan,
+    branches_read,
+    ingest_sample,
+    open_tree,
+    variations,
+)
+from thetaflow.ingestion.selection import Selection
+from thetaflow.simulation.production import (
+    SimulationSettings,
+    model_settings,
+    simulate_mc_chunk,
+    write_nanoaod,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED_NANOAOD = REPO.parent / "shared" / "data" / "nanoaod"
+
+
+@pytest.fixture(scope="module")
+def analysis(default_analysis) -> tuple[dict, dict]:
+    return default_analysis
+
+
+@pytest.fixture(scope="module")
+def zh_file(analysis, tmp_path_factory) -> str:
+    """A small simulated ZH chunk (3000 filtered events)."""
+    config, samples = analysis
+    settings = SimulationSettings.from_config({**config["simulation"], "seed": 7})
+    path = tmp_path_factory.mktemp("sim") / "zh.root"
+    simulate_mc_chunk(settings, model_settings(samples["zh"].spec["generate"]), "zh", 0, 3000, str(path))
+    return str(path)
+
+
+def run_ingest(config, files, tmp_path, *, is_data=False, sample="zh", xsec=0.0345, chunk_size=1000, weight=None):
+    selection = Selection.from_config(config["selection"])
+    vs = variations(config, is_data)
+    outputs = {v.name: str(tmp_path / f"{sample}_{v.name}.parquet") for v in vs}
+    cutflow = ingest_sample(
+        sample=sample,
+        files=files,
+        tree="Events",
+        is_data=is_data,
+        xsec_pb=None if is_data else xsec,
+        lumi_fb=config["analysis"]["lumi_fb"],
+        selection=selection,
+        variation_list=vs,
+        outputs=outputs,
+        cutflow_path=str(tmp_path / f"{sample}_cutflow.json"),
+        chunk_size=chunk_size,
+        weight_expr=weight,
+    )
+    return cutflow, outputs
+
+
+def test_embedded_simulation_cutflow_and_normalisation(analysis, zh_file, tmp_path):
+    config, _ = analysis
+    cutflow, outputs = run_ingest(config, [zh_file], tmp_path, chunk_size=700)
+    tree = uproot.open(zh_file)["Events"]
+    gen_weight = tree["genWeight"].array(library="np")
+    runs = uproot.open(zh_file)["Runs"].arrays(library="np")
+    assert cutflow["events_read"] == tree.num_entries
+    # Σw over all events read (not only selected); normalisation from the Runs tree
+    assert cutflow["sumw_read"] == pytest.approx(gen_weight.sum())
+    assert cutflow["sumw"] == pytest.approx(runs["genEventSumw"].sum())
+    assert cutflow["sumw_source"] == "Runs.genEventSumw"
+    lumi_pb = config["analysis"]["lumi_fb"] * 1000
+    assert cutflow["norm_factor"] == pytest.approx(0.0345 * lumi_pb / runs["genEventSumw"].sum())
+    nominal = cutflow["cutflow"]["nominal"]
+    counts = [row["events"] for row in nominal]
+    assert counts[0] == tree.num_entries
+    assert all(a >= b for a, b in zip(counts, counts[1:])), "cutflow must be monotonic"
+    assert [row["cut"] for row in nominal] == ["all"] + [c["name"] for c in config["selection"]["cuts"]]
+    events = ak.from_parquet(outputs["nominal"])
+    assert len(events) == counts[-1] > 0
+    assert ak.all(ak.num(events.leptons) == 2) and ak.all(ak.num(events.jets) >= 2)
+    mll = (events.leptons[:, 0].pt > 0)  # records are complete
+    assert ak.all(mll)
+    # ids are unique and come from the file
+    ids = set(zip(events.run.tolist(), events.luminosityBlock.tolist(), events.event.tolist()))
+    assert len(ids) == len(events)
+
+
+def test_cut_counts_of_cumulative_masks():
+    masks = [np.array([True, True, False, True]), np.array([True, False, False, True])]
+    counts = CutCounts.of(masks, np.array([0.5, 2.0, 4.0, 1.0]))
+    np.testing.assert_array_equal(counts.events, [3, 2])
+    np.testing.assert_array_equal(counts.sumw, [3.5, 1.5])
+
+
+@pytest.mark.parametrize(("weight", "same_in_every_variation"), [("1 + 0.01 * ptll_gev", True), ("1 + 0.1 * n_jets", False)])
+def test_extra_weight_enters_every_cut(analysis, zh_file, tmp_path, weight, same_in_every_variation):
+    # a weight on lepton variables counts the cuts before the jet cuts once for every
+    # variation; one on jet variables is evaluated per variation, from the first cut on
+    config, _ = analysis
+    plain, _ = run_ingest(config, [zh_file], tmp_path / "plain")
+    weighted, _ = run_ingest(config, [zh_file], tmp_path / "weighted", weight=weight)
+    first = {v: rows[0]["sumw"] for v, rows in weighted["cutflow"].items()}
+    assert first["nominal"] > plain["cutflow"]["nominal"][0]["sumw"]
+    assert (first["jes_up"] == first["nominal"] == first["jes_down"]) is same_in_every_variation
+    for v, rows in weighted["cutflow"].items():
+        assert [r["events"] for r in rows] == [r["events"] for r in plain["cutflow"][v]]
+
+
+def test_jes_variation_shifts_jets_and_selection(analysis, zh_file, tmp_path):
+    config, _ = analysis
+    _, outputs = run_ingest(config, [zh_file], tmp_path)
+    nominal = ak.from_parquet(outputs["nominal"])
+    up = ak.from_parquet(outputs["jes_up"])
+    down = ak.from_parquet(outputs["jes_down"])
+    shift = config["systematics"]["shape"]["jes"]["relative_shift"]
+    # more jets pass the p_T threshold when scaled up
+    assert len(up) >= len(nominal) >= len(down)
+    key = lambda e: dict(zip(e.event.tolist(), e.jets.pt[:, 0].tolist()))  # noqa: E731
+    nom, upj = key(nominal), key(up)
+    common = [k for k in nom if k in upj]
+    ratios = np.array([upj[k] / nom[k] for k in common])
+    assert np.median(ratios) == pytest.approx(1 + shift, rel=1e-4)
+    # MET is recomputed from the varied jets
+    met_nom = dict(zip(nominal.event.tolist(), nominal.met_pt.tolist()))
+    met_up = dict(zip(up.event.tolist(), up.met_pt.tolist()))
+    assert any(abs(met_nom[k] - met_up[k]) > 1e-3 for k in common)
+
+
+def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
+    config, _ = analysis
+    dy = str(SHARED_NANOAOD / "nano_dy.root")
+    cutflow, outputs = run_ingest(config, [dy], tmp_path, sample="dy", xsec=6077.0)
+    gen_weight = uproot.open(dy)["Events"]["genWeight"].array(library="np")
+    assert cutflow["events_read"] == 40
+    assert cutflow["sumw_read"] == pytest.approx(gen_weight.sum())
+    # zero or few selected events: typed outputs in every variation, never a crash
+    for path in outputs.values():
+        table = pq.read_table(path)
+        assert {"run", "event", "leptons", "jets", "met_pt", "gen_weight"} <= set(table.column_names)
+    dimuon = str(SHARED_NANOAOD / "nano_dimuon.root")
+    cutflow, outputs = run_ingest(config, [dimuon], tmp_path, sample="dimuon_data", is_data=True)
+    assert cutflow["is_data"] and cutflow["norm_factor"] == 1.0
+    assert list(outputs) == ["nominal"]
+    assert cutflow["cutflow"]["nominal"][0]["events"] == 40
+    # real NanoAOD has a two-lepton step: the dimuon skim must have some OS pairs
+    two_lep = next(r for r in cutflow["cutflow"]["nominal"] if r["cut"] == "two_leptons")
+    assert two_lep["events"] > 0
+
+
+@pytest.mark.parametrize("source", ["simulation", "cms_mc", "cms_data"])
+def test_bulk_read_branches_are_exactly_those_ingestion_reads(analysis, zh_file, source):
+    """The branches preloaded in bulk are what ingestion's columns read lazily (NanoEvents'
+    access log): none missing (read again one by one), none read for nothing."""
+    config, _ = analysis
+    path, is_data = {
+        "simulation": (zh_file, False),
+        "cms_mc": (str(SHARED_NANOAOD / "nano_dy.root"), False),
+        "cms_data": (str(SHARED_NANOAOD / "nano_dimuon.root"), True),
+    }[source]
+    selection = Selection.from_config(config["selection"])
+    plan = ReadPlan.of(open_tree(path, "Events", source), selection, is_data)
+    assert plan.branches == set(branches_read(path, "Events", selection, is_data))
+    assert ("GenJet_nuPt" in plan.branches) == (source == "simulation")
+    assert ("genWeight" in plan.branches) == (not is_data)
+
+
+def test_zero_selected_events_gives_empty_outputs_and_warning(analysis, zh_file, tmp_path, caplog):
+    config, _ = analysis
+    impossible = dict(config)
+    impossible["selection"] = {**config["selection"], "cuts": config["selection"]["cuts"] + [{"name": "never", "expr": "n_jets > 100"}]}
+    with caplog.at_level(logging.WARNING):
+        cutflow, outputs = run_ingest(impossible, [zh_file], tmp_path)
+    assert cutflow["selected"]["nominal"] == 0
+    assert cutflow["cutflow"]["nominal"][-1] == {"cut": "never", "events": 0, "sumw": 0.0, "expected": 0.0}
+    assert pq.read_table(outputs["nominal"]).num_rows == 0
+    assert "no event passes" in caplog.text
+
+
+def test_missing_file_names_sample_and_path(analysis, tmp_path):
+    config, _ = analysis
+    with pytest.raises(IngestError, match=r"sample 'zh'.*not found.*nope\.root"):
+        run_ingest(config, [str(tmp_path / "nope.root")], tmp_path)
+
+
+def test_not_a_root_file(analysis, tmp_path):
+    config, _ = analysis
+    bad = tmp_path / "text.root"
+    bad.write_text("this is not ROOT\n" * 100)
+    with pytest.raises(IngestError, match=r"text\.root is not a readable ROOT file"):
+        run_ingest(config, [str(bad)], tmp_path)
+
+
+def test_truncated_root_file(analysis, zh_file, tmp_path):
+    config, _ = analysis
+    data = Path(zh_file).read_bytes()
+    cut = tmp_path / "truncated.root"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match=r"truncated\.root"):
+        run_ingest(config, [str(cut)], tmp_path)
+    # nothing that looks finished is left behind
+    assert not (tmp_path / "zh_nominal.parquet").exists()
+    assert not (tmp_path / "zh_cutflow.json").exists()
+
+
+def test_missing_tree_and_branch(analysis, zh_file, tmp_path):
+    config, _ = analysis
+    no_tree = tmp_path / "no_events_tree.root"
+    with uproot.recreate(no_tree) as f:
+        f["Other"] = {"x": np.arange(3)}
+    with pytest.raises(IngestError, match=r"no_events_tree\.root has no tree 'Events'"):
+        run_ingest(config, [str(no_tree)], tmp_path)
+    stripped = rewrite(zh_file, tmp_path / "missing_branch.root", drop="Muon_tightId")
+    with pytest.raises(IngestError, match=r"missing_branch\.root lacks branch\(es\) Muon_tightId"):
+        run_ingest(config, [stripped], tmp_path)
+
+
+def rewrite(src: str, out: Path, drop: str | None = None, met_pt: np.ndarray | None = None) -> str:
+    """Copy ``src``'s Events tree without branch ``drop`` and optionally with a new MET_pt."""
+    arrays = uproot.open(src)["Events"].arrays()
+    flat: dict = {}
+    collections: dict = {}
+    for name in arrays.fields:
+        if name == drop or (name.startswith("n") and name[1:] + "_pt" in arrays.fields):
+            continue
+        prefix, _, field = name.partition("_")
+        if arrays[name].ndim > 1:
+            collections.setdefault(prefix, {})[field] = arrays[name]
+        else:
+            flat[name] = arrays[name]
+    if met_pt is not None:
+        flat["MET_pt"] = met_pt
+    events = {k: ak.to_numpy(v) for k, v in flat.items()}
+    events |= {k: ak.zip(v) for k, v in collections.items()}
+    write_nanoaod(str(out), events, None, compression_level=1)
+    return str(out)
+
+
+def test_non_finite_inputs_are_counted_and_dropped(analysis, zh_file, tmp_path, caplog):
+    config, _ = analysis
+    n_entries = uproot.open(zh_file)["Events"].num_entries
+    met = uproot.open(zh_file)["Events"]["MET_pt"].array(library="np").copy()
+    met[:5] = np.nan
+    met[5] = np.inf
+    bad = rewrite(zh_file, tmp_path / "nonfinite.root", met_pt=met)
+    with caplog.at_level(logging.WARNING):
+        cutflow, outputs = run_ingest(config, [bad], tmp_path)
+    assert cutflow["non_finite_events"] == 6
+    assert cutflow["cutflow"]["nominal"][0]["events"] == n_entries - 6
+    assert "NaN/inf" in caplog.text
+    events = ak.from_parquet(outputs["nominal"])
+    assert np.all(np.isfinite(ak.to_numpy(events.met_pt)))

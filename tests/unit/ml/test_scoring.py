@@ -1,0 +1,73 @@
+"""Training a fold and scoring out-of-fold through the library, and bad model files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thetaflow.ml.scoring import ScoringError, load_fold_models, score_samples
+from thetaflow.ml.training import TRAINING_RECORD, prepare_training_data, train_fold
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A logistic model trained on 2 folds of a toy signal/background table."""
+    tmp = tmp_path_factory.mktemp("ml")
+    rng = np.random.default_rng(0)
+    files = {}
+    for name, label, n in (("sig", 1, 600), ("bkg", 0, 1400)):
+        frame = pd.DataFrame(
+            {
+                "run": np.ones(n, np.uint32),
+                "luminosityBlock": np.ones(n, np.uint32),
+                "event": np.arange(1, n + 1, dtype=np.uint64) + (0 if label else 10_000),
+                "sample": name,
+                "label": np.full(n, label, np.int8),
+                "weight": np.full(n, 0.1),
+                "x": rng.normal(1.5 * label, 1.0, n).astype(np.float32),
+            }
+        )
+        files[name] = str(tmp / f"{name}.parquet")
+        frame.to_parquet(files[name])
+    config = {
+        "features": ["x"],
+        "ml": {"seed": 3, "folds": 2, "validation_fraction": 0.25, "negative_weights": "abs",
+               "inputs": [], "max_train_events": 0, "models": {"lr": {"family": "logistic", "params": {}}}},
+    }
+    prepare_training_data(config, files, str(tmp / "training.parquet"), str(tmp / "folds.json"))
+    dirs = []
+    for k in range(2):
+        dirs.append(str(tmp / f"fold{k}"))
+        train_fold(config, "lr", k, str(tmp / "training.parquet"), dirs[-1])
+    return config, files, dirs, tmp
+
+
+def test_out_of_fold_scores_separate_the_classes(trained):
+    config, files, dirs, tmp = trained
+    outputs = {files[s]: str(tmp / f"scores_{s}.parquet") for s in files}
+    score_samples(config, "lr", dirs, outputs)
+    sig = pd.read_parquet(outputs[files["sig"]])
+    bkg = pd.read_parquet(outputs[files["bkg"]])
+    assert sig["score"].mean() > bkg["score"].mean() + 0.2
+    assert set(sig["fold"]) == {0, 1}
+
+
+def test_missing_or_corrupt_model_is_named(trained, tmp_path):
+    config, _, dirs, _ = trained
+    with pytest.raises(ScoringError, match=r"model 'lr' fold 1: cannot read .*nowhere.*training.json"):
+        load_fold_models(config, "lr", [dirs[0], str(tmp_path / "nowhere")])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / TRAINING_RECORD).write_text((Path(dirs[1]) / TRAINING_RECORD).read_text())
+    (broken / "model.skops").write_bytes(b"not a model")
+    with pytest.raises(ScoringError, match=r"model 'lr' fold 1: cannot load the model in .*broken"):
+        load_fold_models(config, "lr", [dirs[0], str(broken)])
+    swapped = [dirs[1], dirs[0]]
+    with pytest.raises(ScoringError, match=r"was trained for fold 1 of 2"):
+        load_fold_models(config, "lr", swapped)
+    record = json.loads((Path(dirs[0]) / TRAINING_RECORD).read_text())
+    assert record["n_train"] > 0 and record["train_ids"].endswith(f"-{record['n_train']}")
