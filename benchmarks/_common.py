@@ -58,7 +58,9 @@ def load_config(overrides: Mapping | None = None) -> dict:
 
 def simulation_settings(config: Mapping) -> SimulationSettings:
     """SimulationSettings as the ``simulate`` rule builds them."""
-    return SimulationSettings.from_config({**config["simulation"], "seed": config["seeds"]["simulation"]})
+    return SimulationSettings.from_config(
+        {**config["simulation"], "seed": config["seeds"]["simulation"]}
+    )
 
 
 # --------------------------------------------------------------------------- isolation
@@ -147,7 +149,11 @@ _FIRST_SKIM_EFFICIENCY_GUESS = 0.6
 
 
 def simulate_files(
-    config: Mapping, n_written: int, outdir: str, filtered_per_chunk: int, sample: str = BENCH_SAMPLE
+    config: Mapping,
+    n_written: int,
+    outdir: str,
+    filtered_per_chunk: int,
+    sample: str = BENCH_SAMPLE,
 ) -> list[dict]:
     """Simulate chunks of ``sample`` with :func:`simulate_mc_chunk` until ≥ ``n_written``
     events are in the files (events after the generator filter *and* the reco skim, i.e.
@@ -168,9 +174,14 @@ def simulate_files(
         chunk = len(files)
         path = str(Path(outdir) / f"{chunk}.root")
         # chunk_size(n, size, chunk) == size when n == (chunk + 1) * size: every chunk is full
-        counts = simulate_mc_chunk(replace(settings, events_per_chunk=size), model, sample, chunk,
-                                   (chunk + 1) * size, path)
-        files.append(ChunkFile(path, int(counts["written"]), int(counts["filtered"]), int(counts["generated"])))
+        counts = simulate_mc_chunk(
+            replace(settings, events_per_chunk=size), model, sample, chunk, (chunk + 1) * size, path
+        )
+        files.append(
+            ChunkFile(
+                path, int(counts["written"]), int(counts["filtered"]), int(counts["generated"])
+            )
+        )
         written += files[-1].written
         filtered += files[-1].filtered
     return [asdict(f) for f in files]
@@ -179,12 +190,16 @@ def simulate_files(
 # --------------------------------------------------------------------------- ingestion
 
 
-def ingest_files(config: Mapping, files: Sequence[str], outdir: str, sample: str = BENCH_SAMPLE) -> dict:
+def ingest_files(
+    config: Mapping, files: Sequence[str], outdir: str, sample: str = BENCH_SAMPLE
+) -> dict:
     """Ingest ``files`` as ``sample`` exactly as the ``ingest_simulation`` rule does (every
     variation from one read) into ``<outdir>/events/<variation>.parquet`` and
     ``<outdir>/cutflow.json``; return a small summary of the cutflow."""
     out = Path(outdir)
-    outputs = {v.name: str(out / "events" / f"{v.name}.parquet") for v in variations(config, is_data=False)}
+    outputs = {
+        v.name: str(out / "events" / f"{v.name}.parquet") for v in variations(config, is_data=False)
+    }
     cutflow = ingest_from_config(config, sample, list(files), outputs, str(out / "cutflow.json"))
     return {
         "events_read": cutflow["events_read"],
@@ -214,7 +229,9 @@ def scratch_dir(prefix: str, parent: str | None, keep: bool) -> Iterator[Path]:
 def add_json_argument(parser: argparse.ArgumentParser, name: str) -> None:
     """``--json PATH`` with the default ``results/benchmarks/foundation/<name>.json``."""
     parser.add_argument(
-        "--json", type=Path, default=JSON_DIR / f"{name}.json",
+        "--json",
+        type=Path,
+        default=JSON_DIR / f"{name}.json",
         help="where to write the figures as JSON (default: %(default)s)",
     )
 
@@ -230,7 +247,9 @@ def positive_int(text: str) -> int:
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print an aligned plain-text table (numbers right-aligned, text left-aligned)."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     numeric = [
         any(isinstance(row[i], (int, float)) for row in rows)
         and all(row[i] is None or isinstance(row[i], (int, float)) for row in rows)
@@ -238,7 +257,9 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
     ]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+        ).rstrip()
 
     print(f"\n{title}")
     print(line(list(headers)))

@@ -48,31 +48,71 @@ def dry_run(directory: Path, config: Path) -> dict:
     """Wall and CPU time of one ``snakemake -n --quiet rules`` of the whole DAG, and its job count."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    run = subprocess.run([*SNAKEMAKE, "-n", "--quiet", "rules", "--cores", "2", "--directory", str(directory),
-                          "--configfile", str(config)], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-n",
+            "--quiet",
+            "rules",
+            "--cores",
+            "2",
+            "--directory",
+            str(directory),
+            "--configfile",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode != 0:
         sys.exit(f"dry run failed:\n{(run.stdout + run.stderr)[-4000:]}")
     total = re.search(r"^total\s+(\d+)", run.stdout + run.stderr, re.M)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "jobs": int(total.group(1)) if total else None}
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "jobs": int(total.group(1)) if total else None,
+    }
 
 
 def profile_parse(directory: Path, config: Path, top: int = 25) -> None:
     """Print the cProfile entries with the most cumulative time of one dry run."""
     out = directory / "dag.prof"
-    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "snakemake",
-                    "-s", str(REPO_ROOT / "Snakefile"), "-n", "--quiet", "--cores", "2",
-                    "--directory", str(directory), "--configfile", str(config)],
-                   capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(out),
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO_ROOT / "Snakefile"),
+            "-n",
+            "--quiet",
+            "--cores",
+            "2",
+            "--directory",
+            str(directory),
+            "--configfile",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     import pstats
 
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(top)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one dry run")
@@ -85,11 +125,21 @@ def main() -> None:
         if args.profile:
             profile_parse(directory, config)
     best = min(runs, key=lambda r: r["wall_s"])
-    print_table(f"snakemake -n of the default DAG, {args.samples} samples x 3 variations (goal <= 10 s)",
-                ["run", "wall s", "CPU s", "jobs"],
-                [[i + 1, r["wall_s"], r["cpu_s"], r["jobs"]] for i, r in enumerate(runs)])
-    save_json(args.json, {"samples": args.samples, "runs": runs, "best_wall_s": best["wall_s"],
-                          "goal_s": 10.0, "environment": environment()})
+    print_table(
+        f"snakemake -n of the default DAG, {args.samples} samples x 3 variations (goal <= 10 s)",
+        ["run", "wall s", "CPU s", "jobs"],
+        [[i + 1, r["wall_s"], r["cpu_s"], r["jobs"]] for i, r in enumerate(runs)],
+    )
+    save_json(
+        args.json,
+        {
+            "samples": args.samples,
+            "runs": runs,
+            "best_wall_s": best["wall_s"],
+            "goal_s": 10.0,
+            "environment": environment(),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def provenance_problems(config: Mapping, sample: Sample, cutflow: Mapping) -> li
         chunks = sample_chunks(sample.spec["generate"], config["simulation"]["events_per_chunk"])
         if len(cutflow["files"]) != chunks:
             problems.append(f"{len(cutflow['files'])} input files (config: {chunks} chunks)")
-    if not sample.is_data and not math.isclose(float(cutflow["xsec_pb"]), float(sample.spec["xsec_pb"])):
+    if not sample.is_data and not math.isclose(
+        float(cutflow["xsec_pb"]), float(sample.spec["xsec_pb"])
+    ):
         problems.append(f"xsec_pb {cutflow['xsec_pb']} (config: {sample.spec['xsec_pb']})")
     return problems
 
@@ -105,7 +107,9 @@ def stale_results(config: Mapping, cutflows: list[Path]) -> list[str]:
     newest = max(inputs, key=lambda p: p.stat().st_mtime)
     oldest = min(present, key=lambda p: p.stat().st_mtime)
     if newest.stat().st_mtime > oldest.stat().st_mtime:
-        return [f"{newest.relative_to(REPO_ROOT)} changed after {oldest} was written (results may be stale)"]
+        return [
+            f"{newest.relative_to(REPO_ROOT)} changed after {oldest} was written (results may be stale)"
+        ]
     return []
 
 
@@ -116,7 +120,9 @@ def sample_sizes(config: Mapping, samples: Mapping[str, Sample], results: Path) 
     bkg_weights = []
     for name, sample in samples.items():
         cutflow_path, features_path = sample_paths(results, name)
-        absent = [str(p.relative_to(results)) for p in (cutflow_path, features_path) if not p.exists()]
+        absent = [
+            str(p.relative_to(results)) for p in (cutflow_path, features_path) if not p.exists()
+        ]
         if absent:
             missing.append({"sample": name, "files": absent})
             continue
@@ -126,7 +132,13 @@ def sample_sizes(config: Mapping, samples: Mapping[str, Sample], results: Path) 
         configured = sample.spec.get("generate", {}).get("n_events")
         extra = {"configured_n_events": configured, "events_read": cutflow["events_read"]}
         if sample.is_data:
-            data.append({"sample": name, "events_read": cutflow["events_read"], "selected": int(weights.size)})
+            data.append(
+                {
+                    "sample": name,
+                    "events_read": cutflow["events_read"],
+                    "selected": int(weights.size),
+                }
+            )
         elif sample.kind == "signal":
             signal.append(size_figures(name, weights) | extra)
         else:
@@ -152,10 +164,14 @@ def expected_job_files(config: Mapping, samples: Mapping[str, Sample]) -> dict[s
     jobs: dict[str, set[str]] = {rule: set() for rule in RULES}
     for name, sample in samples.items():
         if sample.is_generated:
-            chunks = sample_chunks(sample.spec["generate"], config["simulation"]["events_per_chunk"])
+            chunks = sample_chunks(
+                sample.spec["generate"], config["simulation"]["events_per_chunk"]
+            )
             jobs["simulate"] |= {f"{name}/{c}.tsv" for c in range(chunks)}
         jobs["ingest"].add(f"{name}.tsv")
-        jobs["features"] |= {f"{name}/{v}.tsv" for v in (["nominal"] if sample.is_data else mc_variations)}
+        jobs["features"] |= {
+            f"{name}/{v}.tsv" for v in (["nominal"] if sample.is_data else mc_variations)
+        }
     return jobs
 
 
@@ -201,8 +217,16 @@ def rule_wall_times(results: Path, expected: Mapping[str, set[str]]) -> dict:
 
 
 def _size_row(r: Mapping, label: str, goal: bool | None) -> list:
-    return [label, r.get("configured_n_events"), r.get("events_read"), r["mc_events_selected"],
-            r["effective_mc_events"], r["expected_events"], r["ratio"], goal]
+    return [
+        label,
+        r.get("configured_n_events"),
+        r.get("events_read"),
+        r["mc_events_selected"],
+        r["effective_mc_events"],
+        r["expected_events"],
+        r["ratio"],
+        goal,
+    ]
 
 
 def report(fig: dict) -> None:
@@ -212,14 +236,25 @@ def report(fig: dict) -> None:
         print(f"results of a default run are missing or incomplete under {fig['results']}:")
         for m in sizes["missing"]:
             print(f"  {m['sample']}: no {' nor '.join(m['files'])}")
-        print(f"  produce them with: {PRODUCE_COMMAND}  (Snakemake, profiles/default, config/config.yaml)")
+        print(
+            f"  produce them with: {PRODUCE_COMMAND}  (Snakemake, profiles/default, config/config.yaml)"
+        )
     total = [sizes["background_total"]] if sizes["background_total"] else []
     rows = [_size_row(r, r["sample"], r["goal_met"]) for r in sizes["backgrounds"] + total]
     rows += [_size_row(r, f"{r['sample']} (signal, info)", None) for r in sizes["signal"]]
     if rows:
         print_table(
             f"MC size after selection vs expected data ({fig['lumi_fb']} fb^-1 in config; goal N_eff/expected ≥ {GOAL_RATIO:g})",
-            ["sample", "n_events (config)", "events read", "MC selected", "N_eff", "expected", "N_eff/expected", "goal"],
+            [
+                "sample",
+                "n_events (config)",
+                "events read",
+                "MC selected",
+                "N_eff",
+                "expected",
+                "N_eff/expected",
+                "goal",
+            ],
             rows,
         )
     for d in sizes["pseudo_data"]:
@@ -230,28 +265,62 @@ def report(fig: dict) -> None:
     if sizes["provenance_warnings"]:
         print(
             "\nWARNING: these results may not come from the current default config; the figures "
-            "describe the run that made them:\n  " + "\n  ".join(sizes["provenance_warnings"])
+            "describe the run that made them:\n  "
+            + "\n  ".join(sizes["provenance_warnings"])
             + f"\n  a default run: {PRODUCE_COMMAND}"
         )
     rules = fig["rules"]
     if rules:
         print_table(
             "Snakemake rule wall time (results/benchmarks/rules)",
-            ["rule", "jobs", "of config's", "Σ wall s", "max job s", "max RSS MB", "other files (ignored)"],
-            [[k, v["jobs"], v["jobs_expected"], v["total_s"], v["max_job_s"], v["max_rss_mb"], len(v["other_files"])]
-             for k, v in rules.items()]
-            + [["all three", sum(v["jobs"] for v in rules.values()), None,
-                sum(v["total_s"] for v in rules.values()), None, None, None]],
+            [
+                "rule",
+                "jobs",
+                "of config's",
+                "Σ wall s",
+                "max job s",
+                "max RSS MB",
+                "other files (ignored)",
+            ],
+            [
+                [
+                    k,
+                    v["jobs"],
+                    v["jobs_expected"],
+                    v["total_s"],
+                    v["max_job_s"],
+                    v["max_rss_mb"],
+                    len(v["other_files"]),
+                ]
+                for k, v in rules.items()
+            ]
+            + [
+                [
+                    "all three",
+                    sum(v["jobs"] for v in rules.values()),
+                    None,
+                    sum(v["total_s"] for v in rules.values()),
+                    None,
+                    None,
+                    None,
+                ]
+            ],
         )
     else:
-        print(f"\nno Snakemake benchmark files under results/benchmarks/rules/{{{','.join(RULES)}}}/")
+        print(
+            f"\nno Snakemake benchmark files under results/benchmarks/rules/{{{','.join(RULES)}}}/"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results",
-                        help="results directory of a default run (default: %(default)s)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=REPO_ROOT / "results",
+        help="results directory of a default run (default: %(default)s)",
+    )
     add_json_argument(parser, "default_sizes")
     return parser.parse_args(argv)
 

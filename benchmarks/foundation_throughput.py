@@ -82,8 +82,12 @@ def stage_record(name: str, events: int, input_events: int, run: Measured) -> di
 def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir: Path) -> dict:
     """Run the four stages on files under ``workdir``; return every figure."""
     chunk_size = config["ingest"]["chunk_size"]
-    print(f"(a) simulating ≥ {n_events:,} {BENCH_SAMPLE} events in chunks of {filtered_per_chunk:,} filtered events ...")
-    sim = run_isolated(simulate_files, config, n_events, str(workdir / "simulation"), filtered_per_chunk)
+    print(
+        f"(a) simulating ≥ {n_events:,} {BENCH_SAMPLE} events in chunks of {filtered_per_chunk:,} filtered events ..."
+    )
+    sim = run_isolated(
+        simulate_files, config, n_events, str(workdir / "simulation"), filtered_per_chunk
+    )
     chunks = sim.result
     files = [c["path"] for c in chunks]
     written = sum(c["written"] for c in chunks)
@@ -91,12 +95,18 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
     generated = sum(c["generated"] for c in chunks)
     size_mb = sum(Path(f).stat().st_size for f in files) / 1e6
 
-    branches = branches_read(files[0], "Events", Selection.from_config(config["selection"]), is_data=False)
-    print(f"(b) plain uproot read of {written:,} events, {len(branches)} branches, from {len(files)} files ...")
+    branches = branches_read(
+        files[0], "Events", Selection.from_config(config["selection"]), is_data=False
+    )
+    print(
+        f"(b) plain uproot read of {written:,} events, {len(branches)} branches, from {len(files)} files ..."
+    )
     read = run_isolated(read_with_uproot, files, branches, chunk_size)
     with uproot.open(files[0]) as handle:
         collections = [name for name in handle["Events"].keys() if is_collection_branch(name)]
-    print(f"    and of all {len(collections)} branches of the collections ingestion uses (a looser reference) ...")
+    print(
+        f"    and of all {len(collections)} branches of the collections ingestion uses (a looser reference) ..."
+    )
     read_collections = run_isolated(read_with_uproot, files, collections, chunk_size)
     print("(c) ingesting (nominal, jes_up, jes_down from one read) ...")
     ingest = run_isolated(ingest_files, config, files, str(workdir / "ingest"))
@@ -104,7 +114,11 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
     print("(d) building features of the nominal events ...")
     nominal = ingest.result["events_paths"]["nominal"]
     features = run_isolated(
-        build_features, config, BENCH_SAMPLE, nominal, ingest.result["cutflow_path"],
+        build_features,
+        config,
+        BENCH_SAMPLE,
+        nominal,
+        ingest.result["cutflow_path"],
         str(workdir / "features" / "nominal.parquet"),
     )
 
@@ -120,7 +134,10 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
     return {
         "benchmark": "foundation_throughput",
         "sample": BENCH_SAMPLE,
-        "config": {"ingest.chunk_size": chunk_size, "simulation.events_per_chunk": filtered_per_chunk},
+        "config": {
+            "ingest.chunk_size": chunk_size,
+            "simulation.events_per_chunk": filtered_per_chunk,
+        },
         "files": len(files),
         "file_size_mb": size_mb,
         "events_requested": n_events,
@@ -139,7 +156,8 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
         "ratio_to_uproot": chain_rate / uproot_rate,
         "collection_branches": len(collections),
         "uproot_collections_wall_s": read_collections.wall_s,
-        "ratio_to_uproot_collections": chain_rate / (read_collections.result["events"] / read_collections.wall_s),
+        "ratio_to_uproot_collections": chain_rate
+        / (read_collections.result["events"] / read_collections.wall_s),
         "ingest_only_ratio_to_uproot": (events_read / ingest.wall_s) / uproot_rate,
         "goal_ratio": GOAL_RATIO,
         "goal_met": chain_rate / uproot_rate >= GOAL_RATIO,
@@ -150,12 +168,30 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
 def report(fig: dict) -> None:
     """Print the figures as a table and the goal verdict."""
     rows = [
-        [s["stage"], s["events"], s["wall_s"], s["cpu_s"], s["events_per_s"], s["input_events_per_s"], s["peak_rss_mib"]]
+        [
+            s["stage"],
+            s["events"],
+            s["wall_s"],
+            s["cpu_s"],
+            s["events_per_s"],
+            s["input_events_per_s"],
+            s["peak_rss_mib"],
+        ]
         for s in fig["stages"]
     ]
     chain = fig["ingest_plus_features"]
     events_read = fig["stages"][2]["events"]
-    rows.append(["ingest + features", events_read, chain["wall_s"], None, None, chain["input_events_per_s"], None])
+    rows.append(
+        [
+            "ingest + features",
+            events_read,
+            chain["wall_s"],
+            None,
+            None,
+            chain["input_events_per_s"],
+            None,
+        ]
+    )
     sim = fig["simulation"]
     print_table(
         f"Foundation throughput, {fig['sample']}, one process per stage "
@@ -182,14 +218,30 @@ def report(fig: dict) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=positive_int, default=1_000_000,
-                        help="NanoAOD events to simulate and process (default: %(default)s)")
-    parser.add_argument("--sim-chunk", type=positive_int, default=None,
-                        help="filtered events per simulated chunk file (default: simulation.events_per_chunk)")
-    parser.add_argument("--chunk-size", type=positive_int, default=None,
-                        help="entries per read for ingest and uproot (default: ingest.chunk_size)")
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()),
-                        help="directory for the scratch files (default: %(default)s)")
+    parser.add_argument(
+        "--events",
+        type=positive_int,
+        default=1_000_000,
+        help="NanoAOD events to simulate and process (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sim-chunk",
+        type=positive_int,
+        default=None,
+        help="filtered events per simulated chunk file (default: simulation.events_per_chunk)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=None,
+        help="entries per read for ingest and uproot (default: ingest.chunk_size)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="directory for the scratch files (default: %(default)s)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch files")
     add_json_argument(parser, "foundation_throughput")
     return parser.parse_args(argv)

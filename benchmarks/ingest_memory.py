@@ -63,7 +63,9 @@ TREE = "Events"
 def simulate_batch(config: dict, n_events: int, workdir: Path) -> dict[str, np.ndarray | ak.Array]:
     """Simulate ≥ ``n_events`` file events, read them back; return exactly ``n_events``
     as NanoAOD-style columns: flat branches as NumPy arrays, collections as jagged records."""
-    chunks = simulate_files(config, n_events, str(workdir / "batch"), config["simulation"]["events_per_chunk"])
+    chunks = simulate_files(
+        config, n_events, str(workdir / "batch"), config["simulation"]["events_per_chunk"]
+    )
     parts = []
     for chunk in chunks:
         with uproot.open(chunk["path"]) as handle:
@@ -80,7 +82,11 @@ def simulate_batch(config: dict, n_events: int, workdir: Path) -> dict[str, np.n
 
 
 def write_repeated(
-    path: Path, batch: dict[str, np.ndarray | ak.Array], n_events: int, basket_entries: int, compression_level: int
+    path: Path,
+    batch: dict[str, np.ndarray | ak.Array],
+    n_events: int,
+    basket_entries: int,
+    compression_level: int,
 ) -> float:
     """Write ``n_events`` events to ``path`` by extending the tree with the batch (repeated,
     in slices of ``basket_entries``), with the simulation's naming and compression; return
@@ -103,7 +109,9 @@ def write_repeated(
     return time.perf_counter() - start
 
 
-def make_files(config: dict, sizes: dict[str, int], batch_size: int, basket_entries: int, workdir: str) -> dict:
+def make_files(
+    config: dict, sizes: dict[str, int], batch_size: int, basket_entries: int, workdir: str
+) -> dict:
     """Simulate the batch once and write one file per entry of ``sizes`` (label → events);
     return label → {path, write_s}. Runs in a child, so the batch never inflates this process."""
     batch = simulate_batch(config, batch_size, Path(workdir))
@@ -111,7 +119,9 @@ def make_files(config: dict, sizes: dict[str, int], batch_size: int, basket_entr
     for label, n in sizes.items():
         path = Path(workdir) / f"{label}_{n}.root"
         print(f"writing {n:,} events to {path} ...", flush=True)
-        seconds = write_repeated(path, batch, n, basket_entries, config["simulation"]["compression_level"])
+        seconds = write_repeated(
+            path, batch, n, basket_entries, config["simulation"]["compression_level"]
+        )
         files[label] = {"path": str(path), "write_s": seconds}
     return files
 
@@ -149,21 +159,32 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict:
     config = load_config()
     batch_size = min(args.batch, args.large)
     sizes = {"small": args.small, "large": args.large}
-    print(f"simulating one batch of {batch_size:,} zjets events and writing the files (one child) ...")
+    print(
+        f"simulating one batch of {batch_size:,} zjets events and writing the files (one child) ..."
+    )
     made = run_isolated(make_files, config, sizes, batch_size, args.basket_entries, str(workdir))
     results = []
     for label, n in sizes.items():
         print(f"ingesting the {label} file ({n:,} events) in a fresh process ...")
         path = Path(made.result[label]["path"])
-        results.append(measure(config, label, path, n, workdir) | {"write_s": made.result[label]["write_s"]})
+        results.append(
+            measure(config, label, path, n, workdir) | {"write_s": made.result[label]["write_s"]}
+        )
     small, large = results
     ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
     small_growth = small["peak_rss_mib"] - small["rss_after_imports_mib"]
-    growth = (large["peak_rss_mib"] - large["rss_after_imports_mib"]) / small_growth if small_growth > 0 else None
+    growth = (
+        (large["peak_rss_mib"] - large["rss_after_imports_mib"]) / small_growth
+        if small_growth > 0
+        else None
+    )
     return {
         "benchmark": "ingest_memory",
-        "config": {"ingest.chunk_size": config["ingest"]["chunk_size"], "batch": batch_size,
-                   "basket_entries": args.basket_entries},
+        "config": {
+            "ingest.chunk_size": config["ingest"]["chunk_size"],
+            "batch": batch_size,
+            "basket_entries": args.basket_entries,
+        },
         "files": results,
         "file_maker": {"wall_s": made.wall_s, "peak_rss_mib": made.peak_rss_mib},
         "peak_rss_ratio": ratio,
@@ -177,15 +198,33 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict:
 def report(fig: dict) -> None:
     """Print the per-file table and the goal verdict."""
     rows = [
-        [f["file"], f["events_read"], f["file_size_mb"], f["write_s"], f["wall_s"], f["events_per_s"],
-         f["rss_after_imports_mib"], f["peak_rss_mib"], f["rusage_children_max_rss_mib"]]
+        [
+            f["file"],
+            f["events_read"],
+            f["file_size_mb"],
+            f["write_s"],
+            f["wall_s"],
+            f["events_per_s"],
+            f["rss_after_imports_mib"],
+            f["peak_rss_mib"],
+            f["rusage_children_max_rss_mib"],
+        ]
         for f in fig["files"]
     ]
     print_table(
         f"Ingestion peak memory vs file size (entry ranges of {fig['config']['ingest.chunk_size']:,}; "
         f"one fresh process per file)",
-        ["file", "events", "MB", "write s", "ingest s", "events/s", "RSS after imports MiB",
-         "peak RSS MiB", "RUSAGE_CHILDREN MiB"],
+        [
+            "file",
+            "events",
+            "MB",
+            "write s",
+            "ingest s",
+            "events/s",
+            "RSS after imports MiB",
+            "peak RSS MiB",
+            "RUSAGE_CHILDREN MiB",
+        ],
         rows,
     )
     verdict = "MET" if fig["goal_met"] else "NOT MET"
@@ -199,13 +238,36 @@ def report(fig: dict) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", type=positive_int, default=1_000_000, help="events in the small file (default: %(default)s)")
-    parser.add_argument("--large", type=positive_int, default=10_000_000, help="events in the large file (default: %(default)s)")
-    parser.add_argument("--batch", type=positive_int, default=500_000,
-                        help="distinct simulated events, repeated to fill the files (default: %(default)s)")
-    parser.add_argument("--basket-entries", type=positive_int, default=100_000,
-                        help="entries per TTree.extend call, i.e. per basket (default: %(default)s)")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp"), help="where the files go (default: %(default)s)")
+    parser.add_argument(
+        "--small",
+        type=positive_int,
+        default=1_000_000,
+        help="events in the small file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--large",
+        type=positive_int,
+        default=10_000_000,
+        help="events in the large file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=500_000,
+        help="distinct simulated events, repeated to fill the files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--basket-entries",
+        type=positive_int,
+        default=100_000,
+        help="entries per TTree.extend call, i.e. per basket (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp"),
+        help="where the files go (default: %(default)s)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the files")
     add_json_argument(parser, "ingest_memory")
     args = parser.parse_args(argv)

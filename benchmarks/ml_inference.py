@@ -42,7 +42,9 @@ def time_predict(predict, X: np.ndarray, batch: int, min_seconds: float, min_cal
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark over every configured model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"), help="results directory of a default run")
+    parser.add_argument(
+        "--results", type=Path, default=Path("results"), help="results directory of a default run"
+    )
     parser.add_argument("--min-seconds", type=float, default=1.0, help="minimum timing per point")
     parser.add_argument("--min-calls", type=int, default=20, help="minimum calls per point")
     add_json_argument(parser, "ml_inference")
@@ -61,21 +63,46 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{directory} missing: skipped")
             continue
         record = json.loads((directory / TRAINING_RECORD).read_text())
-        model = load_classifier(directory, name, spec["family"], spec.get("params", {}), record["seed"], inputs)
-        points = [time_predict(model.predict, X, b, args.min_seconds, args.min_calls) for b in BATCHES]
+        model = load_classifier(
+            directory, name, spec["family"], spec.get("params", {}), record["seed"], inputs
+        )
+        points = [
+            time_predict(model.predict, X, b, args.min_seconds, args.min_calls) for b in BATCHES
+        ]
         train_s = [
-            json.loads((args.results / "models" / name / f"fold{k}" / TRAINING_RECORD).read_text())["train_seconds"]
+            json.loads((args.results / "models" / name / f"fold{k}" / TRAINING_RECORD).read_text())[
+                "train_seconds"
+            ]
             for k in range(config["ml"]["folds"])
         ]
-        figures.append({"model": name, "family": spec["family"], "train_seconds_per_fold": train_s,
-                        "n_train": record["n_train"], "inference": points})
+        figures.append(
+            {
+                "model": name,
+                "family": spec["family"],
+                "train_seconds_per_fold": train_s,
+                "n_train": record["n_train"],
+                "inference": points,
+            }
+        )
     print_table(
         "Training time and CPU inference (one core)",
-        ["model", "train s / fold", "n_train", "batch 1 latency ms", "batch 1 events/s", "batch 16k events/s"],
         [
-            [f["model"], f"{np.mean(f['train_seconds_per_fold']):.1f}", f"{f['n_train']:,}",
-             f"{1e3 * f['inference'][0]['median_s']:.3f}", f"{f['inference'][0]['events_per_s']:,.0f}",
-             f"{f['inference'][1]['events_per_s']:,.0f}"]
+            "model",
+            "train s / fold",
+            "n_train",
+            "batch 1 latency ms",
+            "batch 1 events/s",
+            "batch 16k events/s",
+        ],
+        [
+            [
+                f["model"],
+                f"{np.mean(f['train_seconds_per_fold']):.1f}",
+                f"{f['n_train']:,}",
+                f"{1e3 * f['inference'][0]['median_s']:.3f}",
+                f"{f['inference'][0]['events_per_s']:,.0f}",
+                f"{f['inference'][1]['events_per_s']:,.0f}",
+            ]
             for f in figures
         ],
     )

@@ -25,7 +25,10 @@ from thetaflow.benchmarking.plots import summarise_fpga
 
 def _cpu_seconds() -> float:
     """User+system CPU time of this process and its finished children (g++, GHDL, Yosys)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
@@ -36,9 +39,17 @@ def _fmt_pair(a: float | None, b: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the tiers table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("results"), help="results directory of a default run")
-    parser.add_argument("--autoencoder", type=Path, help="autoencoder fold directory (default <results>/models/autoencoder/fold<k>)")
-    parser.add_argument("--out", type=Path, required=True, help="directory for the benchmark outputs")
+    parser.add_argument(
+        "--results", type=Path, default=Path("results"), help="results directory of a default run"
+    )
+    parser.add_argument(
+        "--autoencoder",
+        type=Path,
+        help="autoencoder fold directory (default <results>/models/autoencoder/fold<k>)",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="directory for the benchmark outputs"
+    )
     parser.add_argument("--skip-gpu", action="store_true", help="only the FPGA tiers")
     parser.add_argument("--skip-fpga", action="store_true", help="only the GPU benchmark")
     add_json_argument(parser, "model_benchmarks")
@@ -54,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     jsons = []
-    for model, directory in ([] if args.skip_fpga else dirs.items()):
+    for model, directory in [] if args.skip_fpga else dirs.items():
         start, cpu0 = time.perf_counter(), _cpu_seconds()
         out = args.out / "fpga" / f"{model}.json"
-        run_fpga_benchmark(config, model, table, str(directory) if directory.is_dir() else None, str(out))
+        run_fpga_benchmark(
+            config, model, table, str(directory) if directory.is_dir() else None, str(out)
+        )
         wall[f"benchmark_fpga {model}"] = time.perf_counter() - start
         cpu[f"benchmark_fpga {model}"] = _cpu_seconds() - cpu0
         jsons.append(str(out))
@@ -68,13 +81,27 @@ def main(argv: list[str] | None = None) -> int:
         run_reference(config, reference)
         wall["benchmark_fpga_reference"] = time.perf_counter() - start
         cpu["benchmark_fpga_reference"] = _cpu_seconds() - cpu0
-    frame = summarise_fpga(jsons, reference, {"table": str(args.out / "fpga" / "tiers.csv"),
-                                               "figure": str(args.out / "fpga" / "precision_scan.png")})
+    frame = summarise_fpga(
+        jsons,
+        reference,
+        {
+            "table": str(args.out / "fpga" / "tiers.csv"),
+            "figure": str(args.out / "fpga" / "precision_scan.png"),
+        },
+    )
     if not args.skip_gpu:
         start, cpu0 = time.perf_counter(), _cpu_seconds()
-        run_gpu_benchmark(config, table, {m: str(d) for m, d in dirs.items()},
-                          {"json": str(args.out / "gpu" / "benchmark.json"), "table": str(args.out / "gpu" / "inference.csv"),
-                           "figure": str(args.out / "gpu" / "inference.png")}, threads=2)
+        run_gpu_benchmark(
+            config,
+            table,
+            {m: str(d) for m, d in dirs.items()},
+            {
+                "json": str(args.out / "gpu" / "benchmark.json"),
+                "table": str(args.out / "gpu" / "inference.csv"),
+                "figure": str(args.out / "gpu" / "inference.png"),
+            },
+            threads=2,
+        )
         wall["benchmark_gpu"] = time.perf_counter() - start
         cpu["benchmark_gpu"] = _cpu_seconds() - cpu0
     rows = []
@@ -82,11 +109,35 @@ def main(argv: list[str] | None = None) -> int:
         if r["status"] != "ok":
             rows.append([r["model"], "skipped", "-", "-", "-", "-", "-", r.get("note", "")])
             continue
-        rows.append([r["model"], r["precision"], r["agreement"], _fmt_pair(r["auc_float"], r["auc_fixed"]),
-                     r["cycles"], r["latency_ns"], r["lut_estimate"], r["yosys_lut"] if r["yosys_lut"] == r["yosys_lut"] else "-"])
-    print_table("FPGA tiers at the default precision", ["model", "precision", "agreement", "AUC float → fixed", "cycles",
-                                                        "ns", "LUT est.", "LUT Yosys"], rows)
-    print_table("Time per job", ["job", "wall s", "CPU s"], [[k, v, cpu[k]] for k, v in wall.items()])
+        rows.append(
+            [
+                r["model"],
+                r["precision"],
+                r["agreement"],
+                _fmt_pair(r["auc_float"], r["auc_fixed"]),
+                r["cycles"],
+                r["latency_ns"],
+                r["lut_estimate"],
+                r["yosys_lut"] if r["yosys_lut"] == r["yosys_lut"] else "-",
+            ]
+        )
+    print_table(
+        "FPGA tiers at the default precision",
+        [
+            "model",
+            "precision",
+            "agreement",
+            "AUC float → fixed",
+            "cycles",
+            "ns",
+            "LUT est.",
+            "LUT Yosys",
+        ],
+        rows,
+    )
+    print_table(
+        "Time per job", ["job", "wall s", "CPU s"], [[k, v, cpu[k]] for k, v in wall.items()]
+    )
     save_json(args.json, {"tiers": frame.to_dict("records"), "wall_s": wall, "cpu_s": cpu})
     return 0
 

@@ -24,9 +24,16 @@ from thetaflow.operations.provenance import rule_statistics
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", nargs="+", type=Path, default=[REPO_ROOT / "results"],
-                        help="results directories of finished runs")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--results",
+        nargs="+",
+        type=Path,
+        default=[REPO_ROOT / "results"],
+        help="results directories of finished runs",
+    )
     add_json_argument(parser, "resource_sizing")
     args = parser.parse_args()
     declared = rule_resources(sorted((REPO_ROOT / "workflow/rules").glob("*.smk")))
@@ -47,7 +54,19 @@ def main() -> None:
         have = declared[rule]
         got = measured.get(rule)
         if got is None:
-            rows.append([rule, have.get("threads"), have.get("mem_mb"), have.get("runtime"), "-", "-", "-", "-", "no run"])
+            rows.append(
+                [
+                    rule,
+                    have.get("threads"),
+                    have.get("mem_mb"),
+                    have.get("runtime"),
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "no run",
+                ]
+            )
             continue
         want = suggest_resources(got["max_rss_mb"], got["wall_s_max"])
         low = []
@@ -55,15 +74,39 @@ def main() -> None:
             low.append("mem LOW")
         if have.get("runtime", "").isdigit() and 60 * int(have["runtime"]) < got["wall_s_max"]:
             low.append("runtime LOW")
-        rows.append([rule, have.get("threads"), have.get("mem_mb"), have.get("runtime"), got["jobs"],
-                     round(got["max_rss_mb"]), round(got["wall_s_max"], 1),
-                     f"{want['mem_mb']} / {want['runtime']}", ", ".join(low) or "ok"])
+        rows.append(
+            [
+                rule,
+                have.get("threads"),
+                have.get("mem_mb"),
+                have.get("runtime"),
+                got["jobs"],
+                round(got["max_rss_mb"]),
+                round(got["wall_s_max"], 1),
+                f"{want['mem_mb']} / {want['runtime']}",
+                ", ".join(low) or "ok",
+            ]
+        )
         figures[rule] = {"declared": have, "measured": got, "suggested": want}
-    print_table("declared requests against measured jobs (peak RSS, longest wall time)",
-                ["rule", "threads", "mem_mb", "runtime min", "jobs", "peak MB", "max wall s",
-                 "suggest mem/min", "check"], rows)
-    save_json(args.json, {"results": [str(r) for r in args.results], "rules": figures,
-                          "environment": environment()})
+    print_table(
+        "declared requests against measured jobs (peak RSS, longest wall time)",
+        [
+            "rule",
+            "threads",
+            "mem_mb",
+            "runtime min",
+            "jobs",
+            "peak MB",
+            "max wall s",
+            "suggest mem/min",
+            "check",
+        ],
+        rows,
+    )
+    save_json(
+        args.json,
+        {"results": [str(r) for r in args.results], "rules": figures, "environment": environment()},
+    )
 
 
 if __name__ == "__main__":

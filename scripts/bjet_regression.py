@@ -4,4 +4,6 @@ from thetaflow.core.logs import job_log
 from thetaflow.ml.regression import train_bjet_regression
 
 with job_log(snakemake.log[0]):
-    train_bjet_regression(snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()))
+    train_bjet_regression(
+        snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items())
+    )

@@ -4,4 +4,9 @@ from thetaflow.core.logs import job_log
 from thetaflow.inference.fit import fit_data
 
 with job_log(snakemake.log[0]):
-    fit_data(snakemake.config, snakemake.input.workspace, snakemake.input.cabinetry, dict(snakemake.output.items()))
+    fit_data(
+        snakemake.config,
+        snakemake.input.workspace,
+        snakemake.input.cabinetry,
+        dict(snakemake.output.items()),
+    )

@@ -6,4 +6,6 @@ from thetaflow.inference.histograms import build_templates
 
 with job_log(snakemake.log[0]):
     samples = load_samples(snakemake.config)
-    build_templates(snakemake.config, samples, snakemake.wildcards.discriminant).save(snakemake.output[0])
+    build_templates(snakemake.config, samples, snakemake.wildcards.discriminant).save(
+        snakemake.output[0]
+    )

@@ -4,4 +4,8 @@ from thetaflow.core.logs import job_log
 from thetaflow.inference.beyond import scans
 
 with job_log(snakemake.log[0]):
-    scans(snakemake.config, snakemake.input[0], {"results": snakemake.output.results, **snakemake.params.figures})
+    scans(
+        snakemake.config,
+        snakemake.input[0],
+        {"results": snakemake.output.results, **snakemake.params.figures},
+    )

@@ -11,6 +11,9 @@ with job_log(snakemake.log[0]):
         inputs.comparison,
         dict(zip(names, inputs.fits)),
         dict(zip(names, inputs.limits)),
-        {name: files for name, files in zip(closure, zip(inputs.asimov, inputs.toys, inputs.injection))},
+        {
+            name: files
+            for name, files in zip(closure, zip(inputs.asimov, inputs.toys, inputs.injection))
+        },
         snakemake.output[0],
     )

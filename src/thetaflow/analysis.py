@@ -46,7 +46,9 @@ def check_analysis(config: Mapping[str, Any], samples: Mapping[str, Sample]) -> 
 
 
 def prepare(
-    config: MutableMapping[str, Any], search: Iterable[str | os.PathLike[str]] = (), source: str = "config"
+    config: MutableMapping[str, Any],
+    search: Iterable[str | os.PathLike[str]] = (),
+    source: str = "config",
 ) -> dict[str, Sample]:
     """Validate a merged config in place (defaults filled), read its sample list and check both.
 

@@ -18,22 +18,31 @@ REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / "config" / "ci.yaml"
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, timeout: float = 2700,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    *args: str, cwd: Path = REPO, timeout: float = 2700, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Snakemake on this repository's Snakefile in its own process group, output captured;
     past ``timeout`` the whole group (Snakemake and every job it started) is killed and the
     test fails with the output's tail."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**(env or os.environ), "MPLBACKEND": "Agg"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env={**(env or os.environ), "MPLBACKEND": "Agg"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"snakemake {' '.join(args)} did not finish within {timeout:.0f} s:\n"
-                    f"{(out + err)[-4000:]}")
+        pytest.fail(
+            f"snakemake {' '.join(args)} did not finish within {timeout:.0f} s:\n"
+            f"{(out + err)[-4000:]}"
+        )
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
@@ -41,6 +50,8 @@ def run_snakemake(*args: str, cwd: Path = REPO, timeout: float = 2700,
 def toy_run(tmp_path_factory) -> Path:
     """Run the whole toy analysis (config/ci.yaml) for real in a fresh directory."""
     workdir = tmp_path_factory.mktemp("toy")
-    result = run_snakemake("--cores", "2", "--directory", str(workdir), "--configfile", str(TOY_CONFIG))
+    result = run_snakemake(
+        "--cores", "2", "--directory", str(workdir), "--configfile", str(TOY_CONFIG)
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     return workdir

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 # keys whose values measure the machine, not the physics (timings, throughputs, hosts)
-MACHINE_KEYS = re.compile(r"seconds|_s$|_ms$|time|latency|throughput|per_s|host|date|path|file",
-                          re.IGNORECASE)
+MACHINE_KEYS = re.compile(
+    r"seconds|_s$|_ms$|time|latency|throughput|per_s|host|date|path|file", re.IGNORECASE
+)
 
 
 def json_numbers(data, prefix: str = "") -> dict[str, object]:
@@ -47,7 +48,12 @@ def assert_same_numbers(a: Path, b: Path) -> None:
             if math.isnan(value):
                 assert math.isnan(other), (str(a), key)
             else:
-                assert math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12), (str(a), key, value, other)
+                assert math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12), (
+                    str(a),
+                    key,
+                    value,
+                    other,
+                )
         else:
             assert value == other, (str(a), key, value, other)
 
@@ -62,7 +68,9 @@ def assert_same_scores(a_root: Path, b_root: Path) -> int:
         assert list(a.columns) == list(b.columns) and len(a) == len(b), rel
         for column in a.columns:
             if column == "score":
-                np.testing.assert_allclose(b[column], a[column], rtol=0, atol=1e-12, err_msg=str(rel))
+                np.testing.assert_allclose(
+                    b[column], a[column], rtol=0, atol=1e-12, err_msg=str(rel)
+                )
             else:
                 assert a[column].equals(b[column]), (rel, column)
     return len(files)

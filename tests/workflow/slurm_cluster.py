@@ -31,8 +31,19 @@ import time
 from pathlib import Path
 
 DEBIAN_PACKAGES = ["slurm-wlm", "slurmdbd", "mariadb-server", "mariadb-client"]
-NEEDED_PROGRAMS = ["slurmctld", "slurmd", "slurmdbd", "sbatch", "srun", "sacct", "sacctmgr",
-                   "sinfo", "mariadbd", "mariadb-install-db", "mariadb"]
+NEEDED_PROGRAMS = [
+    "slurmctld",
+    "slurmd",
+    "slurmdbd",
+    "sbatch",
+    "srun",
+    "sacct",
+    "sacctmgr",
+    "sinfo",
+    "mariadbd",
+    "mariadb-install-db",
+    "mariadb",
+]
 CLUSTER = "thetaflow"
 ACCOUNT = "thetaflow"
 PARTITION = "debug"
@@ -58,8 +69,10 @@ def install_packages(timeout: float = 900) -> None:
             f"(needs root and apt-get): install the Debian packages {' '.join(DEBIAN_PACKAGES)}"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *DEBIAN_PACKAGES]):
+    for cmd in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *DEBIAN_PACKAGES],
+    ):
         try:
             run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
@@ -101,12 +114,14 @@ def _node_memory_mb() -> int:
 
 def write_unreachable_config(path: Path) -> Path:
     """A slurm.conf whose controller and accounting ports (9, discard) nobody answers on."""
-    path.write_text("ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
-                    "AuthType=auth/none\nCredType=cred/none\n"
-                    "AccountingStorageType=accounting_storage/slurmdbd\n"
-                    "AccountingStorageHost=127.0.0.1\nAccountingStoragePort=9\n"
-                    "NodeName=localhost CPUs=1 State=UNKNOWN\n"
-                    f"PartitionName={PARTITION} Nodes=localhost Default=YES State=UP\n")
+    path.write_text(
+        "ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
+        "AuthType=auth/none\nCredType=cred/none\n"
+        "AccountingStorageType=accounting_storage/slurmdbd\n"
+        "AccountingStorageHost=127.0.0.1\nAccountingStoragePort=9\n"
+        "NodeName=localhost CPUs=1 State=UNKNOWN\n"
+        f"PartitionName={PARTITION} Nodes=localhost Default=YES State=UP\n"
+    )
     return path
 
 
@@ -139,7 +154,9 @@ class LocalSlurm:
         except subprocess.TimeoutExpired as err:
             raise SlurmError(f"`{' '.join(cmd)}` did not answer within {timeout:.0f} s") from err
         if run.returncode != 0:
-            raise SlurmError(f"`{' '.join(cmd)}` failed: {run.stderr.strip() or run.stdout.strip()}")
+            raise SlurmError(
+                f"`{' '.join(cmd)}` failed: {run.stderr.strip() or run.stdout.strip()}"
+            )
         return run
 
     # ---- configuration -----------------------------------------------------------------
@@ -192,7 +209,8 @@ PartitionName={PARTITION} Nodes={self.host} Default=YES MaxTime=INFINITE State=U
         # one GPU that SLURM schedules and accounts; slurmd drops a GPU without a device
         # file, so /dev/null stands in (no device is bound: TaskPlugin=task/none)
         (self.root / "etc" / "gres.conf").write_text(
-            f"AutoDetect=off\nNodeName={self.host} Name=gpu File=/dev/null\n")
+            f"AutoDetect=off\nNodeName={self.host} Name=gpu File=/dev/null\n"
+        )
         dbd = self.root / "etc" / "slurmdbd.conf"
         dbd.write_text(f"""\
 AuthType=auth/none
@@ -216,7 +234,11 @@ StorageLoc=slurm_acct_db
         self._logs[name] = log
         with open(log, "w") as out:
             self.procs[name] = subprocess.Popen(
-                cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
 
@@ -235,55 +257,96 @@ StorageLoc=slurm_acct_db
             except SlurmError:
                 pass
             time.sleep(0.5)
-        raise SlurmError(f"timed out after {self.start_timeout:.0f} s waiting for {what}:\n"
-                         + "\n".join(_tail(p) for p in logs))
+        raise SlurmError(
+            f"timed out after {self.start_timeout:.0f} s waiting for {what}:\n"
+            + "\n".join(_tail(p) for p in logs)
+        )
 
     def _start_database(self) -> None:
         data, sock = self.root / "db" / "data", self.root / "run" / "mysqld.sock"
         init = subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--user={self.user}",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, timeout=self.start_timeout, env=self.env,
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--user={self.user}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=self.start_timeout,
+            env=self.env,
         )
         if init.returncode != 0:
             raise SlurmError(f"mariadb-install-db failed:\n{(init.stdout + init.stderr)[-3000:]}")
-        self._spawn("mariadbd", [
-            "mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}",
-            f"--port={self.db_port}", "--bind-address=127.0.0.1", f"--user={self.user}",
-            f"--pid-file={self.root / 'run' / 'mariadbd.pid'}", "--skip-log-bin",
-            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
-        ])
+        self._spawn(
+            "mariadbd",
+            [
+                "mariadbd",
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={sock}",
+                f"--port={self.db_port}",
+                "--bind-address=127.0.0.1",
+                f"--user={self.user}",
+                f"--pid-file={self.root / 'run' / 'mariadbd.pid'}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=48M",
+            ],
+        )
 
         def db_up() -> bool:
-            probe = subprocess.run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot",
-                                    "-e", "SELECT 1"], capture_output=True, timeout=10)
+            probe = subprocess.run(
+                ["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e", "SELECT 1"],
+                capture_output=True,
+                timeout=10,
+            )
             return probe.returncode == 0
 
         self._wait("MariaDB", db_up, [self._logs["mariadbd"]])
 
-    def start(self) -> "LocalSlurm":
+    def start(self) -> LocalSlurm:
         """Install if needed, write configs, start the daemons, register cluster and account."""
         install_packages()
         self._write_configs()
         log = self.root / "log"
         self._start_database()
         self._spawn("slurmdbd", ["slurmdbd", "-D"])
-        self._wait("slurmdbd", lambda: bool(self.client("sacctmgr", "-n", "list", "cluster",
-                                                        timeout=10)), [log / "slurmdbd.log"])
-        for args in (["add", "cluster", CLUSTER],
-                     ["add", "account", ACCOUNT, f"Cluster={CLUSTER}", "Description=thetaflow tests",
-                      "Organization=thetaflow"],
-                     ["add", "user", self.user, f"Account={ACCOUNT}", f"Cluster={CLUSTER}"]):
+        self._wait(
+            "slurmdbd",
+            lambda: bool(self.client("sacctmgr", "-n", "list", "cluster", timeout=10)),
+            [log / "slurmdbd.log"],
+        )
+        for args in (
+            ["add", "cluster", CLUSTER],
+            [
+                "add",
+                "account",
+                ACCOUNT,
+                f"Cluster={CLUSTER}",
+                "Description=thetaflow tests",
+                "Organization=thetaflow",
+            ],
+            ["add", "user", self.user, f"Account={ACCOUNT}", f"Cluster={CLUSTER}"],
+        ):
             self.client("sacctmgr", "-i", *args)
         self._spawn("slurmctld", ["slurmctld", "-D", "-i"])
-        self._wait("slurmctld", lambda: bool(self.client("sinfo", timeout=10)), [log / "slurmctld.log"])
+        self._wait(
+            "slurmctld", lambda: bool(self.client("sinfo", timeout=10)), [log / "slurmctld.log"]
+        )
         self._spawn("slurmd", ["slurmd", "-D", "-N", self.host])
 
         def node_idle() -> bool:
             state = self.client("sinfo", "-h", "-N", "-o", "%T", timeout=10).stdout.split()
-            return bool(state) and all(s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in state)
+            return bool(state) and all(
+                s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in state
+            )
 
-        self._wait("the node to become idle", node_idle, [log / "slurmd.log", log / "slurmctld.log"])
+        self._wait(
+            "the node to become idle", node_idle, [log / "slurmd.log", log / "slurmctld.log"]
+        )
         return self
 
     def cancel_jobs(self, timeout: float = 30) -> None:
@@ -321,10 +384,11 @@ StorageLoc=slurm_acct_db
 
     def logs(self) -> str:
         """Tails of every daemon log, for failure messages."""
-        return "\n".join(f"--- {p.name}\n{_tail(p, 1500)}"
-                         for p in sorted((self.root / "log").glob("*")))
+        return "\n".join(
+            f"--- {p.name}\n{_tail(p, 1500)}" for p in sorted((self.root / "log").glob("*"))
+        )
 
-    def __enter__(self) -> "LocalSlurm":
+    def __enter__(self) -> LocalSlurm:
         try:
             return self.start()
         except BaseException:

@@ -138,8 +138,9 @@ def _load_time_imports(path: Path) -> set[str]:
                 visit(node.body)
                 visit(node.orelse)
             elif isinstance(node, ast.Try) and not any(
-                    handler.type is not None and "ImportError" in ast.unparse(handler.type)
-                    for handler in node.handlers):
+                handler.type is not None and "ImportError" in ast.unparse(handler.type)
+                for handler in node.handlers
+            ):
                 visit(node.body)
 
     visit(ast.parse(path.read_text()).body)
@@ -161,7 +162,11 @@ def _third_party_modules(script: Path) -> set[str]:
             if parts[0] == "thetaflow":
                 for depth in range(1, len(parts) + 1):
                     module = SRC_DIR.joinpath(*parts[:depth])
-                    todo.extend(p for p in (module.with_suffix(".py"), module / "__init__.py") if p.is_file())
+                    todo.extend(
+                        p
+                        for p in (module.with_suffix(".py"), module / "__init__.py")
+                        if p.is_file()
+                    )
             elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
                 third_party.add(parts[0])
     return third_party
@@ -174,7 +179,13 @@ def _rules_with_env_and_script() -> list[tuple[str, Path, Path]]:
         for rule, body in RULE_BLOCK.findall(smk.read_text()):
             env, script = CONDA_DIRECTIVE.search(body), SCRIPT_DIRECTIVE.search(body)
             if env and script:
-                out.append((rule, (RULES_DIR / env.group(1)).resolve(), (RULES_DIR / script.group(1)).resolve()))
+                out.append(
+                    (
+                        rule,
+                        (RULES_DIR / env.group(1)).resolve(),
+                        (RULES_DIR / script.group(1)).resolve(),
+                    )
+                )
     return out
 
 
@@ -182,8 +193,11 @@ def test_every_script_rule_is_checked() -> None:
     assert len(_rules_with_env_and_script()) >= 30
 
 
-@pytest.mark.parametrize("rule, env, script", _rules_with_env_and_script(),
-                         ids=[rule for rule, _, _ in _rules_with_env_and_script()])
+@pytest.mark.parametrize(
+    "rule, env, script",
+    _rules_with_env_and_script(),
+    ids=[rule for rule, _, _ in _rules_with_env_and_script()],
+)
 def test_env_holds_what_its_rule_script_imports(rule: str, env: Path, script: Path) -> None:
     """`snakemake --use-conda` runs the script in the rule's env: every third-party module
     imported while loading the script and the thetaflow modules it reaches must be pinned
@@ -192,7 +206,8 @@ def test_env_holds_what_its_rule_script_imports(rule: str, env: Path, script: Pa
     distributions = packages_distributions()
     pinned = {canonicalize_name(CONDA_TO_PYPI.get(n, n)) for _, n, _ in _pins(env)}
     missing = sorted(
-        module for module in _third_party_modules(script)
+        module
+        for module in _third_party_modules(script)
         if not {canonicalize_name(d) for d in distributions.get(module, [module])} & pinned
     )
     assert not missing, f"rule {rule}: {script.name} imports {missing}, which {env.name} lacks"

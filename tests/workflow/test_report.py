@@ -9,8 +9,7 @@ import pytest
 from conftest import REPO, TOY_CONFIG, run_snakemake
 
 RULES = sorted((REPO / "workflow/rules").glob("*.smk"))
-CATEGORIES = {"Samples and control plots", "Supervised", "Unsupervised",
-              "Benchmarks", "Statistics"}
+CATEGORIES = {"Samples and control plots", "Supervised", "Unsupervised", "Benchmarks", "Statistics"}
 REPORT_CALL = re.compile(r"report\(\s*(.*?)\n\s*\),", re.S)
 
 
@@ -35,8 +34,16 @@ def test_every_report_item_has_a_caption_file_and_a_known_category():
 @pytest.mark.workflow
 def test_report_of_the_toy_run_has_every_category(toy_run):
     report = toy_run / "results/report.html"
-    result = run_snakemake("--report", str(report), "--directory", str(toy_run),
-                           "--configfile", str(TOY_CONFIG), cwd=toy_run, timeout=600)
+    result = run_snakemake(
+        "--report",
+        str(report),
+        "--directory",
+        str(toy_run),
+        "--configfile",
+        str(TOY_CONFIG),
+        cwd=toy_run,
+        timeout=600,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000

@@ -41,20 +41,33 @@ def resumed_run(tmp_path_factory) -> dict:
     minutes of CI time and nothing to what is compared here.
     """
     workdir = tmp_path_factory.mktemp("resumed")
-    args = ["results/summary.json", "--cores", "2", "--directory", str(workdir), "--configfile", str(TOY_CONFIG)]
+    args = [
+        "results/summary.json",
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(TOY_CONFIG),
+    ]
     first_log = workdir.parent / f"{workdir.name}-first-attempt.log"
     with open(first_log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
-            cwd=workdir, env={**os.environ, "MPLBACKEND": "Agg"}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + KILL_TIMEOUT
     try:
         while not list(workdir.glob(KILL_WHEN)):
             if proc.poll() is not None:
-                pytest.fail(f"the toy run ended (code {proc.returncode}) before training began:\n"
-                            + first_log.read_text()[-4000:])
+                pytest.fail(
+                    f"the toy run ended (code {proc.returncode}) before training began:\n"
+                    + first_log.read_text()[-4000:]
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"training did not begin within {KILL_TIMEOUT} s")
             time.sleep(0.5)
@@ -63,8 +76,10 @@ def resumed_run(tmp_path_factory) -> dict:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and every job it started
         proc.wait()
-    killed = {"returncode": proc.returncode,
-              "models_at_kill": sorted(p.name for p in workdir.glob("results/models/*/fold*"))}
+    killed = {
+        "returncode": proc.returncode,
+        "models_at_kill": sorted(p.name for p in workdir.glob("results/models/*/fold*")),
+    }
     # the kill left a lock and incomplete jobs: a plain rerun must not take them as done
     assert run_snakemake("--unlock", *args, cwd=workdir).returncode == 0
     plan = run_snakemake("-n", "--rerun-incomplete", *args, cwd=workdir)

@@ -38,13 +38,18 @@ GPU_RULES = {"benchmark_gpu"}  # rules with resources gpu=1 (sbatch --gpus=1)
 def job_counts(log: str) -> dict[str, int]:
     """Snakemake's "Job stats" table (rule -> number of jobs) from a run's log."""
     table = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if rule != "total"}
+    return {
+        rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if rule != "total"
+    }
 
 
 def result_files(root: Path) -> set[Path]:
     """Every file a run left under results/ (the report that test_report adds aside)."""
-    return {p.relative_to(root) for p in (root / "results").rglob("*")
-            if p.is_file() and not p.name.startswith("report.")}
+    return {
+        p.relative_to(root)
+        for p in (root / "results").rglob("*")
+        if p.is_file() and not p.name.startswith("report.")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +64,18 @@ def farm_run(slurm, tmp_path_factory) -> dict:
     env = {**slurm.env, "THETAFLOW_SLURM_ACCOUNT": ACCOUNT, "THETAFLOW_SLURM_PARTITION": PARTITION}
     farm = tmp_path_factory.mktemp("slurm-run")
     began = time.monotonic()
-    result = run_snakemake(*PROFILE, "--slurm-init-seconds-before-status-checks", str(STATUS_INTERVAL_S),
-                           "--directory", str(farm), "--configfile", str(TOY_CONFIG),
-                           cwd=farm, env=env, timeout=RUN_TIMEOUT_S)
+    result = run_snakemake(
+        *PROFILE,
+        "--slurm-init-seconds-before-status-checks",
+        str(STATUS_INTERVAL_S),
+        "--directory",
+        str(farm),
+        "--configfile",
+        str(TOY_CONFIG),
+        cwd=farm,
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"{log[-5000:]}\n{slurm.logs()}"
     print(f"SLURM toy run: {time.monotonic() - began:.0f} s")
@@ -71,17 +85,33 @@ def farm_run(slurm, tmp_path_factory) -> dict:
 def test_every_job_of_the_toy_workflow_ran_as_a_completed_slurm_job(slurm, farm_run):
     counts = job_counts(farm_run["log"])
     remote = {rule: n for rule, n in counts.items() if rule not in LOCAL_RULES}
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", farm_run["log"]))
+    submitted = dict(
+        re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", farm_run["log"])
+    )
     assert len(submitted) == sum(remote.values()) > 150, farm_run["log"][-3000:]
 
-    rows = slurm.client("sacct", "-X", "--parsable2", "--noheader",
-                        "--format=JobIDRaw,State,Comment,AllocTRES",
-                        "-j", ",".join(submitted.values())).stdout.strip().splitlines()
-    jobs = {jid: (state, comment, tres) for jid, state, comment, tres in (r.split("|", 3) for r in rows)}
+    rows = (
+        slurm.client(
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "--format=JobIDRaw,State,Comment,AllocTRES",
+            "-j",
+            ",".join(submitted.values()),
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    jobs = {
+        jid: (state, comment, tres) for jid, state, comment, tres in (r.split("|", 3) for r in rows)
+    }
     assert set(jobs) == set(submitted.values()), rows
     assert {state for state, _, _ in jobs.values()} == {"COMPLETED"}, rows  # no failure, no retry
-    rule_of = {jid: re.match(r"rule_(.+?)(?:_wildcards_.*)?$", comment).group(1)
-               for jid, (_, comment, _) in jobs.items()}
+    rule_of = {
+        jid: re.match(r"rule_(.+?)(?:_wildcards_.*)?$", comment).group(1)
+        for jid, (_, comment, _) in jobs.items()
+    }
     assert {rule: list(rule_of.values()).count(rule) for rule in set(rule_of.values())} == remote
     # a rule's gpu=1 reaches SLURM as a GPU allocation; the others get none
     for jid, (_, _, tres) in jobs.items():
@@ -95,18 +125,36 @@ def test_the_slurm_run_gives_the_local_run_results(farm_run, toy_run):
     assert_same_headline(toy_run, farm)
     assert assert_same_result_numbers(toy_run, farm) > 50  # every fit, limit, metric, closure
     for path in sorted(toy_run.glob("results/features/*/*.parquet")):
-        pd.testing.assert_frame_equal(pd.read_parquet(farm / path.relative_to(toy_run)), pd.read_parquet(path))
-    assert not list(farm.glob("results/simulation/*/*.root"))  # temp() files removed on the farm too
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(farm / path.relative_to(toy_run)), pd.read_parquet(path)
+        )
+    assert not list(
+        farm.glob("results/simulation/*/*.root")
+    )  # temp() files removed on the farm too
 
 
 def test_unreachable_slurm_stops_the_run_with_a_clear_message(tmp_path):
     """A controller that does not answer stops the run before any submission, quickly."""
     install_packages()
     conf = write_unreachable_config(tmp_path / "slurm.conf")
-    env = {**os.environ, "SLURM_CONF": str(conf), "USER": "root", "PATH": os.environ["PATH"] + ":/usr/sbin"}
+    env = {
+        **os.environ,
+        "SLURM_CONF": str(conf),
+        "USER": "root",
+        "PATH": os.environ["PATH"] + ":/usr/sbin",
+    }
     began = time.monotonic()
-    result = run_snakemake("results/cutflow/zh.json", *PROFILE, "--directory", str(tmp_path),
-                           "--configfile", str(TOY_CONFIG), cwd=tmp_path, env=env, timeout=120)
+    result = run_snakemake(
+        "results/cutflow/zh.json",
+        *PROFILE,
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(TOY_CONFIG),
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     log = result.stdout + result.stderr
     assert result.returncode != 0
     assert "SLURM is not reachable" in log and str(conf) in log, log[-3000:]
@@ -116,9 +164,18 @@ def test_unreachable_slurm_stops_the_run_with_a_clear_message(tmp_path):
 def test_batch_profile_without_workflow_profile_none_is_refused(tmp_path):
     """profiles/default (local) would silently override the farm profile: refused, with the fix."""
     env = {**os.environ, "SLURM_CONF": str(tmp_path / "none.conf"), "USER": "root"}
-    result = run_snakemake("results/cutflow/zh.json", "--profile", str(REPO / "profiles/slurm"),
-                           "--directory", str(tmp_path), "--configfile", str(TOY_CONFIG),
-                           cwd=tmp_path, env=env, timeout=120)
+    result = run_snakemake(
+        "results/cutflow/zh.json",
+        "--profile",
+        str(REPO / "profiles/slurm"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(TOY_CONFIG),
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     log = result.stdout + result.stderr
     assert result.returncode != 0
     assert "--workflow-profile none" in log, log[-3000:]

@@ -20,7 +20,11 @@ def snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.Co
     env = {**os.environ, "MPLBACKEND": "Agg"}
     return subprocess.run(
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -29,7 +33,14 @@ def test_dry_run_of_full_dag(configs, tmp_path):
     result = snakemake("-n", "--cores", "2", "--directory", str(tmp_path), *configs)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
-    for rule in ("simulate", "ingest_simulation", "ingest_data", "features", "control_plots", "cutflow_table"):
+    for rule in (
+        "simulate",
+        "ingest_simulation",
+        "ingest_data",
+        "features",
+        "control_plots",
+        "cutflow_table",
+    ):
         assert rule in out
 
 
@@ -56,8 +67,18 @@ def test_toy_run_features_per_sample_and_variation(toy_run):
         assert len(files) == n_variations, files
     zh = pd.read_parquet(toy_run / "results/features/zh/nominal.parquet")
     data = pd.read_parquet(toy_run / "results/features/data/nominal.parquet")
-    for column in ("run", "luminosityBlock", "event", "sample", "label", "weight", "m_bb_gev",
-                   "weight_btag_up", "weight_lep_down", "b1_gen_pt_gev"):
+    for column in (
+        "run",
+        "luminosityBlock",
+        "event",
+        "sample",
+        "label",
+        "weight",
+        "m_bb_gev",
+        "weight_btag_up",
+        "weight_lep_down",
+        "b1_gen_pt_gev",
+    ):
         assert column in zh.columns
     assert (zh["label"] == 1).all() and (data["label"] == -1).all()
     assert (data["weight"] == 1).all() and len(data) > 0
@@ -99,13 +120,25 @@ def test_real_nanoaod_samples_run_through_the_same_chain(tmp_path):
     config = tmp_path / "real.yaml"
     config.write_text(json.dumps({"samples": str(sample_list), "analysis": {"lumi_fb": 1.0}}))
     # the foundation targets: with no selected background the ML stage must (and does) refuse
-    targets = ["results/cutflow/cutflow.csv", "results/plots/control/m_bb_gev.png",
-               "results/features/dy/jes_up.parquet", "results/features/dimuon/nominal.parquet"]
-    result = snakemake(*targets, "--cores", "2", "--directory", str(tmp_path), "--configfile", str(config))
+    targets = [
+        "results/cutflow/cutflow.csv",
+        "results/plots/control/m_bb_gev.png",
+        "results/features/dy/jes_up.parquet",
+        "results/features/dimuon/nominal.parquet",
+    ]
+    result = snakemake(
+        *targets, "--cores", "2", "--directory", str(tmp_path), "--configfile", str(config)
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     dy = json.loads((tmp_path / "results/cutflow/dy.json").read_text())
-    assert dy["events_read"] == 40 and dy["sumw_source"] in ("Runs.genEventSumw", "Events.genWeight")
-    assert pd.read_parquet(tmp_path / "results/features/dy/nominal.parquet").shape[0] == dy["selected"]["nominal"]
+    assert dy["events_read"] == 40 and dy["sumw_source"] in (
+        "Runs.genEventSumw",
+        "Events.genWeight",
+    )
+    assert (
+        pd.read_parquet(tmp_path / "results/features/dy/nominal.parquet").shape[0]
+        == dy["selected"]["nominal"]
+    )
     assert (tmp_path / "results/features/dimuon/nominal.parquet").exists()
     assert not (tmp_path / "results/features/dimuon/jes_up.parquet").exists()
     assert (tmp_path / "results/plots/control/m_bb_gev.png").stat().st_size > 10_000
@@ -124,7 +157,9 @@ def test_toy_run_trains_scores_and_evaluates_every_model(toy_run):
     for model in ("bdt", "nn"):  # deployable copies, checked against ONNX Runtime when written
         for fold_dir in (toy_run / "results/models" / model).iterdir():
             record = json.loads((fold_dir / "training.json").read_text())
-            assert (fold_dir / "model.onnx").stat().st_size > 0 and record["onnx_max_abs_difference"] < 1e-4
+            assert (fold_dir / "model.onnx").stat().st_size > 0 and record[
+                "onnx_max_abs_difference"
+            ] < 1e-4
     for model in models:
         for sample, variations in {"zh": 3, "zz": 3, "zjets": 3, "ttbar": 3, "data": 1}.items():
             files = sorted((toy_run / "results" / "scores" / model / sample).glob("*.parquet"))
@@ -143,21 +178,33 @@ def test_toy_run_never_scores_an_event_with_a_model_that_saw_it(toy_run):
     table = pd.read_parquet(toy_run / "results/ml/training.parquet")
     key = ["run", "luminosityBlock", "event", "sample"]
     for model_dir in sorted((toy_run / "results/models").iterdir()):
-        if model_dir.name == "autoencoder":  # trained on backgrounds only: tests/unit/test_anomaly.py
+        if (
+            model_dir.name == "autoencoder"
+        ):  # trained on backgrounds only: tests/unit/test_anomaly.py
             continue
         scored = pd.concat(
-            pd.read_parquet(toy_run / "results/scores" / model_dir.name / s / "nominal.parquet").assign(sample=s)
+            pd.read_parquet(
+                toy_run / "results/scores" / model_dir.name / s / "nominal.parquet"
+            ).assign(sample=s)
             for s in ("zh", "zz", "zjets", "ttbar")
         )
-        merged = table.merge(scored[key + ["fold"]], on=key, suffixes=("", "_scored"), validate="one_to_one")
+        merged = table.merge(
+            scored[key + ["fold"]], on=key, suffixes=("", "_scored"), validate="one_to_one"
+        )
         assert len(merged) == len(table)
         for fold_dir in sorted(model_dir.iterdir()):
             record = json.loads((fold_dir / "training.json").read_text())
             k = record["fold"]
             not_scored_by_k = merged["fold_scored"].to_numpy() != k
             is_valid = merged["is_validation"].to_numpy()
-            assert record["train_ids"] == ids_checksum(merged, not_scored_by_k & ~is_valid), (model_dir.name, k)
-            assert record["valid_ids"] == ids_checksum(merged, not_scored_by_k & is_valid), (model_dir.name, k)
+            assert record["train_ids"] == ids_checksum(merged, not_scored_by_k & ~is_valid), (
+                model_dir.name,
+                k,
+            )
+            assert record["valid_ids"] == ids_checksum(merged, not_scored_by_k & is_valid), (
+                model_dir.name,
+                k,
+            )
 
 
 def test_toy_run_bjet_regression_moves_the_peak_up(toy_run):
@@ -176,39 +223,83 @@ def test_toy_run_autoencoder_scores_evaluation_and_blind_search(toy_run):
     """Unsupervised stage: out-of-fold anomaly scores in the classifiers' format for every
     sample and variation, the evaluation, the blind search and the diagnostics."""
     results = toy_run / "results"
-    for sample, n_variations in {"zh": 3, "zz": 3, "zjets": 3, "ttbar": 3, "bsm": 3, "data": 1, "data_bsm": 1}.items():
+    for sample, n_variations in {
+        "zh": 3,
+        "zz": 3,
+        "zjets": 3,
+        "ttbar": 3,
+        "bsm": 3,
+        "data": 1,
+        "data_bsm": 1,
+    }.items():
         files = sorted((results / "scores/autoencoder" / sample).glob("*.parquet"))
         assert len(files) == n_variations, (sample, files)
         for path in files:
             scores = pd.read_parquet(path)
             features = pd.read_parquet(results / "features" / sample / path.name, columns=["event"])
             assert list(scores.columns) == ["run", "luminosityBlock", "event", "fold", "score"]
-            assert len(scores) == len(features) and (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+            assert (
+                len(scores) == len(features)
+                and (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+            )
             assert scores["score"].between(0, 1).all()
     for fold in range(3):
-        record = json.loads((results / f"models/autoencoder/fold{fold}/autoencoder.json").read_text())
-        assert record["fold"] == fold and record["source"] == "backgrounds" and record["signal_fraction"] == 0
+        record = json.loads(
+            (results / f"models/autoencoder/fold{fold}/autoencoder.json").read_text()
+        )
+        assert (
+            record["fold"] == fold
+            and record["source"] == "backgrounds"
+            and record["signal_fraction"] == 0
+        )
         assert (results / f"models/autoencoder/fold{fold}/model.keras").stat().st_size > 0
     metrics = json.loads((results / "anomaly/metrics.json").read_text())
-    assert 0 <= metrics["known_signal"]["auc"] <= 1 and "signal_efficiency_at_0.001" in metrics["known_signal"]
-    assert "bsm" in metrics and set(metrics["feature_errors"]) >= {"backgrounds", "known signal", "BSM"}
+    assert (
+        0 <= metrics["known_signal"]["auc"] <= 1
+        and "signal_efficiency_at_0.001" in metrics["known_signal"]
+    )
+    assert "bsm" in metrics and set(metrics["feature_errors"]) >= {
+        "backgrounds",
+        "known signal",
+        "BSM",
+    }
     blind = json.loads((results / "anomaly/blind_search.json").read_text())
     assert set(blind["results"]) == {"data", "data_bsm"}
-    assert set(blind["results"]["data_bsm"]) == {"autoencoder", "bdt", "nn", "svm", "logistic", "knn",
-                                                 "random_forest", "naive_bayes", "cuts"}
+    assert set(blind["results"]["data_bsm"]) == {
+        "autoencoder",
+        "bdt",
+        "nn",
+        "svm",
+        "logistic",
+        "knn",
+        "random_forest",
+        "naive_bayes",
+        "cuts",
+    }
     row = blind["results"]["data"]["autoencoder"]
     assert 0 < row["achieved_efficiency"] <= 0.01 and row["expected_sm"] > 0
     assert row["sm_uncertainty"] >= row["sm_mc_stat"] > 0
-    figures = ["anomaly/roc.png", "anomaly/score_distributions.png", "anomaly/feature_errors.png",
-               "anomaly/blind_search.png", "anomaly/blind_search_tails.png", "diagnostics/pca/scree.png",
-               "diagnostics/pca/components.png", "diagnostics/pca/loadings.png",
-               "diagnostics/clustering/kmeans_selection.png", "diagnostics/clustering/kmeans_composition.png",
-               "diagnostics/clustering/dbscan.png"]
+    figures = [
+        "anomaly/roc.png",
+        "anomaly/score_distributions.png",
+        "anomaly/feature_errors.png",
+        "anomaly/blind_search.png",
+        "anomaly/blind_search_tails.png",
+        "diagnostics/pca/scree.png",
+        "diagnostics/pca/components.png",
+        "diagnostics/pca/loadings.png",
+        "diagnostics/clustering/kmeans_selection.png",
+        "diagnostics/clustering/kmeans_composition.png",
+        "diagnostics/clustering/dbscan.png",
+    ]
     assert all((results / f).stat().st_size > 10_000 for f in figures)
     pca = json.loads((results / "diagnostics/pca/summary.json").read_text())
     assert abs(sum(pca["explained_variance_ratio"]) - 1) < 1e-9 and pca["fold"] == 0
     clustering = json.loads((results / "diagnostics/clustering/summary.json").read_text())
-    assert clustering["subsample"]["events"] == 800 and 0 <= clustering["dbscan"]["noise_fraction"] <= 1
+    assert (
+        clustering["subsample"]["events"] == 800
+        and 0 <= clustering["dbscan"]["noise_fraction"] <= 1
+    )
 
 
 def test_toy_run_keeps_the_bsm_process_out_of_training(toy_run):
@@ -228,13 +319,20 @@ def test_toy_run_fits_every_discriminant_and_closes(toy_run):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["inference"]
     fit = toy_run / "results" / "fit"
     for name in config["discriminants"]:
-        pyhf.schema.validate(json.loads((fit / name / "workspace.json").read_text()), "workspace.json")
+        pyhf.schema.validate(
+            json.loads((fit / name / "workspace.json").read_text()), "workspace.json"
+        )
         result = json.loads((fit / name / "fit.json").read_text())
         mu = result["mu"]
         assert mu["minos"]["down"] < 0 < mu["minos"]["up"] and mu["hesse"] > 0
         assert {"lumi", "jes", "btag", "lepton_eff"} <= {p["name"] for p in result["parameters"]}
         limit = json.loads((fit / name / "limit.json").read_text())["limit"]
-        assert 0 < limit["expected"]["-1sigma"] < limit["expected"]["median"] < limit["expected"]["+1sigma"]
+        assert (
+            0
+            < limit["expected"]["-1sigma"]
+            < limit["expected"]["median"]
+            < limit["expected"]["+1sigma"]
+        )
         ranking = json.loads((fit / name / "ranking.json").read_text())["ranking"]
         assert "mu" not in {r["parameter"] for r in ranking} and len(ranking) >= 7
         scan = json.loads((fit / name / "scan.json").read_text())["scans"][0]
@@ -244,7 +342,9 @@ def test_toy_run_fits_every_discriminant_and_closes(toy_run):
             assert (fit / name / f"{figure}.png").stat().st_size > 10_000, (name, figure)
     comparison = pd.read_csv(fit / "comparison.csv")
     assert set(comparison["discriminant"]) == set(config["discriminants"])
-    assert comparison.loc[comparison["is_reference"], "discriminant"].tolist() == [config["reference"]]
+    assert comparison.loc[comparison["is_reference"], "discriminant"].tolist() == [
+        config["reference"]
+    ]
     summary = json.loads((toy_run / "results" / "summary.json").read_text())
     assert summary["headline"]["discriminant"] == config["headline"]
     for name, closure in summary["closure"].items():

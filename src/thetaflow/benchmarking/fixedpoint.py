@@ -18,7 +18,9 @@ import numpy as np
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.ml.metrics import auc, signal_efficiency_at, weighted_roc
 
-_TYPE = re.compile(r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(AP_\w+)\s*)?(?:,\s*(AP_\w+)\s*)?(?:,\s*\d+\s*)?>\s*$")
+_TYPE = re.compile(
+    r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(AP_\w+)\s*)?(?:,\s*(AP_\w+)\s*)?(?:,\s*\d+\s*)?>\s*$"
+)
 
 
 class PrecisionError(ThetaflowError, ValueError):
@@ -40,7 +42,9 @@ class FixedType:
         """Parse ``ap_fixed<W,I[,Q[,O]]>``; errors name ``where``."""
         m = _TYPE.match(str(text))
         if not m:
-            raise PrecisionError(f"{where}: {text!r} is not a fixed-point type like 'ap_fixed<16,6>'")
+            raise PrecisionError(
+                f"{where}: {text!r} is not a fixed-point type like 'ap_fixed<16,6>'"
+            )
         unsigned, w, i, q, o = m.groups()
         width, integer = int(w), int(i)
         if width < 1 or width > 64 or integer > width:
@@ -55,7 +59,7 @@ class FixedType:
     @property
     def lsb(self) -> float:
         """Value of the least significant bit, 2^−F."""
-        return 2.0 ** -self.fractional
+        return 2.0**-self.fractional
 
     @property
     def low(self) -> float:
@@ -81,7 +85,11 @@ class FixedType:
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """``x`` in this type (rounding and overflow modes applied), as float64."""
         scaled = np.asarray(x, dtype=np.float64) / self.lsb
-        q = np.floor(scaled + 0.5) if self.rounding in ("AP_RND", "AP_RND_CONV", "AP_RND_INF") else np.floor(scaled)
+        q = (
+            np.floor(scaled + 0.5)
+            if self.rounding in ("AP_RND", "AP_RND_CONV", "AP_RND_INF")
+            else np.floor(scaled)
+        )
         lo, hi = round(self.low / self.lsb), round(self.high / self.lsb)
         if self.overflow.startswith("AP_SAT"):
             q = np.clip(q, lo, hi)
@@ -114,18 +122,25 @@ class RangeReport:
             f"{name}: {int(v['events'])} of {self.events} events outside (max |x| = {v['max_abs']:.3g})"
             for name, v in self.overflowing.items()
         ]
-        return f"inputs outside the range [{self.low:g}, {self.high:g}] of {self.type}: " + "; ".join(parts)
+        return (
+            f"inputs outside the range [{self.low:g}, {self.high:g}] of {self.type}: "
+            + "; ".join(parts)
+        )
 
 
 def profile_inputs(X: np.ndarray, names: Sequence[str], ftype: FixedType) -> RangeReport:
     """Which (standardised) inputs the type cannot represent, from the values themselves."""
     X = np.asarray(X, dtype=np.float64)
-    outside = (X < ftype.low) | (X > ftype.high + ftype.lsb)
+    outside = (ftype.low > X) | (ftype.high + ftype.lsb < X)
     over: dict[str, dict[str, float]] = {}
     for j, name in enumerate(names):
         n = int(outside[:, j].sum())
         if n:
-            over[name] = {"events": n, "fraction": n / len(X), "max_abs": float(np.abs(X[:, j]).max())}
+            over[name] = {
+                "events": n,
+                "fraction": n / len(X),
+                "max_abs": float(np.abs(X[:, j]).max()),
+            }
     return RangeReport(ftype.hls(), ftype.low, ftype.high, over, len(X))
 
 
@@ -155,7 +170,12 @@ def working_point(score: np.ndarray, labels: np.ndarray, background_efficiency: 
     return float(np.quantile(bkg, 1.0 - background_efficiency))
 
 
-def fidelity(float_score: np.ndarray, fixed_score: np.ndarray, labels: np.ndarray, background_efficiency: float) -> Fidelity:
+def fidelity(
+    float_score: np.ndarray,
+    fixed_score: np.ndarray,
+    labels: np.ndarray,
+    background_efficiency: float,
+) -> Fidelity:
     """Agreement and physics metrics of ``fixed_score`` against ``float_score``.
 
     Agreement is the fraction of events that the fixed-point and the float model put on

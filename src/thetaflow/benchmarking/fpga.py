@@ -109,13 +109,21 @@ class FPGASettings:
                 f"integer bits of default_precision {default.hls()}"
             )
         return cls(
-            clock_mhz=float(spec["clock_mhz"]), default_precision=default,
-            scan_widths=tuple(sorted(set(widths) | {default.width})), output_precision=out,
-            min_agreement=float(spec["min_agreement"]), background_efficiency=float(spec["background_efficiency"]),
-            events=int(spec["events"]), latency=bool(spec["latency"]), resources=bool(spec["resources"]),
-            da4ml_latency_cutoff=float(spec["da4ml_latency_cutoff"]), yosys_max_luts=float(spec["yosys_max_luts"]),
-            yosys_family=str(spec["yosys_family"]), tool_timeout_s=float(spec["tool_timeout_s"]),
-            allow_input_overflow=bool(spec["allow_input_overflow"]), seed=int(config["benchmarks"]["seed"]),
+            clock_mhz=float(spec["clock_mhz"]),
+            default_precision=default,
+            scan_widths=tuple(sorted(set(widths) | {default.width})),
+            output_precision=out,
+            min_agreement=float(spec["min_agreement"]),
+            background_efficiency=float(spec["background_efficiency"]),
+            events=int(spec["events"]),
+            latency=bool(spec["latency"]),
+            resources=bool(spec["resources"]),
+            da4ml_latency_cutoff=float(spec["da4ml_latency_cutoff"]),
+            yosys_max_luts=float(spec["yosys_max_luts"]),
+            yosys_family=str(spec["yosys_family"]),
+            tool_timeout_s=float(spec["tool_timeout_s"]),
+            allow_input_overflow=bool(spec["allow_input_overflow"]),
+            seed=int(config["benchmarks"]["seed"]),
             layer_integer_bits=str(spec.get("layer_integer_bits", "profile")),
         )
 
@@ -138,7 +146,9 @@ class DenseNetwork:
     mean: np.ndarray
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray, str]]
-    error_mode: str = "mse"  # autoencoder error: mse, normalised or max (thetaflow.unsupervised.autoencoder)
+    error_mode: str = (
+        "mse"  # autoencoder error: mse, normalised or max (thetaflow.unsupervised.autoencoder)
+    )
     feature_scale: np.ndarray | None = None  # per-feature typical squared error (normalised, max)
 
     def standardise(self, frame: pd.DataFrame) -> np.ndarray:
@@ -201,8 +211,12 @@ def _dense_layers(model: Any, where: str) -> list[tuple[np.ndarray, np.ndarray, 
         if isinstance(layer, keras.layers.Dense):
             W, b = (np.asarray(w, dtype=np.float64) for w in layer.get_weights())
             layers.append((W, b, layer.activation.__name__))
-        elif not isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Normalization)):
-            raise UnsupportedModelError(f"{where}: layer '{layer.name}' ({type(layer).__name__}) has no FPGA path")
+        elif not isinstance(
+            layer, (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Normalization)
+        ):
+            raise UnsupportedModelError(
+                f"{where}: layer '{layer.name}' ({type(layer).__name__}) has no FPGA path"
+            )
     if not layers:
         raise UnsupportedModelError(f"{where}: no Dense layer")
     return layers
@@ -219,10 +233,21 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     model = keras.saving.load_model(Path(directory) / "model.keras", compile=False, safe_mode=True)
     norm = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
     if len(norm) != 1:
-        raise UnsupportedModelError(f"model '{name}' ({directory}): expected one Normalization layer, found {len(norm)}")
+        raise UnsupportedModelError(
+            f"model '{name}' ({directory}): expected one Normalization layer, found {len(norm)}"
+        )
     mean = np.asarray(norm[0].mean, dtype=np.float64).ravel()
-    scale = np.maximum(np.sqrt(np.asarray(norm[0].variance, dtype=np.float64).ravel()), NORMALIZATION_EPSILON)
-    return DenseNetwork(name, "classifier", tuple(record["inputs"]), mean, scale, _dense_layers(model, f"model '{name}'"))
+    scale = np.maximum(
+        np.sqrt(np.asarray(norm[0].variance, dtype=np.float64).ravel()), NORMALIZATION_EPSILON
+    )
+    return DenseNetwork(
+        name,
+        "classifier",
+        tuple(record["inputs"]),
+        mean,
+        scale,
+        _dense_layers(model, f"model '{name}'"),
+    )
 
 
 def load_autoencoder(directory: Path, name: str = "autoencoder") -> DenseNetwork:
@@ -241,10 +266,16 @@ def load_autoencoder(directory: Path, name: str = "autoencoder") -> DenseNetwork
     std = record["standardisation"]
     model = keras.saving.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
     scale = record.get("feature_scale")
-    return DenseNetwork(name, "autoencoder", tuple(std["features"]), np.asarray(std["mean"], np.float64),
-                        np.asarray(std["scale"], np.float64), _dense_layers(model, name),
-                        error_mode=str(record.get("error", "mse")),
-                        feature_scale=None if scale is None else np.asarray(scale, np.float64))
+    return DenseNetwork(
+        name,
+        "autoencoder",
+        tuple(std["features"]),
+        np.asarray(std["mean"], np.float64),
+        np.asarray(std["scale"], np.float64),
+        _dense_layers(model, name),
+        error_mode=str(record.get("error", "mse")),
+        feature_scale=None if scale is None else np.asarray(scale, np.float64),
+    )
 
 
 @dataclass(frozen=True)
@@ -259,9 +290,16 @@ class LayerTypes:
 
     def describe(self) -> list[dict]:
         """JSON-ready per-layer types and ranges."""
-        return [{"layer": f"dense_{k}", "result": d.hls(), "activation_result": a.hls(),
-                 "max_abs_pre_activation": r[0], "max_abs_activation": r[1]}
-                for k, (d, a, r) in enumerate(zip(self.dense, self.activation, self.ranges))]
+        return [
+            {
+                "layer": f"dense_{k}",
+                "result": d.hls(),
+                "activation_result": a.hls(),
+                "max_abs_pre_activation": r[0],
+                "max_abs_activation": r[1],
+            }
+            for k, (d, a, r) in enumerate(zip(self.dense, self.activation, self.ranges))
+        ]
 
 
 def layer_ranges(net: DenseNetwork, Z: np.ndarray) -> list[tuple[float, float]]:
@@ -280,7 +318,9 @@ def _integer_bits_for(max_abs: float) -> int:
     return int(math.floor(math.log2(max(max_abs, 1e-9)))) + 2
 
 
-def layer_types(net: DenseNetwork, ranges: Sequence[tuple[float, float]], ftype: FixedType, mode: str) -> LayerTypes:
+def layer_types(
+    net: DenseNetwork, ranges: Sequence[tuple[float, float]], ftype: FixedType, mode: str
+) -> LayerTypes:
     """Per-layer types at ``ftype``'s width: ``ftype`` itself (mode ``fixed``), or with the
     integer bits raised where profiling shows larger values (mode ``profile``, never fewer
     than ``ftype``'s) and saturation instead of wrap-around beyond them. A layer needing more integer bits than the width leaves raises
@@ -296,18 +336,22 @@ def layer_types(net: DenseNetwork, ranges: Sequence[tuple[float, float]], ftype:
                     raise PrecisionError(
                         f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events, outside "
                         f"{ftype.hls()} (±{2.0 ** (ftype.integer - 1):g}); use benchmarks.fpga.layer_integer_bits: profile "
-                        f"or more integer bits")
+                        f"or more integer bits"
+                    )
                 types.append(ftype)
                 continue
             integer = max(ftype.integer, need)
             if integer >= ftype.width:
                 raise PrecisionError(
                     f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events (profiling): "
-                    f"{integer} integer bits needed, {ftype.width}-bit ap_fixed cannot hold them with any fraction")
+                    f"{integer} integer bits needed, {ftype.width}-bit ap_fixed cannot hold them with any fraction"
+                )
             types.append(FixedType(ftype.width, integer, ftype.signed, ftype.rounding, "AP_SAT"))
         dense.append(types[0])
         activation.append(types[1])
-    return LayerTypes(ftype.width, tuple(dense), tuple(activation), tuple((float(a), float(b)) for a, b in ranges))
+    return LayerTypes(
+        ftype.width, tuple(dense), tuple(activation), tuple((float(a), float(b)) for a, b in ranges)
+    )
 
 
 def _unsigned_integer_bits_for(max_value: float) -> int:
@@ -333,32 +377,45 @@ def error_path(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, mode: str) ->
     narrow), the weights get the integer bits their largest value needs.
     """
     if net.error_mode not in ("mse", "normalised", "max"):
-        raise UnsupportedModelError(f"{net.name}: error mode '{net.error_mode}' has no firmware error path")
+        raise UnsupportedModelError(
+            f"{net.name}: error mode '{net.error_mode}' has no firmware error path"
+        )
     weights = error_weights(net)
     zq = ftype.quantize(np.asarray(Z, np.float64))
     difference = zq - net.forward(Z)
     terms = difference**2 * weights
     error = terms.max(axis=1) if net.error_mode == "max" else terms.sum(axis=1)
     types = []
-    for value, what, signed in ((float(np.abs(difference).max()), "difference z - x_hat", True),
-                                (float((difference**2).max()), "squared difference", False),
-                                (float(error.max()), "reconstruction error", False)):
+    for value, what, signed in (
+        (float(np.abs(difference).max()), "difference z - x_hat", True),
+        (float((difference**2).max()), "squared difference", False),
+        (float(error.max()), "reconstruction error", False),
+    ):
         need = _integer_bits_for(value) if signed else _unsigned_integer_bits_for(value)
         if mode == "fixed" and need > ftype.integer:
             raise PrecisionError(
                 f"{net.name}: the {what} reaches {value:.3g} on the test events, outside {ftype.integer} integer bits "
-                f"of {ftype.hls()}; use benchmarks.fpga.layer_integer_bits: profile or more integer bits")
+                f"of {ftype.hls()}; use benchmarks.fpga.layer_integer_bits: profile or more integer bits"
+            )
         integer = max(ftype.integer, need)
         if integer >= ftype.width:
-            raise PrecisionError(f"{net.name}: the {what} reaches {value:.3g} on the test events (profiling): "
-                                 f"{integer} integer bits needed, {ftype.width} bits cannot hold them with any fraction")
+            raise PrecisionError(
+                f"{net.name}: the {what} reaches {value:.3g} on the test events (profiling): "
+                f"{integer} integer bits needed, {ftype.width} bits cannot hold them with any fraction"
+            )
         types.append(FixedType(ftype.width, integer, signed, ftype.rounding, "AP_SAT"))
     weight = FixedType(ftype.width, _unsigned_integer_bits_for(float(weights.max())), False)
     return ErrorPath(net.error_mode, weights, types[0], types[1], weight, types[2])
 
 
-def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_type: FixedType,
-                   workdir: Path, types: LayerTypes | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def hls4ml_emulate(
+    net: DenseNetwork,
+    Z: np.ndarray,
+    ftype: FixedType,
+    output_type: FixedType,
+    workdir: Path,
+    types: LayerTypes | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Bit-accurate hls4ml emulation (io_parallel, Latency strategy, reuse 1) of ``net``.
 
     Inputs, weights and biases are ``ftype``; each Dense layer's accumulator and result and
@@ -372,7 +429,9 @@ def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_ty
     n = len(net.layers)
     types = types or LayerTypes(ftype.width, (ftype,) * n, (ftype,) * n, ((0.0, 0.0),) * n)
     model = net.keras_model()
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision=ftype.hls(), backend="Vitis")
+    cfg = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", default_precision=ftype.hls(), backend="Vitis"
+    )
     for name, layer_cfg in cfg["LayerName"].items():
         precision = layer_cfg.get("Precision", {})
         for key in precision:
@@ -401,9 +460,16 @@ def hls4ml_emulate(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, output_ty
     with emulation_environment(workdir):
         hls_model.compile()
     compiled = time.perf_counter() - start
-    out = np.asarray(hls_model.predict(np.ascontiguousarray(Z, dtype=np.float32)), dtype=np.float64).reshape(len(Z), -1)
-    return out, {"output_layer": out_name, "output_precision": out_precision.hls(), "compile_s": compiled,
-                 "predict_s": time.perf_counter() - start - compiled, "layers": types.describe()}
+    out = np.asarray(
+        hls_model.predict(np.ascontiguousarray(Z, dtype=np.float32)), dtype=np.float64
+    ).reshape(len(Z), -1)
+    return out, {
+        "output_layer": out_name,
+        "output_precision": out_precision.hls(),
+        "compile_s": compiled,
+        "predict_s": time.perf_counter() - start - compiled,
+        "layers": types.describe(),
+    }
 
 
 # ----------------------------------------------------------------------------- BDT
@@ -454,14 +520,18 @@ def conifer_model(ensemble: dict, precision: str, backend: str, workdir: Path) -
         model = conifer.model.make_model(copy.deepcopy(ensemble), cfg)
         ok = model.compile()
         if backend == "vhdl" and not ok:
-            raise HDLToolError(f"conifer VHDL project in {workdir}: GHDL compilation failed (see ghdl_compile.log there)")
+            raise HDLToolError(
+                f"conifer VHDL project in {workdir}: GHDL compilation failed (see ghdl_compile.log there)"
+            )
     return model
 
 
 def conifer_predict(model: Any, Z: np.ndarray, workdir: Path) -> np.ndarray:
     """The BDT's fixed-point logit for standardised ``Z``."""
     with emulation_environment(workdir):
-        return np.asarray(model.decision_function(np.ascontiguousarray(Z, dtype=np.float64)), dtype=np.float64).reshape(len(Z), -1)[:, 0]
+        return np.asarray(
+            model.decision_function(np.ascontiguousarray(Z, dtype=np.float64)), dtype=np.float64
+        ).reshape(len(Z), -1)[:, 0]
 
 
 # ----------------------------------------------------------------------------- tiers
@@ -489,12 +559,25 @@ def precision_scan(
             if width == settings.default_precision.width:
                 raise
             log.warning("%s", err)
-            rows.append({"precision": ftype.hls(), "width": width, "agreement": None, "note": f"not emulated: {err}"})
+            rows.append(
+                {
+                    "precision": ftype.hls(),
+                    "width": width,
+                    "agreement": None,
+                    "note": f"not emulated: {err}",
+                }
+            )
             continue
         fid = fidelity(float_score, to_score(out), labels, settings.background_efficiency)
         rows.append({"precision": ftype.hls(), "width": width, **fid.as_dict(), **info})
-        log.info("%s %s: agreement %.4f, AUC %.4f (float %.4f)", name, ftype.hls(), fid.agreement, fid.auc_fixed,
-                 fid.auc_float)
+        log.info(
+            "%s %s: agreement %.4f, AUC %.4f (float %.4f)",
+            name,
+            ftype.hls(),
+            fid.agreement,
+            fid.auc_fixed,
+            fid.auc_float,
+        )
     return rows
 
 
@@ -510,7 +593,9 @@ def check_default(rows: Sequence[dict], settings: FPGASettings, name: str) -> di
     return row
 
 
-def check_input_range(Z: np.ndarray, features: Sequence[str], settings: FPGASettings, name: str) -> dict:
+def check_input_range(
+    Z: np.ndarray, features: Sequence[str], settings: FPGASettings, name: str
+) -> dict:
     """Input profile against the default precision; overflow raises unless allowed."""
     report = profile_inputs(Z, features, settings.default_precision)
     if not report.ok:
@@ -520,11 +605,18 @@ def check_input_range(Z: np.ndarray, features: Sequence[str], settings: FPGASett
                 f"of benchmarks.fpga.default_precision or set benchmarks.fpga.allow_input_overflow: true"
             )
         log.warning("%s: %s", name, report.message())
-    return {"type": report.type, "range": [report.low, report.high], "overflowing": report.overflowing,
-            "max_abs_input": float(np.abs(Z).max()), "message": report.message()}
+    return {
+        "type": report.type,
+        "range": [report.low, report.high],
+        "overflowing": report.overflowing,
+        "max_abs_input": float(np.abs(Z).max()),
+        "message": report.message(),
+    }
 
 
-def network_tiers(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings: FPGASettings, workdir: Path) -> dict:
+def network_tiers(
+    net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings: FPGASettings, workdir: Path
+) -> dict:
     """The three tiers of a dense network (NN classifier or autoencoder)."""
     require_tools(["g++"], f"the hls4ml emulation of '{net.name}'")
     profile = check_input_range(Z, net.features, settings, net.name)
@@ -534,7 +626,9 @@ def network_tiers(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings
 
     def emulate(ftype: FixedType) -> tuple[np.ndarray, dict]:
         types = layer_types(net, ranges, ftype, settings.layer_integer_bits)
-        return hls4ml_emulate(net, Z, ftype, settings.output_precision, workdir / f"hls4ml_{ftype.width}", types)
+        return hls4ml_emulate(
+            net, Z, ftype, settings.output_precision, workdir / f"hls4ml_{ftype.width}", types
+        )
 
     def to_score(out: np.ndarray) -> np.ndarray:
         return net.score(out, settings.default_precision.quantize(Z))
@@ -542,16 +636,27 @@ def network_tiers(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings
     rows = precision_scan(settings, emulate, float_score, labels, to_score, net.name)
     default = check_default(rows, settings, net.name)
     result: dict[str, Any] = {
-        "fidelity": {"method": "hls4ml bit-accurate C++ emulation (g++), io_parallel, Latency strategy, reuse 1",
-                     "exact": True, "default": default, "scan": rows, "input_profile": profile,
-                     "layer_integer_bits": settings.layer_integer_bits},
+        "fidelity": {
+            "method": "hls4ml bit-accurate C++ emulation (g++), io_parallel, Latency strategy, reuse 1",
+            "exact": True,
+            "default": default,
+            "scan": rows,
+            "input_profile": profile,
+            "layer_integer_bits": settings.layer_integer_bits,
+        },
     }
     result.update(_network_hardware(net, Z, labels, float_score, settings, workdir))
     return result
 
 
-def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, float_score: np.ndarray,
-                      settings: FPGASettings, workdir: Path) -> dict:
+def _network_hardware(
+    net: DenseNetwork,
+    Z: np.ndarray,
+    labels: np.ndarray,
+    float_score: np.ndarray,
+    settings: FPGASettings,
+    workdir: Path,
+) -> dict:
     """Tiers 2 and 3 of a network: da4ml design, GHDL cycles, resource estimates."""
     latency: dict[str, Any] = {"available": False}
     resources: dict[str, Any] = {"label": "estimates", "available": False}
@@ -561,9 +666,22 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
     ftype = settings.default_precision
     try:
         types = layer_types(net, layer_ranges(net, Z), ftype, settings.layer_integer_bits)
-        error = error_path(net, Z, ftype, settings.layer_integer_bits) if net.kind == "autoencoder" else None
-        design = da4ml_design(net.layers, ftype, workdir / "da4ml", settings.da4ml_latency_cutoff,
-                              settings.clock_period_ns, net.name, types.dense, types.activation, error)
+        error = (
+            error_path(net, Z, ftype, settings.layer_integer_bits)
+            if net.kind == "autoencoder"
+            else None
+        )
+        design = da4ml_design(
+            net.layers,
+            ftype,
+            workdir / "da4ml",
+            settings.da4ml_latency_cutoff,
+            settings.clock_period_ns,
+            net.name,
+            types.dense,
+            types.activation,
+            error,
+        )
     except UnsupportedModelError as err:
         note = f"not available: {err}"
         log.warning("%s", note)
@@ -572,22 +690,31 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
     reference = fixed_point_forward(net.layers, ftype, Z, types.dense, types.activation, error)
     design_fid: dict[str, Any]
     if net.kind == "classifier" and outputs.shape[1] > 1:
-        design_fid = {"argmax_agreement": float(np.mean(outputs.argmax(1) == net.forward(Z).argmax(1)))}
+        design_fid = {
+            "argmax_agreement": float(np.mean(outputs.argmax(1) == net.forward(Z).argmax(1)))
+        }
     else:
         design_score = outputs[:, 0] if error is not None else _sigmoid(outputs)[:, 0]
-        design_fid = fidelity(float_score, design_score, labels, settings.background_efficiency).as_dict()
+        design_fid = fidelity(
+            float_score, design_score, labels, settings.background_efficiency
+        ).as_dict()
     activations = sorted({act for _, _, act in net.layers[:-1]})
     if error is not None:
-        what = ("da4ml pipeline of the post-training quantized autoencoder and its reconstruction error "
-                f"({error.mode}: difference, square, weighted {'maximum' if error.mode == 'max' else 'sum'}; "
-                "output = the error a trigger cuts on)")
+        what = (
+            "da4ml pipeline of the post-training quantized autoencoder and its reconstruction error "
+            f"({error.mode}: difference, square, weighted {'maximum' if error.mode == 'max' else 'sum'}; "
+            "output = the error a trigger cuts on)"
+        )
     else:
         what = "da4ml pipeline of the post-training quantized network (logit output, no sigmoid)"
     if "elu" in activations:
         what += ", ELU as hls4ml's lookup table (1024 entries over [-8, 0))"
     design_info = {
-        "precision": ftype.hls(), "da4ml_stages": design.stages, "latency_cutoff": design.latency_cutoff,
-        "design_fidelity": design_fid, "hidden_activations": activations,
+        "precision": ftype.hls(),
+        "da4ml_stages": design.stages,
+        "latency_cutoff": design.latency_cutoff,
+        "design_fidelity": design_fid,
+        "hidden_activations": activations,
         "identical_to_numpy_model_fraction": float(np.mean(np.all(outputs == reference, axis=1))),
     }
     if error is not None:
@@ -595,25 +722,45 @@ def _network_hardware(net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, floa
         design_info["network_only_da4ml_stages"] = design.network_only["stages"]
     if settings.latency:
         latency = {
-            "available": True, "method": f"{what}, cycles counted in a GHDL simulation of its VHDL", **design_info,
-            "clock_mhz": settings.clock_mhz, "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
+            "available": True,
+            "method": f"{what}, cycles counted in a GHDL simulation of its VHDL",
+            **design_info,
+            "clock_mhz": settings.clock_mhz,
+            "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
         }
         missing = missing_tools(["ghdl"])
         if missing:
-            latency.update(cycles=None, ns=None, note="GHDL (Debian package ghdl) not installed: cycles not simulated")
+            latency.update(
+                cycles=None,
+                ns=None,
+                note="GHDL (Debian package ghdl) not installed: cycles not simulated",
+            )
         else:
             cycles = ghdl_pipeline_latency(design, Z[0], settings.tool_timeout_s)
-            relation = ("the input register adds one cycle to da4ml's stage count" if cycles == design.stages + 1
-                        else f"da4ml reports {design.stages} stages")
+            relation = (
+                "the input register adds one cycle to da4ml's stage count"
+                if cycles == design.stages + 1
+                else f"da4ml reports {design.stages} stages"
+            )
             latency.update(cycles=cycles, ns=cycles * settings.clock_period_ns, note=relation)
     if settings.resources:
-        resources = {"label": "estimates", "available": True,
-                     "da4ml": {"lut": design.lut_estimate, "ff": design.ff_estimate, "dsp": 0,
-                               "method": "da4ml cost model (constant multiplications as shift-add, no DSP; "
-                                         "lookup tables as distributed ROM)"}}
+        resources = {
+            "label": "estimates",
+            "available": True,
+            "da4ml": {
+                "lut": design.lut_estimate,
+                "ff": design.ff_estimate,
+                "dsp": 0,
+                "method": "da4ml cost model (constant multiplications as shift-add, no DSP; "
+                "lookup tables as distributed ROM)",
+            },
+        }
         if design.network_only is not None:
-            resources["da4ml"]["network_only"] = {"lut": design.network_only["lut"], "ff": design.network_only["ff"],
-                                                  "stages": design.network_only["stages"]}
+            resources["da4ml"]["network_only"] = {
+                "lut": design.network_only["lut"],
+                "ff": design.network_only["ff"],
+                "stages": design.network_only["stages"],
+            }
         resources["yosys"] = _yosys(design, settings, net.name)
     return {"latency": latency, "resources": resources}
 
@@ -622,18 +769,34 @@ def _yosys(design: Any, settings: FPGASettings, name: str) -> dict:
     if missing_tools(["yosys"]):
         return {"available": False, "note": "Yosys (Debian package yosys) not installed"}
     if design.lut_estimate > settings.yosys_max_luts:
-        return {"available": False, "note": (
-            f"skipped: da4ml estimates {design.lut_estimate:.0f} LUT, above benchmarks.fpga.yosys_max_luts = "
-            f"{settings.yosys_max_luts:g} (Yosys synthesis time grows with the design; raise the cap to run it)")}
+        return {
+            "available": False,
+            "note": (
+                f"skipped: da4ml estimates {design.lut_estimate:.0f} LUT, above benchmarks.fpga.yosys_max_luts = "
+                f"{settings.yosys_max_luts:g} (Yosys synthesis time grows with the design; raise the cap to run it)"
+            ),
+        }
     start = time.perf_counter()
     cells = yosys_resources(design, settings.yosys_family, settings.tool_timeout_s)
-    return {"available": True, **cells, "seconds": time.perf_counter() - start,
-            "method": f"Yosys synth_xilinx -family {settings.yosys_family} -flatten (open-source synthesis, no place-and-route)",
-            "version": tool_version("yosys")}
+    return {
+        "available": True,
+        **cells,
+        "seconds": time.perf_counter() - start,
+        "method": f"Yosys synth_xilinx -family {settings.yosys_family} -flatten (open-source synthesis, no place-and-route)",
+        "version": tool_version("yosys"),
+    }
 
 
-def bdt_tiers(directory: Path, features: Sequence[str], train: pd.DataFrame, test: pd.DataFrame, labels: np.ndarray,
-              settings: FPGASettings, workdir: Path, name: str) -> dict:
+def bdt_tiers(
+    directory: Path,
+    features: Sequence[str],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    labels: np.ndarray,
+    settings: FPGASettings,
+    workdir: Path,
+    name: str,
+) -> dict:
     """The three tiers of an xgboost BDT (conifer C++ emulation, conifer VHDL in GHDL)."""
     import xgboost as xgb
 
@@ -647,24 +810,35 @@ def bdt_tiers(directory: Path, features: Sequence[str], train: pd.DataFrame, tes
     profile = check_input_range(Z, features, settings, name)
     float_logit = np.asarray(booster.predict(xgb.DMatrix(X), output_margin=True), dtype=np.float64)
     float_score = _sigmoid(float_logit)
-    double = conifer_predict(conifer_model(ensemble, "double", "cpp", workdir / "conifer_double"), Z, workdir)
+    double = conifer_predict(
+        conifer_model(ensemble, "double", "cpp", workdir / "conifer_double"), Z, workdir
+    )
     conversion = float(np.abs(double - float_logit).max())
 
     compiled: dict[int, Any] = {}
 
     def emulate(ftype: FixedType) -> tuple[np.ndarray, dict]:
         start = time.perf_counter()
-        compiled[ftype.width] = conifer_model(ensemble, ftype.hls(), "cpp", workdir / f"conifer_{ftype.width}")
-        return conifer_predict(compiled[ftype.width], Z, workdir), {"seconds": time.perf_counter() - start}
+        compiled[ftype.width] = conifer_model(
+            ensemble, ftype.hls(), "cpp", workdir / f"conifer_{ftype.width}"
+        )
+        return conifer_predict(compiled[ftype.width], Z, workdir), {
+            "seconds": time.perf_counter() - start
+        }
 
     rows = precision_scan(settings, emulate, float_score, labels, _sigmoid, name)
     default = check_default(rows, settings, name)
     n_trees, depth = int(ensemble["n_trees"]), int(ensemble["max_depth"])
     result: dict[str, Any] = {
-        "fidelity": {"method": "conifer C++ backend, bit-accurate ap_fixed emulation (g++); inputs, thresholds and "
-                               "scores in the scanned type; score = sigmoid of the fixed-point sum",
-                     "exact": True, "default": default, "scan": rows, "input_profile": profile,
-                     "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion}},
+        "fidelity": {
+            "method": "conifer C++ backend, bit-accurate ap_fixed emulation (g++); inputs, thresholds and "
+            "scores in the scanned type; score = sigmoid of the fixed-point sum",
+            "exact": True,
+            "default": default,
+            "scan": rows,
+            "input_profile": profile,
+            "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion},
+        },
         "ensemble": {"n_trees": n_trees, "max_depth": depth, "n_features": len(features)},
     }
     formula = 2 + depth + math.ceil(math.log2(n_trees))
@@ -674,33 +848,56 @@ def bdt_tiers(directory: Path, features: Sequence[str], train: pd.DataFrame, tes
         missing = missing_tools(["ghdl"])
         vhdl = None
         if missing:
-            latency["note"] = "GHDL (Debian package ghdl) not installed: the VHDL BDT was not simulated"
+            latency["note"] = (
+                "GHDL (Debian package ghdl) not installed: the VHDL BDT was not simulated"
+            )
         else:
-            vhdl = conifer_model(ensemble, settings.default_precision.hls(), "vhdl", workdir / "conifer_vhdl")
+            vhdl = conifer_model(
+                ensemble, settings.default_precision.hls(), "vhdl", workdir / "conifer_vhdl"
+            )
         if settings.latency and vhdl is not None:
             cycles = ghdl_bdt_latency(workdir / "conifer_vhdl", settings.tool_timeout_s)
             n_check = min(len(Z), 64)
             sim = conifer_predict(vhdl, Z[:n_check], workdir)
             cpp = conifer_predict(compiled[settings.default_precision.width], Z[:n_check], workdir)
             latency = {
-                "available": True, "method": "conifer VHDL backend simulated in GHDL, input-valid to output-valid",
-                "precision": settings.default_precision.hls(), "cycles": cycles, "ns": cycles * settings.clock_period_ns,
+                "available": True,
+                "method": "conifer VHDL backend simulated in GHDL, input-valid to output-valid",
+                "precision": settings.default_precision.hls(),
+                "cycles": cycles,
+                "ns": cycles * settings.clock_period_ns,
                 "formula_2_depth_log2trees": formula,
-                "conifer_report_formula_1_depth_log2trees": 1 + depth + math.ceil(math.log2(n_trees)),
+                "conifer_report_formula_1_depth_log2trees": 1
+                + depth
+                + math.ceil(math.log2(n_trees)),
                 "formula_matches": cycles == formula,
-                "vhdl_vs_cpp_identical_fraction": float(np.mean(sim == cpp)), "vhdl_checked_events": n_check,
-                "clock_mhz": settings.clock_mhz, "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
+                "vhdl_vs_cpp_identical_fraction": float(np.mean(sim == cpp)),
+                "vhdl_checked_events": n_check,
+                "clock_mhz": settings.clock_mhz,
+                "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
             }
         if settings.resources and vhdl is not None:
             from conifer.utils.performance.prediction import performance_estimates
 
             est = performance_estimates(vhdl)
-            resources = {"label": "estimates", "available": True,
-                         "conifer": {"lut": int(est["lut"]), "ff": int(est["ff"]), "latency_cycles": int(est["latency"]),
-                                     "method": "conifer's fitted VHDL-backend estimator (experimental)"},
-                         "yosys": {"available": False, "note": "not run: Debian's Yosys has no VHDL front end (ghdl plugin)"}}
+            resources = {
+                "label": "estimates",
+                "available": True,
+                "conifer": {
+                    "lut": int(est["lut"]),
+                    "ff": int(est["ff"]),
+                    "latency_cycles": int(est["latency"]),
+                    "method": "conifer's fitted VHDL-backend estimator (experimental)",
+                },
+                "yosys": {
+                    "available": False,
+                    "note": "not run: Debian's Yosys has no VHDL front end (ghdl plugin)",
+                },
+            }
     else:
-        latency["note"] = resources["note"] = "switched off (benchmarks.fpga.latency and .resources are false)"
+        latency["note"] = resources["note"] = (
+            "switched off (benchmarks.fpga.latency and .resources are false)"
+        )
     result["latency"], result["resources"] = latency, resources
     return result
 
@@ -714,11 +911,15 @@ def model_family(config: Mapping, model: str) -> str:
         return "autoencoder"
     models = config.get("ml", {}).get("models", {})
     if model not in models:
-        raise KeyError(f"benchmarks.models: '{model}' is neither 'autoencoder' nor an entry of ml.models ({', '.join(models)})")
+        raise KeyError(
+            f"benchmarks.models: '{model}' is neither 'autoencoder' nor an entry of ml.models ({', '.join(models)})"
+        )
     return str(models[model]["family"])
 
 
-def test_events(table_path: str, fold: int, limit: int, seed: int, columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def test_events(
+    table_path: str, fold: int, limit: int, seed: int, columns: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training-fold rows, up to ``limit`` seeded test-fold rows) of the training table."""
     table = pd.read_parquet(table_path, columns=[*dict.fromkeys(["fold", "label", *columns])])
     test = table[table["fold"] == fold]
@@ -734,23 +935,46 @@ def _skipped(model: str, family: str, note: str) -> dict:
     return {"model": model, "family": family, "status": "skipped", "note": note}
 
 
-def run_fpga_benchmark(config: Mapping, model: str, table_path: str, model_dir: str | None, output: str,
-                       workdir: str | None = None) -> dict:
+def run_fpga_benchmark(
+    config: Mapping,
+    model: str,
+    table_path: str,
+    model_dir: str | None,
+    output: str,
+    workdir: str | None = None,
+) -> dict:
     """Workflow entry point of rule ``benchmark_fpga``: the three tiers of one model → JSON."""
     settings = FPGASettings.from_config(config)
     family = model_family(config, model)
     fold = int(config["benchmarks"]["fold"])
-    header = {"model": model, "family": family, "fold": fold, "clock_mhz": settings.clock_mhz,
-              "versions": library_versions(LIBRARIES), "tools": {t: tool_version(t) for t in ("g++", "ghdl", "yosys")},
-              "host": host_info()}
+    header = {
+        "model": model,
+        "family": family,
+        "fold": fold,
+        "clock_mhz": settings.clock_mhz,
+        "versions": library_versions(LIBRARIES),
+        "tools": {t: tool_version(t) for t in ("g++", "ghdl", "yosys")},
+        "host": host_info(),
+    }
     if family not in FPGA_PATHS:
-        result = {**header, **_skipped(model, family, (
-            f"family '{family}' has no FPGA path (hls4ml covers the nn family and the autoencoder, conifer the bdt); "
-            "skipped"))}
+        result = {
+            **header,
+            **_skipped(
+                model,
+                family,
+                (
+                    f"family '{family}' has no FPGA path (hls4ml covers the nn family and the autoencoder, conifer the bdt); "
+                    "skipped"
+                ),
+            ),
+        }
         write_json(output, result)
         return result
     if model_dir is None or not Path(model_dir).is_dir():
-        result = {**header, **_skipped(model, family, f"no trained model directory ({model_dir}); skipped")}
+        result = {
+            **header,
+            **_skipped(model, family, f"no trained model directory ({model_dir}); skipped"),
+        }
         write_json(output, result)
         return result
     scratch = Path(tempfile.mkdtemp(prefix=f"thetaflow-fpga-{model}-", dir=workdir))
@@ -762,10 +986,16 @@ def run_fpga_benchmark(config: Mapping, model: str, table_path: str, model_dir: 
             features = ml_inputs(config)
             train, test = test_events(table_path, fold, settings.events, settings.seed, features)
             labels = (test["label"].to_numpy() == 1).astype(int)
-            tiers = bdt_tiers(Path(model_dir), features, train, test, labels, settings, scratch, model)
+            tiers = bdt_tiers(
+                Path(model_dir), features, train, test, labels, settings, scratch, model
+            )
         else:
             try:
-                net = load_nn(Path(model_dir), model) if family == "nn" else load_autoencoder(Path(model_dir), model)
+                net = (
+                    load_nn(Path(model_dir), model)
+                    if family == "nn"
+                    else load_autoencoder(Path(model_dir), model)
+                )
             except UnsupportedModelError as err:
                 result = {**header, **_skipped(model, family, f"{err}; skipped")}
                 write_json(output, result)
@@ -773,16 +1003,26 @@ def run_fpga_benchmark(config: Mapping, model: str, table_path: str, model_dir: 
             _, test = test_events(table_path, fold, settings.events, settings.seed, net.features)
             labels = (test["label"].to_numpy() == 1).astype(int)
             tiers = network_tiers(net, net.standardise(test), labels, settings, scratch)
-            tiers["architecture"] = [[int(W.shape[0]), int(W.shape[1]), act] for W, _, act in net.layers]
+            tiers["architecture"] = [
+                [int(W.shape[0]), int(W.shape[1]), act] for W, _, act in net.layers
+            ]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = {**header, "status": "ok", "events": int(len(test)), "seconds": time.perf_counter() - start,
-              "inputs": "standardised z = (x - mean)/std upstream of the firmware", **tiers}
+    result = {
+        **header,
+        "status": "ok",
+        "events": int(len(test)),
+        "seconds": time.perf_counter() - start,
+        "inputs": "standardised z = (x - mean)/std upstream of the firmware",
+        **tiers,
+    }
     write_json(output, result)
     return result
 
 
-def reference_network(seed: int, events: int = 20000, epochs: int = 5) -> tuple[DenseNetwork, np.ndarray, np.ndarray]:
+def reference_network(
+    seed: int, events: int = 20000, epochs: int = 5
+) -> tuple[DenseNetwork, np.ndarray, np.ndarray]:
     """The hls4ml jet-tagging MLP 16-64-32-32-5 (ReLU, softmax) trained on toy inputs of that shape.
 
     Toy: 16 standard-normal inputs, 5 classes from a fixed random nonlinear teacher. Returns
@@ -806,8 +1046,14 @@ def reference_network(seed: int, events: int = 20000, epochs: int = 5) -> tuple[
     model = keras.Model(x, out)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     model.fit(X[:events], y[:events], epochs=epochs, batch_size=256, verbose=0)
-    net = DenseNetwork("jet_tagging_reference", "classifier", tuple(f"x{i}" for i in range(16)),
-                       np.zeros(16), np.ones(16), _dense_layers(model, "reference"))
+    net = DenseNetwork(
+        "jet_tagging_reference",
+        "classifier",
+        tuple(f"x{i}" for i in range(16)),
+        np.zeros(16),
+        np.ones(16),
+        _dense_layers(model, "reference"),
+    )
     return net, X[events:], y[events:]
 
 
@@ -816,26 +1062,41 @@ def run_reference(config: Mapping, output: str, workdir: str | None = None) -> d
     settings = FPGASettings.from_config(config)
     spec = config["benchmarks"]["fpga"]
     require_tools(["g++"], "the hls4ml emulation of the reference network")
-    net, X, y = reference_network(settings.seed, int(spec["reference_events"]), int(spec["reference_epochs"]))
+    net, X, y = reference_network(
+        settings.seed, int(spec["reference_events"]), int(spec["reference_epochs"])
+    )
     ftype = FixedType.parse("ap_fixed<16,6>")
     scratch = Path(tempfile.mkdtemp(prefix="thetaflow-fpga-reference-", dir=workdir))
     try:
         types = layer_types(net, layer_ranges(net, X), ftype, settings.layer_integer_bits)
-        out, info = hls4ml_emulate(net, X, ftype, settings.output_precision, scratch / "hls4ml", types)
+        out, info = hls4ml_emulate(
+            net, X, ftype, settings.output_precision, scratch / "hls4ml", types
+        )
         float_out = net.forward(X)
         ref_settings = FPGASettings(**{**settings.__dict__, "default_precision": ftype})
-        hardware = _network_hardware(net, X, (y == 0).astype(int), float_out[:, 0], ref_settings, scratch)
+        hardware = _network_hardware(
+            net, X, (y == 0).astype(int), float_out[:, 0], ref_settings, scratch
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = {
-        "model": net.name, "architecture": "16-64-32-32-5, ReLU, softmax", "precision": ftype.hls(), "reuse": 1,
-        "toy": "16 standard-normal inputs, 5 classes from a random teacher", "events": int(len(X)),
-        "fidelity": {"method": "hls4ml bit-accurate C++ emulation", "argmax_agreement": float(np.mean(out.argmax(1) == float_out.argmax(1))),
-                     "accuracy_float": float(np.mean(float_out.argmax(1) == y)),
-                     "accuracy_fixed": float(np.mean(out.argmax(1) == y)), **info},
+        "model": net.name,
+        "architecture": "16-64-32-32-5, ReLU, softmax",
+        "precision": ftype.hls(),
+        "reuse": 1,
+        "toy": "16 standard-normal inputs, 5 classes from a random teacher",
+        "events": int(len(X)),
+        "fidelity": {
+            "method": "hls4ml bit-accurate C++ emulation",
+            "argmax_agreement": float(np.mean(out.argmax(1) == float_out.argmax(1))),
+            "accuracy_float": float(np.mean(float_out.argmax(1) == y)),
+            "accuracy_fixed": float(np.mean(out.argmax(1) == y)),
+            **info,
+        },
         "published": "hls4ml jet tagging (Duarte et al., JINST 13 (2018) P07027): latency of order 100 ns "
-                     "(tens of cycles at 200 MHz) at ap_fixed<16,6>, reuse 1, from Vivado HLS",
-        **hardware, "clock_mhz": settings.clock_mhz,
+        "(tens of cycles at 200 MHz) at ap_fixed<16,6>, reuse 1, from Vivado HLS",
+        **hardware,
+        "clock_mhz": settings.clock_mhz,
         "versions": library_versions(LIBRARIES),
     }
     write_json(output, result)

@@ -39,13 +39,20 @@ def visible_gpus() -> list[dict[str, Any]]:
     """GPUs TensorFlow can use, with name, memory and driver from nvidia-smi where available."""
     import tensorflow as tf
 
-    devices = [{"tf_name": d.name.replace("/physical_device:", "/"), "index": i}
-               for i, d in enumerate(tf.config.list_physical_devices("GPU"))]
+    devices = [
+        {"tf_name": d.name.replace("/physical_device:", "/"), "index": i}
+        for i, d in enumerate(tf.config.list_physical_devices("GPU"))
+    ]
     smi = shutil.which("nvidia-smi")
     if devices and smi:
         try:
-            out = subprocess.run([smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=30, check=False).stdout
+            out = subprocess.run(
+                [smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            ).stdout
             for device, line in zip(devices, out.strip().splitlines(), strict=False):
                 name, memory, driver = (s.strip() for s in line.split(","))
                 device.update(name=name, memory=memory, driver=driver)
@@ -102,16 +109,30 @@ def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[s
         record = read_json(directory / RECORD_FILE)
         net = keras.saving.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
         std = record["standardisation"]
-        return "autoencoder", (net, np.asarray(std["mean"]), np.asarray(std["scale"])), list(std["features"])
+        return (
+            "autoencoder",
+            (net, np.asarray(std["mean"]), np.asarray(std["scale"])),
+            list(std["features"]),
+        )
     spec = config["ml"]["models"][model]
     record = read_json(directory / TRAINING_RECORD)
-    clf = load_classifier(directory, model, spec["family"], spec.get("params", {}), record["seed"], ml_inputs(config))
+    clf = load_classifier(
+        directory, model, spec["family"], spec.get("params", {}), record["seed"], ml_inputs(config)
+    )
     clf.threads = threads  # type: ignore[attr-defined]
     return spec["family"], clf, ml_inputs(config)
 
 
-def inference_points(name: str, family: str, obj: Any, X: np.ndarray, devices: Sequence[tuple[str, str, str]],
-                     batches: Sequence[int], settings: TimingSettings, threads: int) -> list[dict]:
+def inference_points(
+    name: str,
+    family: str,
+    obj: Any,
+    X: np.ndarray,
+    devices: Sequence[tuple[str, str, str]],
+    batches: Sequence[int],
+    settings: TimingSettings,
+    threads: int,
+) -> list[dict]:
     """Timing rows of one model on each (label, tf device, xgboost device) for each batch size."""
     rows = []
     if family == "autoencoder":
@@ -125,20 +146,51 @@ def inference_points(name: str, family: str, obj: Any, X: np.ndarray, devices: S
             call = _keras_call(obj[0], tf_device, X.shape[1])
         for batch in batches:
             rows_in = np.ascontiguousarray(X[np.arange(batch) % len(X)], dtype=np.float32)
-            result = time_calls(lambda rows_in=rows_in, call=call: call(rows_in), batch, settings,
-                                f"benchmark_gpu: {name} on {label} at batch {batch}")
-            rows.append({"model": name, "family": family, "device": label, "batch": batch, **result.as_dict()})
-            log.info("%s %s batch %d: p50 %.3g ms, %.3g events/s", name, label, batch, 1e3 * result.p50_s,
-                     result.events_per_s)
+            result = time_calls(
+                lambda rows_in=rows_in, call=call: call(rows_in),
+                batch,
+                settings,
+                f"benchmark_gpu: {name} on {label} at batch {batch}",
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "family": family,
+                    "device": label,
+                    "batch": batch,
+                    **result.as_dict(),
+                }
+            )
+            log.info(
+                "%s %s batch %d: p50 %.3g ms, %.3g events/s",
+                name,
+                label,
+                batch,
+                1e3 * result.p50_s,
+                result.events_per_s,
+            )
     return rows
 
 
-def training_points(name: str, family: str, obj: Any, X: np.ndarray, y: np.ndarray,
-                    devices: Sequence[tuple[str, str, str]], spec: Mapping, threads: int, seed: int) -> list[dict]:
+def training_points(
+    name: str,
+    family: str,
+    obj: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    devices: Sequence[tuple[str, str, str]],
+    spec: Mapping,
+    threads: int,
+    seed: int,
+) -> list[dict]:
     """Time per NN optimizer step (batch ``train_batch``) or per xgboost boosting round."""
     rows = []
-    settings = TimingSettings(warmup=1, min_calls=int(spec["train_repeats"]), min_seconds=0.0,
-                              max_seconds=float(spec["max_seconds"]))
+    settings = TimingSettings(
+        warmup=1,
+        min_calls=int(spec["train_repeats"]),
+        min_seconds=0.0,
+        max_seconds=float(spec["max_seconds"]),
+    )
     for label, tf_device, xgb_device in devices:
         if family == "nn":
             import keras
@@ -155,21 +207,35 @@ def training_points(name: str, family: str, obj: Any, X: np.ndarray, y: np.ndarr
                     for _ in range(steps):
                         net.train_on_batch(xb, yb)
 
-                result = time_calls(run, steps * batch, settings, f"benchmark_gpu: training {name} on {label}")
+                result = time_calls(
+                    run, steps * batch, settings, f"benchmark_gpu: training {name} on {label}"
+                )
             unit = f"{steps} optimizer steps of {batch} events"
         elif family == "bdt":
             import xgboost as xgb
 
             rounds = int(spec["train_rounds"])
-            params = {"tree_method": "hist", "device": xgb_device, "nthread": threads, "objective": "binary:logistic",
-                      "max_depth": int(obj.params["max_depth"]), "seed": seed}
+            params = {
+                "tree_method": "hist",
+                "device": xgb_device,
+                "nthread": threads,
+                "objective": "binary:logistic",
+                "max_depth": int(obj.params["max_depth"]),
+                "seed": seed,
+            }
             dtrain = xgb.DMatrix(X, label=y)
-            result = time_calls(lambda: xgb.train(params, dtrain, num_boost_round=rounds), len(X) * rounds, settings,
-                                f"benchmark_gpu: training {name} on {label}")
+            result = time_calls(
+                lambda: xgb.train(params, dtrain, num_boost_round=rounds),
+                len(X) * rounds,
+                settings,
+                f"benchmark_gpu: training {name} on {label}",
+            )
             unit = f"{rounds} boosting rounds on {len(X)} events"
         else:
             continue
-        rows.append({"model": name, "family": family, "device": label, "what": unit, **result.as_dict()})
+        rows.append(
+            {"model": name, "family": family, "device": label, "what": unit, **result.as_dict()}
+        )
         log.info("%s training on %s: %s in %.3g s (median)", name, label, unit, result.p50_s)
     return rows
 
@@ -177,12 +243,25 @@ def training_points(name: str, family: str, obj: Any, X: np.ndarray, y: np.ndarr
 def speedups(rows: Sequence[dict]) -> list[dict]:
     """GPU/CPU speed-up of the median latency per model, GPU and batch size."""
     cpu = {(r["model"], r["batch"]): r["p50_s"] for r in rows if r["device"] == "cpu"}
-    return [{"model": r["model"], "device": r["device"], "batch": r["batch"], "speedup": cpu[(r["model"], r["batch"])] / r["p50_s"]}
-            for r in rows if r["device"] != "cpu" and (r["model"], r["batch"]) in cpu]
+    return [
+        {
+            "model": r["model"],
+            "device": r["device"],
+            "batch": r["batch"],
+            "speedup": cpu[(r["model"], r["batch"])] / r["p50_s"],
+        }
+        for r in rows
+        if r["device"] != "cpu" and (r["model"], r["batch"]) in cpu
+    ]
 
 
-def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str, str | None], outputs: Mapping[str, str],
-                      threads: int = 1) -> dict:
+def run_gpu_benchmark(
+    config: Mapping,
+    table_path: str,
+    model_dirs: Mapping[str, str | None],
+    outputs: Mapping[str, str],
+    threads: int = 1,
+) -> dict:
     """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV and figure."""
     from thetaflow.ml.models.nn import _configure_tensorflow
 
@@ -199,12 +278,18 @@ def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str,
         notes.append("this xgboost build has no CUDA support: the BDT was measured on the CPU only")
     inference, training = [], []
     for name, directory in model_dirs.items():
-        family_name = "autoencoder" if name == "autoencoder" else config["ml"]["models"][name]["family"]
+        family_name = (
+            "autoencoder" if name == "autoencoder" else config["ml"]["models"][name]["family"]
+        )
         if family_name not in GPU_PATHS:
-            notes.append(f"{name}: family '{family_name}' has no GPU path (scikit-learn runs on the CPU only); skipped")
+            notes.append(
+                f"{name}: family '{family_name}' has no GPU path (scikit-learn runs on the CPU only); skipped"
+            )
             continue
         if directory is None:
-            notes.append(f"{name}: not trained in this configuration (no 'anomaly' section); skipped")
+            notes.append(
+                f"{name}: not trained in this configuration (no 'anomaly' section); skipped"
+            )
             continue
         if not Path(directory).is_dir():
             notes.append(f"{name}: no trained model at {directory}; skipped")
@@ -220,13 +305,24 @@ def run_gpu_benchmark(config: Mapping, table_path: str, model_dirs: Mapping[str,
     for note in notes:
         log.warning("%s", note)
     result = {
-        "gpu_present": bool(gpus), "gpus": gpus, "notes": notes, "host": host_info(), "cpu_threads": threads,
-        "versions": library_versions(LIBRARIES), "xgboost_cuda": xgboost_cuda(),
-        "method": {"timer": "time.perf_counter_ns per call", "warmup_calls": settings.warmup,
-                   "min_calls": settings.min_calls, "min_seconds": settings.min_seconds,
-                   "max_seconds": settings.max_seconds,
-                   "call": "host array in, host array out (copies included); Keras via one traced tf.function"},
-        "inference": inference, "training": training, "speedup": speedups(inference),
+        "gpu_present": bool(gpus),
+        "gpus": gpus,
+        "notes": notes,
+        "host": host_info(),
+        "cpu_threads": threads,
+        "versions": library_versions(LIBRARIES),
+        "xgboost_cuda": xgboost_cuda(),
+        "method": {
+            "timer": "time.perf_counter_ns per call",
+            "warmup_calls": settings.warmup,
+            "min_calls": settings.min_calls,
+            "min_seconds": settings.min_seconds,
+            "max_seconds": settings.max_seconds,
+            "call": "host array in, host array out (copies included); Keras via one traced tf.function",
+        },
+        "inference": inference,
+        "training": training,
+        "speedup": speedups(inference),
     }
     write_json(outputs["json"], result)
     from thetaflow.benchmarking.plots import gpu_figure, write_csv

@@ -67,7 +67,9 @@ def elu_table() -> np.ndarray:
     Computed as hls4ml's C++ does (t in double, rounded to float32; float32 exp; minus 1 in
     double, rounded to float32; truncated to the table type).
     """
-    t = (-float(ELU_TABLE_RANGE) * np.arange(ELU_TABLE_SIZE) / float(ELU_TABLE_SIZE)).astype(np.float32)
+    t = (-float(ELU_TABLE_RANGE) * np.arange(ELU_TABLE_SIZE) / float(ELU_TABLE_SIZE)).astype(
+        np.float32
+    )
     return ELU_TABLE_TYPE.quantize((np.exp(t).astype(np.float64) - 1.0).astype(np.float32))
 
 
@@ -81,7 +83,9 @@ def hls4ml_elu(x: np.ndarray, rtype: FixedType) -> np.ndarray:
     """ELU of fixed-point values ``x`` as hls4ml computes it, in the result type ``rtype``."""
     table = elu_table()
     _, fractional = elu_index_bits()
-    index = np.clip(np.floor(-np.asarray(x, np.float64) * 2.0**fractional), 0, ELU_TABLE_SIZE - 1).astype(int)
+    index = np.clip(
+        np.floor(-np.asarray(x, np.float64) * 2.0**fractional), 0, ELU_TABLE_SIZE - 1
+    ).astype(int)
     return np.where(x >= 0, rtype.quantize(x), rtype.quantize(table[index]))
 
 
@@ -104,9 +108,14 @@ class ErrorPath:
 
     def describe(self) -> dict:
         """JSON-ready types and weights."""
-        return {"mode": self.mode, "difference": self.difference.hls(), "square": self.square.hls(),
-                "weight": self.weight.hls(), "error": self.error.hls(),
-                "weights": [float(w) for w in self.weight.quantize(self.weights)]}
+        return {
+            "mode": self.mode,
+            "difference": self.difference.hls(),
+            "square": self.square.hls(),
+            "weight": self.weight.hls(),
+            "error": self.error.hls(),
+            "weights": [float(w) for w in self.weight.quantize(self.weights)],
+        }
 
 
 @dataclass
@@ -156,14 +165,25 @@ def _da4ml_elu(x: Any, rtype: FixedType) -> Any:
     integer, fractional = elu_index_bits()
     table = elu_table()
 
-    def negative_branch(v: np.ndarray) -> np.ndarray:  # v: the index variable's values, row / 2^fractional
-        return rtype.quantize(table[np.clip(np.round(np.asarray(v) * 2.0**fractional), 0, len(table) - 1).astype(int)])
+    def negative_branch(
+        v: np.ndarray,
+    ) -> np.ndarray:  # v: the index variable's values, row / 2^fractional
+        return rtype.quantize(
+            table[np.clip(np.round(np.asarray(v) * 2.0**fractional), 0, len(table) - 1).astype(int)]
+        )
 
-    index = quantize(-x, 0, integer, fractional, overflow_mode="SAT")  # floor(−x·size/range), clamped
+    index = quantize(
+        -x, 0, integer, fractional, overflow_mode="SAT"
+    )  # floor(−x·size/range), clamped
     negative = index.apply(negative_branch).quantize(*_kif(rtype))
     positive = quantize(x, *_kif(rtype), overflow_mode=_overflow(rtype))
-    out = [xv.msb_mux(nv, pv) for xv, nv, pv in zip(x._vars.ravel(), negative._vars.ravel(), positive._vars.ravel())]
-    return FixedVariableArray(np.array(out).reshape(x._vars.shape), x.solver_options, hwconf=x.hwconf)
+    out = [
+        xv.msb_mux(nv, pv)
+        for xv, nv, pv in zip(x._vars.ravel(), negative._vars.ravel(), positive._vars.ravel())
+    ]
+    return FixedVariableArray(
+        np.array(out).reshape(x._vars.shape), x.solver_options, hwconf=x.hwconf
+    )
 
 
 def da4ml_design(
@@ -211,20 +231,45 @@ def da4ml_design(
     if error is not None:
         network = comb_trace(inp, x)
         pipe = to_pipeline(network, latency_cutoff, verbose=False)
-        network_only = {"stages": len(pipe.solutions), "lut": float(network.cost), "ff": int(pipe.reg_bits)}
+        network_only = {
+            "stages": len(pipe.solutions),
+            "lut": float(network.cost),
+            "ff": int(pipe.reg_bits),
+        }
         x = _da4ml_error(z, x, error)
     comb = comb_trace(inp, x)
     stages = ff = 0
     for flavor in ("vhdl", "verilog"):
-        rtl = RTLModel(comb, "model", directory / flavor, flavor=flavor, latency_cutoff=latency_cutoff,
-                       clock_period=clock_period_ns, print_latency=False)
+        rtl = RTLModel(
+            comb,
+            "model",
+            directory / flavor,
+            flavor=flavor,
+            latency_cutoff=latency_cutoff,
+            clock_period=clock_period_ns,
+            print_latency=False,
+        )
         rtl.write()
         meta = json.loads((directory / flavor / "metadata.json").read_text())
         stages, ff = int(meta["latency"]), int(meta["reg_bits"])
-    design = Da4mlDesign(directory, stages, float(comb.cost), ff, latency_cutoff, comb, time.perf_counter() - start,
-                         network_only)
-    log.info("%s: da4ml design with %d pipeline stages, ~%.0f LUT, %d FF (%.1f s)", name, stages, comb.cost, ff,
-             design.seconds)
+    design = Da4mlDesign(
+        directory,
+        stages,
+        float(comb.cost),
+        ff,
+        latency_cutoff,
+        comb,
+        time.perf_counter() - start,
+        network_only,
+    )
+    log.info(
+        "%s: da4ml design with %d pipeline stages, ~%.0f LUT, %d FF (%.1f s)",
+        name,
+        stages,
+        comb.cost,
+        ff,
+        design.seconds,
+    )
     return design
 
 
@@ -260,7 +305,9 @@ def fixed_point_forward(
     z = ftype.quantize(np.asarray(Z, np.float64))
     h = z
     for n, (weight, bias, act) in enumerate(layers):
-        h = (results[n] if results is not None else ftype).quantize(h @ ftype.quantize(weight) + ftype.quantize(bias))
+        h = (results[n] if results is not None else ftype).quantize(
+            h @ ftype.quantize(weight) + ftype.quantize(bias)
+        )
         if n < len(layers) - 1 and act == "relu":
             h = np.maximum(h, 0.0)
         elif n < len(layers) - 1 and act == "elu":
@@ -275,20 +322,30 @@ def fixed_point_forward(
 
 def _bits(value: float, width: int, frac: int) -> str:
     """Two's-complement (or unsigned) bit string of ``value`` truncated to ``frac`` fractional bits."""
-    return format(int(np.floor(np.float64(value) * 2.0**frac)) % (1 << width), f"0{width}b") if width > 0 else ""
+    return (
+        format(int(np.floor(np.float64(value) * 2.0**frac)) % (1 << width), f"0{width}b")
+        if width > 0
+        else ""
+    )
 
 
 def _run(cmd: Sequence[str], cwd: Path, what: str, timeout: float) -> str:
     """Run a tool, returning stdout+stderr; a failure raises naming ``what`` and the log."""
     try:
-        proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired as err:
-        raise HDLToolError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:g} s (in {cwd})") from err
+        raise HDLToolError(
+            f"{what}: `{' '.join(cmd)}` did not finish in {timeout:g} s (in {cwd})"
+        ) from err
     out = proc.stdout + proc.stderr
     with (cwd / f"{Path(cmd[0]).name}-commands.log").open("a") as stream:
         stream.write(f"$ {' '.join(cmd)}\n{out}\n")
     if proc.returncode != 0:
-        raise HDLToolError(f"{what}: `{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}: {out.strip()[-800:]}")
+        raise HDLToolError(
+            f"{what}: `{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}: {out.strip()[-800:]}"
+        )
     return out
 
 
@@ -333,20 +390,41 @@ def ghdl_pipeline_latency(design: Da4mlDesign, z: np.ndarray, timeout: float = 6
     vhdl = design.directory / "vhdl"
     kif_in, kif_out = get_io_kifs(design.comb)
     y = design.predict(z[None, :])[0]
-    in_bits = "".join(_bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(z, *kif_in))))
-    out_bits = "".join(_bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(y, *kif_out))))
-    (vhdl / "latency_tb.vhd").write_text(_PIPE_TB.format(
-        in_hi=len(in_bits) - 1, in_bits=in_bits, out_hi=len(out_bits) - 1, out_bits=out_bits,
-        max_cycles=MAX_SIM_CYCLES))
+    in_bits = "".join(
+        _bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(z, *kif_in)))
+    )
+    out_bits = "".join(
+        _bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(y, *kif_out)))
+    )
+    (vhdl / "latency_tb.vhd").write_text(
+        _PIPE_TB.format(
+            in_hi=len(in_bits) - 1,
+            in_bits=in_bits,
+            out_hi=len(out_bits) - 1,
+            out_bits=out_bits,
+            max_cycles=MAX_SIM_CYCLES,
+        )
+    )
     tables = _stage_memfiles(vhdl)
     sources = sorted((vhdl / "src" / "static").glob("*.vhd"))
     sources = [s for s in sources if s.name != "lookup_table.vhd" or tables]
-    sources += sorted((vhdl / "src").glob("model_stage*.vhd"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
+    sources += sorted(
+        (vhdl / "src").glob("model_stage*.vhd"), key=lambda p: int(re.sub(r"\D", "", p.stem))
+    )
     sources += [vhdl / "src" / "model.vhd", vhdl / "latency_tb.vhd"]
     for source in sources:
-        _run([*GHDL, "-a", GHDL_STD, str(source.relative_to(vhdl))], vhdl, f"GHDL analysis of {source.name}", timeout)
-    _run([*GHDL, "-e", GHDL_STD, "latency_tb"], vhdl, "GHDL elaboration of the da4ml design", timeout)
-    out = _run([*GHDL, "-r", GHDL_STD, "latency_tb"], vhdl, "GHDL simulation of the da4ml design", timeout)
+        _run(
+            [*GHDL, "-a", GHDL_STD, str(source.relative_to(vhdl))],
+            vhdl,
+            f"GHDL analysis of {source.name}",
+            timeout,
+        )
+    _run(
+        [*GHDL, "-e", GHDL_STD, "latency_tb"], vhdl, "GHDL elaboration of the da4ml design", timeout
+    )
+    out = _run(
+        [*GHDL, "-r", GHDL_STD, "latency_tb"], vhdl, "GHDL simulation of the da4ml design", timeout
+    )
     return _latency_from(out, vhdl)
 
 
@@ -363,7 +441,9 @@ def _stage_memfiles(root: Path) -> list[Path]:
 def _latency_from(out: str, where: Path) -> int:
     m = re.search(r"LATENCY_CYCLES=(\d+)", out)
     if not m:
-        raise HDLToolError(f"GHDL simulation in {where} produced no LATENCY_CYCLES line: {out.strip()[-500:]}")
+        raise HDLToolError(
+            f"GHDL simulation in {where} produced no LATENCY_CYCLES line: {out.strip()[-500:]}"
+        )
     return int(m.group(1))
 
 
@@ -414,9 +494,24 @@ def ghdl_bdt_latency(project: Path, timeout: float = 600.0) -> int:
     and the count stops at the first edge after which ``y_vld`` is true.
     """
     (project / "latency_tb.vhd").write_text(_BDT_TB.format(max_cycles=MAX_SIM_CYCLES))
-    _run([*GHDL, "-a", GHDL_STD, "--work=xil_defaultlib", "latency_tb.vhd"], project, "GHDL analysis of the BDT testbench", timeout)
-    _run([*GHDL, "-e", GHDL_STD, "--work=xil_defaultlib", "latency_tb"], project, "GHDL elaboration of the BDT", timeout)
-    out = _run([*GHDL, "-r", GHDL_STD, "--work=xil_defaultlib", "latency_tb"], project, "GHDL simulation of the BDT", timeout)
+    _run(
+        [*GHDL, "-a", GHDL_STD, "--work=xil_defaultlib", "latency_tb.vhd"],
+        project,
+        "GHDL analysis of the BDT testbench",
+        timeout,
+    )
+    _run(
+        [*GHDL, "-e", GHDL_STD, "--work=xil_defaultlib", "latency_tb"],
+        project,
+        "GHDL elaboration of the BDT",
+        timeout,
+    )
+    out = _run(
+        [*GHDL, "-r", GHDL_STD, "--work=xil_defaultlib", "latency_tb"],
+        project,
+        "GHDL simulation of the BDT",
+        timeout,
+    )
     return _latency_from(out, project)
 
 
@@ -429,21 +524,31 @@ def yosys_resources(design: Da4mlDesign, family: str, timeout: float) -> dict[st
     that register absorbed.
     """
     verilog = design.directory / "verilog"
-    static = [p for p in sorted((verilog / "src" / "static").glob("*.v")) if p.name != "lookup_table.v"]
+    static = [
+        p for p in sorted((verilog / "src" / "static").glob("*.v")) if p.name != "lookup_table.v"
+    ]
     tables = _stage_memfiles(verilog)
     if tables:
         static.append(verilog / "src" / "static" / "lookup_table.v")
-    stages = sorted((verilog / "src").glob("model_stage*.v"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
+    stages = sorted(
+        (verilog / "src").glob("model_stage*.v"), key=lambda p: int(re.sub(r"\D", "", p.stem))
+    )
     script = verilog / "synth.ys"
-    files = " ".join(str(p.relative_to(verilog)) for p in [*static, *stages, verilog / "src" / "model.v"])
+    files = " ".join(
+        str(p.relative_to(verilog)) for p in [*static, *stages, verilog / "src" / "model.v"]
+    )
     # -defer: the ROM module is elaborated with each instance's table file, never with its default
     roms = "hierarchy -top model\nproc\nflatten\nmemory -nomap -nordff\nmemory_map\n"
     read = f"read_verilog -sv -defer {files}\n{roms}" if tables else f"read_verilog -sv {files}\n"
     script.write_text(
-        f"{read}synth_xilinx -top model -flatten -family {family}\n"
-        f"tee -o yosys_stat.txt stat\n"
+        f"{read}synth_xilinx -top model -flatten -family {family}\ntee -o yosys_stat.txt stat\n"
     )
-    _run(["yosys", "-q", "-s", script.name], verilog, "Yosys synth_xilinx of the da4ml design", timeout)
+    _run(
+        ["yosys", "-q", "-s", script.name],
+        verilog,
+        "Yosys synth_xilinx of the da4ml design",
+        timeout,
+    )
     return parse_yosys_stat((verilog / "yosys_stat.txt").read_text())
 
 

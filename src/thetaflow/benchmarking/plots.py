@@ -30,8 +30,16 @@ def gpu_figure(result: Mapping, output: str) -> None:
     if not frame.empty:
         for (model, device), group in frame.groupby(["model", "device"]):
             style = "-" if device == "cpu" else "--"
-            ax_lat.plot(group["batch"], 1e3 * group["p50_s"], style, marker="o", label=f"{model} ({device})")
-            ax_thr.plot(group["batch"], group["events_per_s"], style, marker="o", label=f"{model} ({device})")
+            ax_lat.plot(
+                group["batch"], 1e3 * group["p50_s"], style, marker="o", label=f"{model} ({device})"
+            )
+            ax_thr.plot(
+                group["batch"],
+                group["events_per_s"],
+                style,
+                marker="o",
+                label=f"{model} ({device})",
+            )
     for ax, label in ((ax_lat, "median latency per call [ms]"), (ax_thr, "throughput [events/s]")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -41,9 +49,18 @@ def gpu_figure(result: Mapping, output: str) -> None:
     ax_thr.legend(fontsize=8)
     speedup = pd.DataFrame(result.get("speedup", []))
     if not speedup.empty:  # GPU/CPU speed-up of the median latency, written on the latency panel
-        lines = [f"{r.model} {r.device} batch {r.batch}: ×{r.speedup:.2g}" for r in speedup.itertuples()]
-        ax_lat.text(0.02, 0.98, "GPU/CPU speed-up\n" + "\n".join(lines), transform=ax_lat.transAxes,
-                    va="top", fontsize=6, family="monospace")
+        lines = [
+            f"{r.model} {r.device} batch {r.batch}: ×{r.speedup:.2g}" for r in speedup.itertuples()
+        ]
+        ax_lat.text(
+            0.02,
+            0.98,
+            "GPU/CPU speed-up\n" + "\n".join(lines),
+            transform=ax_lat.transAxes,
+            va="top",
+            fontsize=6,
+            family="monospace",
+        )
     title = "CPU and GPU" if result["gpu_present"] else "CPU only — no GPU present"
     fig.suptitle(f"Inference timing: {title} ({result['cpu_threads']} CPU thread(s))")
     save_figure(fig, output)
@@ -60,28 +77,49 @@ def fpga_rows(results: Sequence[Mapping]) -> pd.DataFrame:
             continue
         fid = r["fidelity"]
         d = fid.get("default", fid)
-        row.update({
-            "precision": d.get("precision", r.get("precision")),
-            "agreement": d.get("agreement", fid.get("argmax_agreement")),
-            "auc_float": d.get("auc_float"), "auc_fixed": d.get("auc_fixed"),
-            "sig_eff_float": d.get("signal_efficiency_float"), "sig_eff_fixed": d.get("signal_efficiency_fixed"),
-        })
+        row.update(
+            {
+                "precision": d.get("precision", r.get("precision")),
+                "agreement": d.get("agreement", fid.get("argmax_agreement")),
+                "auc_float": d.get("auc_float"),
+                "auc_fixed": d.get("auc_fixed"),
+                "sig_eff_float": d.get("signal_efficiency_float"),
+                "sig_eff_fixed": d.get("signal_efficiency_fixed"),
+            }
+        )
         lat = r.get("latency", {})
-        row.update({"cycles": lat.get("cycles"), "latency_ns": lat.get("ns"), "clock_mhz": r.get("clock_mhz"),
-                    "latency_method": lat.get("method", lat.get("note", "")),
-                    "formula_cycles": lat.get("formula_2_depth_log2trees"), "da4ml_stages": lat.get("da4ml_stages")})
+        row.update(
+            {
+                "cycles": lat.get("cycles"),
+                "latency_ns": lat.get("ns"),
+                "clock_mhz": r.get("clock_mhz"),
+                "latency_method": lat.get("method", lat.get("note", "")),
+                "formula_cycles": lat.get("formula_2_depth_log2trees"),
+                "da4ml_stages": lat.get("da4ml_stages"),
+            }
+        )
         res = r.get("resources", {})
         est = res.get("da4ml") or res.get("conifer") or {}
         yosys = res.get("yosys", {})
-        row.update({"lut_estimate": est.get("lut"), "ff_estimate": est.get("ff"),
-                    "estimate_source": "da4ml" if "da4ml" in res else ("conifer" if "conifer" in res else None),
-                    "yosys_lut": yosys.get("lut"), "yosys_ff": yosys.get("ff"),
-                    "yosys_note": yosys.get("note", "") if not yosys.get("available") else ""})
+        row.update(
+            {
+                "lut_estimate": est.get("lut"),
+                "ff_estimate": est.get("ff"),
+                "estimate_source": "da4ml"
+                if "da4ml" in res
+                else ("conifer" if "conifer" in res else None),
+                "yosys_lut": yosys.get("lut"),
+                "yosys_ff": yosys.get("ff"),
+                "yosys_note": yosys.get("note", "") if not yosys.get("available") else "",
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summarise_fpga(model_jsons: Sequence[str], reference_json: str | None, outputs: Mapping[str, str]) -> pd.DataFrame:
+def summarise_fpga(
+    model_jsons: Sequence[str], reference_json: str | None, outputs: Mapping[str, str]
+) -> pd.DataFrame:
     """Workflow entry point: the FPGA tiers table (CSV) and the precision-scan figure."""
     results = [read_json(p) for p in model_jsons]
     if reference_json:
@@ -95,7 +133,9 @@ def summarise_fpga(model_jsons: Sequence[str], reference_json: str | None, outpu
             continue
         scan = pd.DataFrame(scan)
         ax_agree.plot(scan["width"], scan["agreement"], marker="o", label=r["model"])
-        ax_auc.plot(scan["width"], scan["auc_fixed"] - scan["auc_float"], marker="o", label=r["model"])
+        ax_auc.plot(
+            scan["width"], scan["auc_fixed"] - scan["auc_float"], marker="o", label=r["model"]
+        )
     ax_agree.set_ylabel("agreement with the float model")
     ax_auc.set_ylabel("AUC(fixed) − AUC(float)")
     for ax in (ax_agree, ax_auc):

@@ -70,7 +70,9 @@ class TimingResult:
         return {**asdict(self), "events_per_s": self.events_per_s}
 
 
-def time_calls(fn: Callable[[], Any], events_per_call: int, settings: TimingSettings, what: str) -> TimingResult:
+def time_calls(
+    fn: Callable[[], Any], events_per_call: int, settings: TimingSettings, what: str
+) -> TimingResult:
     """Time ``fn()`` repeatedly; ``what`` names the point in errors.
 
     ``fn`` must block until its result exists (for a GPU call: copy the result to the host).
@@ -96,6 +98,11 @@ def time_calls(fn: Callable[[], Any], events_per_call: int, settings: TimingSett
     ns = np.asarray(times, dtype=np.float64) * 1e-9
     p50, p90, p99 = np.percentile(ns, [50, 90, 99])
     return TimingResult(
-        calls=len(times), events_per_call=events_per_call, p50_s=float(p50), p90_s=float(p90),
-        p99_s=float(p99), mean_s=float(ns.mean()), total_s=float(ns.sum()),
+        calls=len(times),
+        events_per_call=events_per_call,
+        p50_s=float(p50),
+        p90_s=float(p90),
+        p99_s=float(p99),
+        mean_s=float(ns.mean()),
+        total_s=float(ns.sum()),
     )

@@ -64,7 +64,9 @@ def tool_version(name: str) -> str | None:
         return None
     flag = "-V" if name == "yosys" else "--version"
     try:
-        out = subprocess.run([name, flag], capture_output=True, text=True, timeout=20, check=False).stdout
+        out = subprocess.run(
+            [name, flag], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.strip().splitlines()[0] if out.strip() else None
@@ -94,7 +96,9 @@ def host_info() -> dict[str, object]:
         "os": platform.platform(),
         "cpu": cpu,
         "logical_cores": os.cpu_count(),
-        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "affinity_cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else None,
         "python": platform.python_version(),
     }
 
@@ -114,7 +118,9 @@ def emulation_environment(workdir: Path) -> Iterator[Path]:
     saved = {k: os.environ.get(k) for k in ("PATH", "XILINX_AP_INCLUDE")}
     cwd = os.getcwd()
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    os.environ["XILINX_AP_INCLUDE"] = str(Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types")
+    os.environ["XILINX_AP_INCLUDE"] = str(
+        Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    )
     os.chdir(workdir)
     try:
         yield workdir

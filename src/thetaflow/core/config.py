@@ -80,9 +80,11 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(allowed))}"
     if error.validator in ("oneOf", "anyOf") and error.context:
         best = jsonschema.exceptions.best_match(error.context)
-        return f"{best.message} (at '{_key_path(error)}{'.' if best.path else ''}" + ".".join(
-            str(p) for p in best.path
-        ) + "')"
+        return (
+            f"{best.message} (at '{_key_path(error)}{'.' if best.path else ''}"
+            + ".".join(str(p) for p in best.path)
+            + "')"
+        )
     return error.message
 
 
@@ -101,7 +103,9 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     """Read a YAML file, naming it in any error."""
     try:
         # the C loader when PyYAML has libyaml (a 200-sample list: 8 ms instead of 62 ms)
-        return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(
+            Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: file not found") from err
     except yaml.YAMLError as err:
@@ -118,5 +122,3 @@ def resolve_path(path: str, search: Iterable[str | os.PathLike[str]]) -> Path:
         if candidate.exists():
             return candidate
     return p
-
-

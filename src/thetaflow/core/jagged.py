@@ -83,7 +83,9 @@ class Objects:
         """The objects where the flat mask ``keep`` is true, in their order."""
         index = np.flatnonzero(keep)
         event_index = self.event_index[index]
-        out = Objects.from_counts(np.bincount(event_index, minlength=self.n_events), self._take(index))
+        out = Objects.from_counts(
+            np.bincount(event_index, minlength=self.n_events), self._take(index)
+        )
         out.__dict__["event_index"] = event_index  # known already: seed the cached property
         return out
 
@@ -128,8 +130,10 @@ class Objects:
         if len(values) == 0:
             return np.full(self.n_events, fill), np.full(self.n_events, fill)
         first, second = self.top_two_index(values)
-        return (np.where(first >= 0, values[first], fill).astype(np.float64),
-                np.where(second >= 0, values[second], fill).astype(np.float64))
+        return (
+            np.where(first >= 0, values[first], fill).astype(np.float64),
+            np.where(second >= 0, values[second], fill).astype(np.float64),
+        )
 
     def top_two_index(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat indices of every event's largest and second-largest value (-1 where it has
@@ -178,7 +182,11 @@ class Objects:
 
     def unflatten(self, values: np.ndarray) -> ak.Array:
         """A flat column as an awkward list array with this collection's structure."""
-        return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(self.offsets), ak.contents.NumpyArray(values)))
+        return ak.Array(
+            ak.contents.ListOffsetArray(
+                ak.index.Index64(self.offsets), ak.contents.NumpyArray(values)
+            )
+        )
 
     def to_awkward(self, columns: Mapping[str, np.ndarray]) -> ak.Array:
         """Flat ``columns`` (in this collection's order) as one list-of-records array."""
@@ -195,7 +203,9 @@ def concatenate(first: Objects, second: Objects) -> Objects:
     out_offsets = Objects.from_counts(first.counts + second.counts, {}).offsets
     # destination of every object: its event's start, after the first collection's objects
     to_first = out_offsets[:-1][first.event_index] + first.position
-    to_second = out_offsets[:-1][second.event_index] + first.counts[second.event_index] + second.position
+    to_second = (
+        out_offsets[:-1][second.event_index] + first.counts[second.event_index] + second.position
+    )
     columns = {}
     for k in first.columns:
         column = np.empty(len(to_first) + len(to_second), np.result_type(first[k], second[k]))

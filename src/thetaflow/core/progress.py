@@ -19,9 +19,15 @@ DEFAULT_INTERVAL_S = 10.0
 class Progress:
     """Rate-limited progress reporting of ``total`` units of work to ``logger``."""
 
-    def __init__(self, logger: logging.Logger, what: str, total: int, unit: str = "",
-                 interval_s: float = DEFAULT_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        total: int,
+        unit: str = "",
+        interval_s: float = DEFAULT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger, self.what, self.total, self.unit = logger, what, max(int(total), 1), unit
         self.interval_s, self.clock = interval_s, clock
         self.start = clock()
@@ -37,8 +43,17 @@ class Progress:
         elapsed = now - self.start
         left = elapsed / done * (self.total - done) if 0 < done < self.total else 0.0
         extra = "".join(f", {k} {v:.4g}" for k, v in values.items())
-        self.logger.info("%s: %d/%d %s (%.0f%%), %.1f s elapsed, ~%.0f s left%s", self.what,
-                         done, self.total, self.unit, 100.0 * done / self.total, elapsed, left, extra)
+        self.logger.info(
+            "%s: %d/%d %s (%.0f%%), %.1f s elapsed, ~%.0f s left%s",
+            self.what,
+            done,
+            self.total,
+            self.unit,
+            100.0 * done / self.total,
+            elapsed,
+            left,
+            extra,
+        )
         self.last = now
         self.lines += 1
         return True
@@ -51,7 +66,9 @@ def keras_callback(progress: Progress) -> Any:
     class _EpochProgress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            progress.update(epoch + 1, **{k: float(logs[k]) for k in ("loss", "val_loss") if k in logs})
+            progress.update(
+                epoch + 1, **{k: float(logs[k]) for k in ("loss", "val_loss") if k in logs}
+            )
 
     return _EpochProgress()
 
@@ -62,8 +79,11 @@ def xgboost_callback(progress: Progress) -> Any:
 
     class _RoundProgress(xgb.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
-            values = {f"{data}_{metric}": float(history[-1])
-                      for data, metrics in evals_log.items() for metric, history in metrics.items()}
+            values = {
+                f"{data}_{metric}": float(history[-1])
+                for data, metrics in evals_log.items()
+                for metric, history in metrics.items()
+            }
             progress.update(epoch + 1, **values)
             return False  # never stop training
 

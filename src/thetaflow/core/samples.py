@@ -86,7 +86,9 @@ class Sample:
         return str(self.spec.get("label", self.name))
 
 
-def load_samples(config: Mapping, search: Iterable[str | os.PathLike[str]] = ()) -> dict[str, Sample]:
+def load_samples(
+    config: Mapping, search: Iterable[str | os.PathLike[str]] = ()
+) -> dict[str, Sample]:
     """Read and validate the sample list named by ``config['samples']`` (a relative path is
     looked up in the working directory, then in ``search``)."""
     path = resolve_path(config["samples"], search)
@@ -110,7 +112,9 @@ def check_sample(sample: Sample, samples: Mapping[str, Sample]) -> None:
     if sample.is_data and "xsec_pb" in spec:
         raise ConfigError(f"sample list key '{key}.xsec_pb': data samples have no cross-section")
     if not sample.is_data and "xsec_pb" not in spec:
-        raise ConfigError(f"sample list key '{key}': simulated samples need 'xsec_pb' (σ × BR in pb)")
+        raise ConfigError(
+            f"sample list key '{key}': simulated samples need 'xsec_pb' (σ × BR in pb)"
+        )
     if sample.is_pseudo_data != (sample.is_data and sample.is_generated):
         raise ConfigError(
             f"sample list key '{key}.generate': pseudo_data is for kind 'data', "
@@ -146,7 +150,9 @@ def main_data_sample(config: Mapping, samples: Mapping[str, Sample]) -> str | No
     named = config.get("inference", {}).get("data")
     if named:
         if named not in samples or not samples[named].is_data:
-            raise ConfigError(f"config key 'inference.data': '{named}' is not a data sample of the sample list")
+            raise ConfigError(
+                f"config key 'inference.data': '{named}' is not a data sample of the sample list"
+            )
         return str(named)
     data = [s.name for s in samples.values() if s.is_data]
     if len(data) == 1:

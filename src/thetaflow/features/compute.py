@@ -157,7 +157,9 @@ def higgs_jet_indices(events: ak.Array) -> np.ndarray:
     return np.stack([objects.b1 - start, objects.b2 - start], axis=1)
 
 
-def compute_features(events: ak.Array, names: Sequence[str], objects: EventObjects | None = None) -> dict[str, np.ndarray]:
+def compute_features(
+    events: ak.Array, names: Sequence[str], objects: EventObjects | None = None
+) -> dict[str, np.ndarray]:
     """Compute the named features (float32, integers as float32 too) for every event."""
     if len(events) == 0:
         return {n: np.zeros(0, np.float32) for n in names}
@@ -166,7 +168,10 @@ def compute_features(events: ak.Array, names: Sequence[str], objects: EventObjec
 
 
 def btag_sf_variation(
-    events: ak.Array, uncertainties: Mapping[str, float], sign: int, objects: EventObjects | None = None
+    events: ak.Array,
+    uncertainties: Mapping[str, float],
+    sign: int,
+    objects: EventObjects | None = None,
 ) -> np.ndarray:
     """Event weight factor Π(1 ± δ_flavour) over the two Higgs-candidate jets.
 
@@ -175,16 +180,25 @@ def btag_sf_variation(
     """
     objects = objects or EventObjects.from_events(events)
     flavour = objects.jets["hadron_flavour"]
-    delta = np.where(flavour == 5, uncertainties["b"], np.where(flavour == 4, uncertainties["c"], uncertainties["light"]))
+    delta = np.where(
+        flavour == 5,
+        uncertainties["b"],
+        np.where(flavour == 4, uncertainties["c"], uncertainties["light"]),
+    )
     return (1.0 + sign * delta[objects.b1]) * (1.0 + sign * delta[objects.b2])
 
 
 def lepton_sf_variation(
-    events: ak.Array, uncertainties: Mapping[str, float], sign: int, objects: EventObjects | None = None
+    events: ak.Array,
+    uncertainties: Mapping[str, float],
+    sign: int,
+    objects: EventObjects | None = None,
 ) -> np.ndarray:
     """Event weight factor Π(1 ± δ_ℓ) over the two selected leptons (μ or e)."""
     objects = objects or EventObjects.from_events(events)
-    delta = np.where(np.abs(objects.leptons["pdg_id"]) == 13, uncertainties["muon"], uncertainties["electron"])
+    delta = np.where(
+        np.abs(objects.leptons["pdg_id"]) == 13, uncertainties["muon"], uncertainties["electron"]
+    )
     first = objects.leptons.offsets[:-1]
     return (1.0 + sign * delta[first]) * (1.0 + sign * delta[first + 1])
 
@@ -212,7 +226,10 @@ def _arrow_table(columns: Mapping[str, np.ndarray | pa.Array]) -> pa.Table:
     feature job otherwise does not spend.
     """
     return pa.table(
-        {k: v if isinstance(v, pa.Array) else ak.to_arrow(v, extensionarray=False) for k, v in columns.items()}
+        {
+            k: v if isinstance(v, pa.Array) else ak.to_arrow(v, extensionarray=False)
+            for k, v in columns.items()
+        }
     )
 
 
@@ -224,7 +241,9 @@ def _repeated_string(value: str, n: int) -> pa.Array:
     offsets = np.arange(n + 1, dtype=np.int64) * len(data)
     if offsets[-1] > np.iinfo(np.int32).max:
         raise ValueError(f"{n} copies of '{value}' exceed an arrow string array (2 GiB)")
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n)
+    )
 
 
 def feature_columns(
@@ -240,7 +259,9 @@ def feature_columns(
     sample name an arrow string array)."""
     n = len(events)
     is_data = kind == "data"
-    label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND, "bsm": LABEL_BSM}.get(kind, LABEL_DATA)
+    label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND, "bsm": LABEL_BSM}.get(
+        kind, LABEL_DATA
+    )
     columns: dict[str, np.ndarray | pa.Array] = {
         "run": ak.to_numpy(events.run).astype(np.uint32),
         "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.uint32),
@@ -250,12 +271,18 @@ def feature_columns(
     }
     objects = EventObjects.from_events(events) if n else None
     columns.update(compute_features(events, feature_names, objects))
-    weight = np.ones(n) if is_data else norm_factor * ak.to_numpy(events.gen_weight) * ak.to_numpy(events.extra_weight)
+    weight = (
+        np.ones(n)
+        if is_data
+        else norm_factor * ak.to_numpy(events.gen_weight) * ak.to_numpy(events.extra_weight)
+    )
     columns["weight"] = weight
     columns["gen_weight"] = ak.to_numpy(events.gen_weight).astype(np.float64)
     variations = {
         "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s, objects),
-        "lepton_eff": lambda s: lepton_sf_variation(events, weight_systematics["lepton_eff"], s, objects),
+        "lepton_eff": lambda s: lepton_sf_variation(
+            events, weight_systematics["lepton_eff"], s, objects
+        ),
     }
     for key, fn in variations.items():
         if key not in weight_systematics:
@@ -278,21 +305,35 @@ def weight_variation_column(systematic: str, direction: str) -> str:
 
 def weight_variation_columns(weight_systematics: Mapping[str, object]) -> list[str]:
     """Every up/down weight column the feature tables hold for these weight systematics."""
-    return [weight_variation_column(k, d) for k in WEIGHT_COLUMN_STEMS if k in weight_systematics for d in ("up", "down")]
+    return [
+        weight_variation_column(k, d)
+        for k in WEIGHT_COLUMN_STEMS
+        if k in weight_systematics
+        for d in ("up", "down")
+    ]
 
 
 def _truth_columns(objects: EventObjects | None) -> dict[str, np.ndarray]:
     """Per-candidate-jet truth and jet details for the b-jet energy regression (``None``:
     no events)."""
     if objects is None:
-        names = [f"{b}_{c}" for b in ("b1", "b2") for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")]
-        return {k: np.zeros(0, np.int8 if k.endswith(("soft_lepton", "hadron_flavour")) else np.float32) for k in names}
+        names = [
+            f"{b}_{c}"
+            for b in ("b1", "b2")
+            for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")
+        ]
+        return {
+            k: np.zeros(0, np.int8 if k.endswith(("soft_lepton", "hadron_flavour")) else np.float32)
+            for k in names
+        }
     jets = objects.jets
     out = {}
     for b, index in (("b1", objects.b1), ("b2", objects.b2)):
         out[f"{b}_gen_pt_gev"] = jets["gen_pt"][index].astype(np.float32)
         out[f"{b}_mass_gev"] = jets["mass"][index].astype(np.float32)
-        out[f"{b}_soft_lepton"] = ((jets["n_muons"][index] + jets["n_electrons"][index]) > 0).astype(np.int8)
+        out[f"{b}_soft_lepton"] = (
+            (jets["n_muons"][index] + jets["n_electrons"][index]) > 0
+        ).astype(np.int8)
         out[f"{b}_hadron_flavour"] = jets["hadron_flavour"][index].astype(np.int8)
     return out
 
@@ -325,7 +366,13 @@ def build_features(
         # LZ4, and dictionary encoding only for the sample name (the numeric columns gain
         # nothing from it): writes and reads faster than zstd for ~20 % more bytes
         pq.write_table(table, tmp, compression="lz4", use_dictionary=["sample"])
-    log.info("sample '%s': %d events, %d columns -> %s", sample, table.num_rows, table.num_columns, output)
+    log.info(
+        "sample '%s': %d events, %d columns -> %s",
+        sample,
+        table.num_rows,
+        table.num_columns,
+        output,
+    )
     return table.num_rows
 
 
@@ -333,7 +380,9 @@ def _require_candidates(events: ak.Array, sample: str, path: str) -> None:
     """Features need a Z and a Higgs candidate: ≥2 leptons and ≥2 jets in every event."""
     if len(events) == 0:
         return
-    short = int(np.count_nonzero(ak.to_numpy((ak.num(events.leptons) < 2) | (ak.num(events.jets) < 2))))
+    short = int(
+        np.count_nonzero(ak.to_numpy((ak.num(events.leptons) < 2) | (ak.num(events.jets) < 2)))
+    )
     if short:
         raise ValueError(
             f"sample '{sample}' ({path}): {short} selected events have fewer than two leptons or "

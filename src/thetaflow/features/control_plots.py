@@ -27,9 +27,7 @@ from thetaflow.plotting.style import experiment_label, save_figure  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def feature_histograms(
-    tables: Mapping[str, pd.DataFrame], feature: str
-) -> hist.Hist:
+def feature_histograms(tables: Mapping[str, pd.DataFrame], feature: str) -> hist.Hist:
     """Weighted histogram of ``feature`` with one category per sample (flow bins kept)."""
     spec = FEATURES[feature]
     n, lo, hi = spec.bins
@@ -80,16 +78,35 @@ def plot_feature(
     for s in signals:
         sig = h[{"process": s}]
         mplhep.histplot(
-            sig.values() * signal_scale, edges, ax=ax, histtype="step", color=samples[s].spec.get("color"),
-            linestyle="--", label=f"{samples[s].label} × {signal_scale:g}",
+            sig.values() * signal_scale,
+            edges,
+            ax=ax,
+            histtype="step",
+            color=samples[s].spec.get("color"),
+            linestyle="--",
+            label=f"{samples[s].label} × {signal_scale:g}",
         )
     mc_err = np.sqrt(mc_var)
-    ax.stairs(mc_vals + mc_err, edges, baseline=mc_vals - mc_err, fill=True, hatch="///",
-              alpha=0.0, label="MC stat. unc.")
+    ax.stairs(
+        mc_vals + mc_err,
+        edges,
+        baseline=mc_vals - mc_err,
+        fill=True,
+        hatch="///",
+        alpha=0.0,
+        label="MC stat. unc.",
+    )
     if data:
         d = sum((h[{"process": s}].values() for s in data), np.zeros(len(edges) - 1))
-        mplhep.histplot(d, edges, ax=ax, histtype="errorbar", yerr=np.sqrt(d), color="black",
-                        label=" + ".join(samples[s].label for s in data))
+        mplhep.histplot(
+            d,
+            edges,
+            ax=ax,
+            histtype="errorbar",
+            yerr=np.sqrt(d),
+            color="black",
+            label=" + ".join(samples[s].label for s in data),
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(mc_vals > 0, d / mc_vals, np.nan)
             ratio_err = np.where(mc_vals > 0, np.sqrt(d) / mc_vals, np.nan)
@@ -122,7 +139,9 @@ def control_plots(
     samples = load_samples(config)
     # the stack is the known physics; only the main data sample is compared with it
     # (a pseudo-data set with a BSM process injected, or the BSM process itself, is not)
-    shown = {s.name for s in samples.values() if s.is_standard_model_mc} | {main_data_sample(config, samples)}
+    shown = {s.name for s in samples.values() if s.is_standard_model_mc} | {
+        main_data_sample(config, samples)
+    }
     tables = {
         name: pd.read_parquet(path, columns=list(config["features"]) + ["weight"])
         for name, path in feature_files.items()

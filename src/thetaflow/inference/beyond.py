@@ -35,24 +35,44 @@ def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) ->
     nominal = checked_fit(model, data, region, par_bounds=bounds)
     try:
         # each fit with one parameter fixed starts from the best fit: ~20 % fewer evaluations
-        result = cabinetry.fit.ranking(model, data, fit_results=nominal, par_bounds=bounds,
-                                       init_pars=[float(v) for v in nominal.bestfit])
+        result = cabinetry.fit.ranking(
+            model,
+            data,
+            fit_results=nominal,
+            par_bounds=bounds,
+            init_pars=[float(v) for v in nominal.bestfit],
+        )
     except pyhf.exceptions.FailedMinimization as err:
-        raise FitError(f"region '{region}': a fit of the impact ranking did not converge ({err})") from err
+        raise FitError(
+            f"region '{region}': a fit of the impact ranking did not converge ({err})"
+        ) from err
     rows = [
         {
             "parameter": label,
             "bestfit": float(result.bestfit[i]),
             "uncertainty": float(result.uncertainty[i]),
-            "prefit_impact": {"up": float(result.prefit_up[i]), "down": float(result.prefit_down[i])},
-            "postfit_impact": {"up": float(result.postfit_up[i]), "down": float(result.postfit_down[i])},
+            "prefit_impact": {
+                "up": float(result.prefit_up[i]),
+                "down": float(result.prefit_down[i]),
+            },
+            "postfit_impact": {
+                "up": float(result.postfit_up[i]),
+                "down": float(result.postfit_down[i]),
+            },
         }
         for i, label in enumerate(result.labels)
     ]
     rows.sort(key=lambda r: -max(abs(r["postfit_impact"]["up"]), abs(r["postfit_impact"]["down"])))
     write_json(outputs["results"], {"discriminant": region, "poi": POI, "ranking": rows})
-    save_figure(cabinetry.visualize.ranking(result, max_pars=20, save_figure=False, close_figure=False), outputs["figure"])
-    log.info("%s: leading impacts %s", region, [(r["parameter"], round(r["postfit_impact"]["up"], 4)) for r in rows[:5]])
+    save_figure(
+        cabinetry.visualize.ranking(result, max_pars=20, save_figure=False, close_figure=False),
+        outputs["figure"],
+    )
+    log.info(
+        "%s: leading impacts %s",
+        region,
+        [(r["parameter"], round(r["postfit_impact"]["up"], 4)) for r in rows[:5]],
+    )
     return rows
 
 
@@ -86,14 +106,27 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
             high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
             par_range = (max(low, 0.9 * poi_minimum(model), bounds[i][0]), min(high, bounds[i][1]))
         else:  # the scan pitfall: always pass a range, here ±3σ around the best fit (within bounds)
-            par_range = (max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
-                         min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]))
+            par_range = (
+                max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
+                min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]),
+            )
         try:
-            scan = cabinetry.fit.scan(model, data, p, par_range=par_range, n_steps=spec["n_steps"], par_bounds=bounds,
-                                      init_pars=[float(v) for v in nominal.bestfit])  # fits start at the best fit
+            scan = cabinetry.fit.scan(
+                model,
+                data,
+                p,
+                par_range=par_range,
+                n_steps=spec["n_steps"],
+                par_bounds=bounds,
+                init_pars=[float(v) for v in nominal.bestfit],
+            )  # fits start at the best fit
         except pyhf.exceptions.FailedMinimization as err:
-            raise FitError(f"region '{region}': a fit of the scan of '{p}' did not converge ({err})") from err
-        save_figure(cabinetry.visualize.scan(scan, save_figure=False, close_figure=False), outputs[p])
+            raise FitError(
+                f"region '{region}': a fit of the scan of '{p}' did not converge ({err})"
+            ) from err
+        save_figure(
+            cabinetry.visualize.scan(scan, save_figure=False, close_figure=False), outputs[p]
+        )
         results.append(
             {
                 "parameter": p,
@@ -168,20 +201,36 @@ class SharedFitsCalculator(pyhf.infer.calculators.AsymptoticCalculator):
 
     def _free_fit(self, data: Sequence[float]) -> tuple[float, float]:
         """(μ̂, −2 ln L) of the free fit."""
-        pars, twice_nll = pyhf.infer.mle.fit(data, self.pdf, self.init_pars, self.par_bounds, self.fixed_params,
-                                             return_fitted_val=True)
+        pars, twice_nll = pyhf.infer.mle.fit(
+            data,
+            self.pdf,
+            self.init_pars,
+            self.par_bounds,
+            self.fixed_params,
+            return_fitted_val=True,
+        )
         return float(pars[self.pdf.config.poi_index]), float(twice_nll)
 
     def _qmu(self, mu: float, data: Sequence[float], free: tuple[float, float]) -> float:
         """qμ: −2 ln λ(μ) clipped at 0, and 0 where μ̂ > μ (μ̂ ≥ 0 from the bounds: q̃μ)."""
-        _, twice_nll = pyhf.infer.mle.fixed_poi_fit(mu, data, self.pdf, self.init_pars, self.par_bounds,
-                                                    self.fixed_params, return_fitted_val=True)
+        _, twice_nll = pyhf.infer.mle.fixed_poi_fit(
+            mu,
+            data,
+            self.pdf,
+            self.init_pars,
+            self.par_bounds,
+            self.fixed_params,
+            return_fitted_val=True,
+        )
         mu_hat, free_twice_nll = free
         return 0.0 if mu_hat > mu else max(float(twice_nll) - free_twice_nll, 0.0)
 
     def teststatistic(self, poi_test: float) -> float:
         """The asymptotic test statistic of q̃μ at ``poi_test`` (sets ``sqrtqmuA_v``)."""
-        qmu, qmu_asimov = self._qmu(poi_test, self.data, self._free_data), self._qmu(poi_test, self.asimov, self._free_asimov)
+        qmu, qmu_asimov = (
+            self._qmu(poi_test, self.data, self._free_data),
+            self._qmu(poi_test, self.asimov, self._free_asimov),
+        )
         # numpy scalars: a vanishing Asimov q gives inf (with a warning) as pyhf's tensors do, not an exception
         sqrt_qmu, self.sqrtqmuA_v = np.sqrt(np.float64(qmu)), np.sqrt(np.float64(qmu_asimov))
         if sqrt_qmu <= self.sqrtqmuA_v:
@@ -199,7 +248,12 @@ class SharedFitsCalculator(pyhf.infer.calculators.AsymptoticCalculator):
 
 
 def cls_limits(
-    model: pyhf.pdf.Model, data: Sequence[float], bounds: list, bracket: Sequence[float], level: float, n_grid: int = 12
+    model: pyhf.pdf.Model,
+    data: Sequence[float],
+    bounds: list,
+    bracket: Sequence[float],
+    level: float,
+    n_grid: int = 12,
 ) -> cabinetry.fit.LimitResults:
     """Observed and expected CLs upper limits on μ (asymptotic q̃μ) from one shared grid.
 
@@ -249,10 +303,14 @@ def cls_limits(
         pyhf.set_backend(pyhf.tensorlib, optimizer)
     mus = np.array(sorted(cache))
     table = np.array([cache[m] for m in mus])
-    return cabinetry.fit.LimitResults(limits[0], np.array(limits[1:]), table[:, 0], table[:, 1:], mus, level)
+    return cabinetry.fit.LimitResults(
+        limits[0], np.array(limits[1:]), table[:, 0], table[:, 1:], mus, level
+    )
 
 
-def significance_and_limit(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> dict:
+def significance_and_limit(
+    config: Mapping, workspace_path: str, outputs: Mapping[str, str]
+) -> dict:
     """Observed and expected discovery significance and CLs upper limits on μ (with bands).
 
     The limit grid spans the config's bracket, or, by default, (0.05σ, μ̂⁺ + 5σ) from the
@@ -292,8 +350,16 @@ def significance_and_limit(config: Mapping, workspace_path: str, outputs: Mappin
             "points": len(limit.poi_values),
         },
     }
-    save_figure(cabinetry.visualize.limit(limit, save_figure=False, close_figure=False), outputs["figure"])
+    save_figure(
+        cabinetry.visualize.limit(limit, save_figure=False, close_figure=False), outputs["figure"]
+    )
     write_json(outputs["results"], result)
-    log.info("%s: Z obs %.2f exp %.2f; mu < %.3f obs, %.3f exp", region, result["significance"]["observed"],
-             result["significance"]["expected"], result["limit"]["observed"], result["limit"]["expected"]["median"])
+    log.info(
+        "%s: Z obs %.2f exp %.2f; mu < %.3f obs, %.3f exp",
+        region,
+        result["significance"]["observed"],
+        result["significance"]["expected"],
+        result["limit"]["observed"],
+        result["limit"]["expected"]["median"],
+    )
     return result

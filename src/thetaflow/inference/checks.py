@@ -23,10 +23,14 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
         discriminant(config, name)
     for key in ("headline", "reference"):
         if inf[key] not in names:
-            raise ConfigError(f"config key 'inference.{key}': '{inf[key]}' is not in 'inference.discriminants'")
+            raise ConfigError(
+                f"config key 'inference.{key}': '{inf[key]}' is not in 'inference.discriminants'"
+            )
     for name in closure_discriminants(config):
         if name not in names:
-            raise ConfigError(f"config key 'inference.closure.discriminants': '{name}' is not in 'inference.discriminants'")
+            raise ConfigError(
+                f"config key 'inference.closure.discriminants': '{name}' is not in 'inference.discriminants'"
+            )
     if main_data_sample(config, samples) is None:
         raise ConfigError("sample list: the fit needs a data sample (kind 'data')")
     signal, background = fit_processes(samples)
@@ -42,9 +46,15 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
             missing = [sample for sample in listed if sample not in mc]
             if listed and len(missing) == len(listed):
                 # written for another sample list (config is merged, so a user cannot delete it)
-                log.warning("config key '%s.samples': none of %s is in this sample list; not applied", key, listed)
+                log.warning(
+                    "config key '%s.samples': none of %s is in this sample list; not applied",
+                    key,
+                    listed,
+                )
             elif missing:
-                raise ConfigError(f"config key '{key}.samples': '{missing[0]}' is not a signal or background sample ({', '.join(mc)})")
+                raise ConfigError(
+                    f"config key '{key}.samples': '{missing[0]}' is not a signal or background sample ({', '.join(mc)})"
+                )
             if group == "systematics":
                 available = shape_variations if spec["type"] == "shape" else weight_columns
                 what = "variation" if spec["type"] == "shape" else "weight column"

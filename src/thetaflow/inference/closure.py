@@ -64,19 +64,33 @@ def asimov_closure(config: Mapping, workspace_path: str, output: str) -> dict:
         # start at μ₀: a step to negative μ can make a signal-rich bin's expectation negative
         init = list(map(float, model.config.suggested_init()))
         init[model.config.poi_index] = mu0
-        result = checked_fit(model, asimov, f"{region} (Asimov, mu={mu0})", par_bounds=bounds, init_pars=init,
-                             tolerance=1e-3)
+        result = checked_fit(
+            model,
+            asimov,
+            f"{region} (Asimov, mu={mu0})",
+            par_bounds=bounds,
+            init_pars=init,
+            tolerance=1e-3,
+        )
         i = model.config.poi_index
-        rows.append({
-            "mu_injected": mu0,
-            "mu_fitted": float(result.bestfit[i]),
-            "uncertainty": float(result.uncertainty[i]),
-            "difference": float(result.bestfit[i] - mu0),
-            "closes": bool(abs(result.bestfit[i] - mu0) < ASIMOV_TOLERANCE),
-        })
-        log.info("%s: Asimov mu=%g -> %.6f ± %.4f", region, mu0, result.bestfit[i], result.uncertainty[i])
-    summary = {"discriminant": region, "tolerance": ASIMOV_TOLERANCE, "fits": rows,
-               "all_close": all(r["closes"] for r in rows)}
+        rows.append(
+            {
+                "mu_injected": mu0,
+                "mu_fitted": float(result.bestfit[i]),
+                "uncertainty": float(result.uncertainty[i]),
+                "difference": float(result.bestfit[i] - mu0),
+                "closes": bool(abs(result.bestfit[i] - mu0) < ASIMOV_TOLERANCE),
+            }
+        )
+        log.info(
+            "%s: Asimov mu=%g -> %.6f ± %.4f", region, mu0, result.bestfit[i], result.uncertainty[i]
+        )
+    summary = {
+        "discriminant": region,
+        "tolerance": ASIMOV_TOLERANCE,
+        "fits": rows,
+        "all_close": all(r["closes"] for r in rows),
+    }
     write_json(output, summary)
     return summary
 
@@ -119,8 +133,12 @@ def _fit_toy(toy: np.ndarray, mu0: float) -> tuple[float, float, float, bool]:
     for strategy in (1, 2):
         pyhf.set_backend(TOY_BACKEND, pyhf.optimize.minuit_optimizer(verbose=0, strategy=strategy))
         try:
-            result, free_nll = pyhf.infer.mle.fit(toy, model, return_uncertainties=True, return_fitted_val=True, **kwargs)
-            _, fixed_nll = pyhf.infer.mle.fixed_poi_fit(mu0, toy, model, return_fitted_val=True, **kwargs)
+            result, free_nll = pyhf.infer.mle.fit(
+                toy, model, return_uncertainties=True, return_fitted_val=True, **kwargs
+            )
+            _, fixed_nll = pyhf.infer.mle.fixed_poi_fit(
+                mu0, toy, model, return_fitted_val=True, **kwargs
+            )
         except pyhf.exceptions.FailedMinimization:
             continue
         mu, sigma = result[poi]
@@ -130,8 +148,13 @@ def _fit_toy(toy: np.ndarray, mu0: float) -> tuple[float, float, float, bool]:
     return float("nan"), float("nan"), float("nan"), False
 
 
-def fit_toy_points(workspace_path: str, poi_bounds: Sequence[float], points: Sequence[tuple[float, int]], n: int,
-                   workers: int) -> list[np.ndarray]:
+def fit_toy_points(
+    workspace_path: str,
+    poi_bounds: Sequence[float],
+    points: Sequence[tuple[float, int]],
+    n: int,
+    workers: int,
+) -> list[np.ndarray]:
     """Sample and fit ``n`` toys at every (μ₀, seed) of ``points``; per point, rows (μ̂, σ̂,
     likelihood pull, converged). One pool of workers serves every point, so each worker
     builds the model and compiles its likelihood once."""
@@ -139,29 +162,45 @@ def fit_toy_points(workspace_path: str, poi_bounds: Sequence[float], points: Seq
     model, _ = cabinetry.model_utils.model_and_data(workspace)
     bounds = par_bounds(model, poi_bounds)
     out = []
-    with ProcessPoolExecutor(max(1, workers), initializer=_init_worker, initargs=(workspace, bounds)) as pool:
+    with ProcessPoolExecutor(
+        max(1, workers), initializer=_init_worker, initargs=(workspace, bounds)
+    ) as pool:
         for mu0, seed in points:
             toys = sample_toys(model, mu0, n, seed)
             start = time.perf_counter()
             results = []
             chunks = max(1, n // (8 * max(1, workers)))
-            for k, row in enumerate(pool.map(_fit_toy, toys, itertools.repeat(mu0), chunksize=chunks)):
+            for k, row in enumerate(
+                pool.map(_fit_toy, toys, itertools.repeat(mu0), chunksize=chunks)
+            ):
                 results.append(row)
                 if (k + 1) % max(1, n // 10) == 0:
-                    log.info("mu=%g: %d/%d toys fitted (%.0f s)", mu0, k + 1, n, time.perf_counter() - start)
+                    log.info(
+                        "mu=%g: %d/%d toys fitted (%.0f s)",
+                        mu0,
+                        k + 1,
+                        n,
+                        time.perf_counter() - start,
+                    )
             out.append(np.array(results, dtype=float))
     return out
 
 
-def fit_toys(workspace_path: str, poi_bounds: Sequence[float], mu0: float, n: int, seed: int, workers: int) -> np.ndarray:
+def fit_toys(
+    workspace_path: str, poi_bounds: Sequence[float], mu0: float, n: int, seed: int, workers: int
+) -> np.ndarray:
     """Sample and fit ``n`` toys at μ₀; rows (μ̂, σ̂, likelihood pull, converged)."""
     return fit_toy_points(workspace_path, poi_bounds, [(mu0, seed)], n, workers)[0]
 
 
 def _mean_and_width(pulls: np.ndarray) -> dict:
     n, width = len(pulls), float(np.std(pulls, ddof=1))
-    return {"mean": float(np.mean(pulls)), "mean_error": width / np.sqrt(n), "width": width,
-            "width_error": width / np.sqrt(2 * (n - 1))}
+    return {
+        "mean": float(np.mean(pulls)),
+        "mean_error": width / np.sqrt(n),
+        "width": width,
+        "width_error": width / np.sqrt(2 * (n - 1)),
+    }
 
 
 def pull_statistics(fits: np.ndarray, mu0: float) -> dict:
@@ -191,44 +230,76 @@ def pull_statistics(fits: np.ndarray, mu0: float) -> dict:
     }
 
 
-def _toy_points(config: Mapping, workspace_path: str, mus: Sequence[float], n: int, seed: int,
-                workers: int) -> tuple[str, list[dict]]:
+def _toy_points(
+    config: Mapping, workspace_path: str, mus: Sequence[float], n: int, seed: int, workers: int
+) -> tuple[str, list[dict]]:
     """The region and :func:`pull_statistics` of ``n`` toys at every μ₀ of ``mus``."""
     region = load_model(workspace_path)[0].config.channels[0]
     bounds = config["inference"]["poi_bounds"]
     rows = []
     points = [(mu0, toy_seed(seed, region, mu0)) for mu0 in mus]
-    for mu0, fits in zip(mus, fit_toy_points(workspace_path, bounds, points, n, workers), strict=True):
+    for mu0, fits in zip(
+        mus, fit_toy_points(workspace_path, bounds, points, n, workers), strict=True
+    ):
         rows.append(pull_statistics(fits, mu0))
-        log.info("%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, converged %.1f %%",
-                 region, mu0, rows[-1]["pull_mean"], rows[-1]["pull_mean_error"], rows[-1]["pull_width"],
-                 rows[-1]["pull_width_error"], rows[-1]["mu_hat_mean"], 100 * rows[-1]["convergence_rate"])
+        log.info(
+            "%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, converged %.1f %%",
+            region,
+            mu0,
+            rows[-1]["pull_mean"],
+            rows[-1]["pull_mean_error"],
+            rows[-1]["pull_width"],
+            rows[-1]["pull_width_error"],
+            rows[-1]["mu_hat_mean"],
+            100 * rows[-1]["convergence_rate"],
+        )
     return region, rows
 
 
-def toy_closure(config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1) -> dict:
+def toy_closure(
+    config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1
+) -> dict:
     """Toys at every ``closure.toy_mu``: pull distributions of μ and fit-convergence rates."""
     inf = config["inference"]
     closure = inf["closure"]
-    region, rows = _toy_points(config, workspace_path, closure["toy_mu"], closure["toys"], closure["seed"], workers)
+    region, rows = _toy_points(
+        config, workspace_path, closure["toy_mu"], closure["toys"], closure["seed"], workers
+    )
     _plot_pulls(rows, region, outputs["figure"])
-    summary = {"discriminant": region, "seed": closure["seed"], "poi_bounds": list(inf["poi_bounds"]), "toys": rows}
+    summary = {
+        "discriminant": region,
+        "seed": closure["seed"],
+        "poi_bounds": list(inf["poi_bounds"]),
+        "toys": rows,
+    }
     write_json(outputs["results"], summary)
     return summary
 
 
-def injection_scan(config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1) -> dict:
+def injection_scan(
+    config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1
+) -> dict:
     """Toys at every ``closure.injection_mu``: mean fitted μ against the injected one."""
     closure = config["inference"]["closure"]
-    region, points = _toy_points(config, workspace_path, closure["injection_mu"], closure["injection_toys"],
-                                 closure["seed"] + 1, workers)
+    region, points = _toy_points(
+        config,
+        workspace_path,
+        closure["injection_mu"],
+        closure["injection_toys"],
+        closure["seed"] + 1,
+        workers,
+    )
     keys = ("mu_injected", "toys", "converged", "mu_hat_mean", "mu_hat_mean_error", "mu_hat_std")
     rows = [{k: p[k] for k in keys} for p in points]
     x = np.array([r["mu_injected"] for r in rows])
     y = np.array([r["mu_hat_mean"] for r in rows])
     w = 1 / np.array([r["mu_hat_mean_error"] for r in rows]) ** 2
     slope, offset = np.polyfit(x, y, 1, w=np.sqrt(w))
-    summary = {"discriminant": region, "points": rows, "linear_fit": {"slope": float(slope), "offset": float(offset)}}
+    summary = {
+        "discriminant": region,
+        "points": rows,
+        "linear_fit": {"slope": float(slope), "offset": float(offset)},
+    }
     _plot_injection(rows, (slope, offset), region, outputs["figure"])
     write_json(outputs["results"], summary)
     return summary
@@ -239,16 +310,35 @@ def _plot_pulls(rows: Sequence[dict], region: str, output: str) -> None:
         fig, axes = plt.subplots(1, len(rows), figsize=(7 * len(rows), 6), squeeze=False)
         grid = np.linspace(-4, 4, 200)
         for ax, row in zip(axes[0], rows):
-            ax.hist(np.clip(row["pulls"], -4, 4), bins=32, range=(-4, 4), density=True, histtype="step",
-                    color="black", linewidth=2, label=f"likelihood pull ({row['converged']}/{row['toys']} converged)")
+            ax.hist(
+                np.clip(row["pulls"], -4, 4),
+                bins=32,
+                range=(-4, 4),
+                density=True,
+                histtype="step",
+                color="black",
+                linewidth=2,
+                label=f"likelihood pull ({row['converged']}/{row['toys']} converged)",
+            )
             hesse = row["hesse_pull"]
-            ax.hist(np.clip(row["hesse_pulls"], -4, 4), bins=32, range=(-4, 4), density=True, histtype="step",
-                    color="#1f77b4", linestyle="--",
-                    label=f"Hesse pull: mean {hesse['mean']:.2f} ± {hesse['mean_error']:.2f}, width {hesse['width']:.2f}")
+            ax.hist(
+                np.clip(row["hesse_pulls"], -4, 4),
+                bins=32,
+                range=(-4, 4),
+                density=True,
+                histtype="step",
+                color="#1f77b4",
+                linestyle="--",
+                label=f"Hesse pull: mean {hesse['mean']:.2f} ± {hesse['mean_error']:.2f}, width {hesse['width']:.2f}",
+            )
             ax.plot(grid, stats.norm.pdf(grid), color="grey", linestyle=":", label="N(0, 1)")
-            ax.plot(grid, stats.norm.pdf(grid, row["pull_mean"], row["pull_width"]), color="#d62728",
-                    label=f"mean {row['pull_mean']:.2f} ± {row['pull_mean_error']:.2f}\n"
-                          f"width {row['pull_width']:.2f} ± {row['pull_width_error']:.2f}")
+            ax.plot(
+                grid,
+                stats.norm.pdf(grid, row["pull_mean"], row["pull_width"]),
+                color="#d62728",
+                label=f"mean {row['pull_mean']:.2f} ± {row['pull_mean_error']:.2f}\n"
+                f"width {row['pull_width']:.2f} ± {row['pull_width_error']:.2f}",
+            )
             ax.set_xlabel(r"pull of $\mu$")
             ax.set_ylabel("toys (normalised)")
             ax.set_ylim(0, 0.65)
@@ -257,16 +347,29 @@ def _plot_pulls(rows: Sequence[dict], region: str, output: str) -> None:
         save_figure(fig, output)
 
 
-def _plot_injection(rows: Sequence[dict], line: tuple[float, float], region: str, output: str) -> None:
+def _plot_injection(
+    rows: Sequence[dict], line: tuple[float, float], region: str, output: str
+) -> None:
     x = np.array([r["mu_injected"] for r in rows])
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(7, 6))
-        ax.errorbar(x, [r["mu_hat_mean"] for r in rows], yerr=[r["mu_hat_std"] for r in rows], fmt="o",
-                    color="black", capsize=4, label=r"mean $\hat{\mu}$ (bars: toy spread)")
+        ax.errorbar(
+            x,
+            [r["mu_hat_mean"] for r in rows],
+            yerr=[r["mu_hat_std"] for r in rows],
+            fmt="o",
+            color="black",
+            capsize=4,
+            label=r"mean $\hat{\mu}$ (bars: toy spread)",
+        )
         grid = np.linspace(x.min() - 0.25, x.max() + 0.25, 10)
         ax.plot(grid, grid, color="grey", linestyle=":", label=r"$\hat{\mu} = \mu_{inj}$")
-        ax.plot(grid, line[0] * grid + line[1], color="#d62728",
-                label=f"fit: slope {line[0]:.3f}, offset {line[1]:+.3f}")
+        ax.plot(
+            grid,
+            line[0] * grid + line[1],
+            color="#d62728",
+            label=f"fit: slope {line[0]:.3f}, offset {line[1]:+.3f}",
+        )
         ax.set_xlabel(r"injected $\mu_{inj}$")
         ax.set_ylabel(r"fitted $\hat{\mu}$")
         ax.legend(fontsize="x-small", loc="upper left")

@@ -75,7 +75,9 @@ def discriminant(config: Mapping, name: str) -> Discriminant:
     if column is None:
         models = config.get("ml", {}).get("models", {})
         if name not in models and UNSUPERVISED_SCORES.get(name) not in config:
-            known = sorted(models) + [s for s, section in UNSUPERVISED_SCORES.items() if section in config]
+            known = sorted(models) + [
+                s for s, section in UNSUPERVISED_SCORES.items() if section in config
+            ]
             raise ConfigError(
                 f"config key '{key}': no scores exist for '{name}': it is neither a model of "
                 f"'ml.models' nor a configured unsupervised score ({', '.join(known) or 'none'}); "
@@ -85,7 +87,9 @@ def discriminant(config: Mapping, name: str) -> Discriminant:
         return Discriminant(name, "score", "score", value_range, spec.get("label", f"{name} score"))
     if column in REGRESSION_COLUMNS:
         if "regression" not in config:
-            raise ConfigError(f"config key '{key}.feature': '{column}' needs the 'regression' section")
+            raise ConfigError(
+                f"config key '{key}.feature': '{column}' needs the 'regression' section"
+            )
         source = "regression"
     elif column in config["features"]:
         source = "feature"
@@ -95,7 +99,9 @@ def discriminant(config: Mapping, name: str) -> Discriminant:
             f"output ({', '.join(REGRESSION_COLUMNS)})"
         )
     if "range" not in spec:
-        raise ConfigError(f"config key '{key}.range': a feature discriminant needs its histogram range [low, high]")
+        raise ConfigError(
+            f"config key '{key}.range': a feature discriminant needs its histogram range [low, high]"
+        )
     return Discriminant(name, source, column, tuple(spec["range"]), spec.get("label", column))
 
 
@@ -116,7 +122,9 @@ def fit_processes(samples: Mapping[str, Sample]) -> tuple[list[str], list[str]]:
     return signal, background
 
 
-def read_values(disc: Discriminant, values_path: str, features_path: str, weight_columns: Sequence[str]) -> pd.DataFrame:
+def read_values(
+    disc: Discriminant, values_path: str, features_path: str, weight_columns: Sequence[str]
+) -> pd.DataFrame:
     """The discriminant values (column ``value``) and weight columns of one sample and variation.
 
     Score and regression files are aligned row by row with the feature table; their event ids
@@ -127,7 +135,9 @@ def read_values(disc: Discriminant, values_path: str, features_path: str, weight
     if disc.source == "feature":
         return _values(table[disc.column], table, weight_columns)
     if not Path(values_path).exists():
-        raise InferenceInputError(f"discriminant '{disc.name}' has no values: {values_path} not found")
+        raise InferenceInputError(
+            f"discriminant '{disc.name}' has no values: {values_path} not found"
+        )
     other = _read(values_path, [*ID_COLUMNS, disc.column], disc)
     if len(other) != len(table) or any(
         not np.array_equal(other[c].to_numpy(), table[c].to_numpy()) for c in ID_COLUMNS
@@ -150,7 +160,10 @@ def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame
 
 def _values(values: pd.Series, table: pd.DataFrame, weight_columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"value": values.to_numpy(dtype=np.float64), **{c: table[c].to_numpy(dtype=np.float64) for c in weight_columns}}
+        {
+            "value": values.to_numpy(dtype=np.float64),
+            **{c: table[c].to_numpy(dtype=np.float64) for c in weight_columns},
+        }
     )
 
 
@@ -158,4 +171,6 @@ def closure_discriminants(config: Mapping) -> list[str]:
     """Discriminants validated with Asimov fits and toys (default: headline and reference)."""
     inf = config["inference"]
     listed = inf["closure"].get("discriminants")
-    return list(dict.fromkeys(listed if listed is not None else [inf["headline"], inf["reference"]]))
+    return list(
+        dict.fromkeys(listed if listed is not None else [inf["headline"], inf["reference"]])
+    )

@@ -43,7 +43,9 @@ def par_bounds(model: pyhf.pdf.Model, poi_bounds: Sequence[float]) -> list[tuple
     return bounds
 
 
-def _explain(model: pyhf.pdf.Model, err: pyhf.exceptions.FailedMinimization, region: str) -> FitError:
+def _explain(
+    model: pyhf.pdf.Model, err: pyhf.exceptions.FailedMinimization, region: str
+) -> FitError:
     """A FitError listing the parameters at a bound or with no finite uncertainty."""
     result = getattr(err, "result", None)
     minuit = getattr(result, "minuit", None)
@@ -53,11 +55,18 @@ def _explain(model: pyhf.pdf.Model, err: pyhf.exceptions.FailedMinimization, reg
             if p.is_fixed:
                 continue
             span = (p.upper_limit - p.lower_limit) if p.has_limits else 0.0
-            if p.has_limits and min(p.value - p.lower_limit, p.upper_limit - p.value) <= 1e-6 * span:
-                details.append(f"{name}={p.value:.4g} at its bound [{p.lower_limit:.4g}, {p.upper_limit:.4g}]")
+            if (
+                p.has_limits
+                and min(p.value - p.lower_limit, p.upper_limit - p.value) <= 1e-6 * span
+            ):
+                details.append(
+                    f"{name}={p.value:.4g} at its bound [{p.lower_limit:.4g}, {p.upper_limit:.4g}]"
+                )
             elif not np.isfinite(p.error) or p.error <= 0:
                 details.append(f"{name}={p.value:.4g} with uncertainty {p.error}")
-        details.append(f"EDM {minuit.fmin.edm:.3g}" if minuit.fmin is not None else "no function minimum")
+        details.append(
+            f"EDM {minuit.fmin.edm:.3g}" if minuit.fmin is not None else "no function minimum"
+        )
     message = getattr(result, "message", str(err))
     return FitError(
         f"region '{region}': the fit did not converge ({message}); "
@@ -65,7 +74,9 @@ def _explain(model: pyhf.pdf.Model, err: pyhf.exceptions.FailedMinimization, reg
     )
 
 
-def checked_fit(model: pyhf.pdf.Model, data: Sequence[float], region: str, **kwargs: Any) -> cabinetry.fit.FitResults:
+def checked_fit(
+    model: pyhf.pdf.Model, data: Sequence[float], region: str, **kwargs: Any
+) -> cabinetry.fit.FitResults:
     """``cabinetry.fit.fit`` that raises :class:`FitError` naming the failing parameters."""
     try:
         result = cabinetry.fit.fit(model, list(data), **kwargs)
@@ -73,7 +84,9 @@ def checked_fit(model: pyhf.pdf.Model, data: Sequence[float], region: str, **kwa
         raise _explain(model, err, region) from err
     bad = [n for n, u in zip(result.labels, result.uncertainty) if not np.isfinite(u)]
     if bad:
-        raise FitError(f"region '{region}': the fit converged but {', '.join(bad)} have no finite uncertainty")
+        raise FitError(
+            f"region '{region}': the fit converged but {', '.join(bad)} have no finite uncertainty"
+        )
     return result
 
 
@@ -109,7 +122,10 @@ def fit_summary(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults, region:
             "minos": {"down": float(minos[0]), "up": float(minos[1])} if minos else None,
         },
         "parameters": parameter_table(model, result),
-        "correlation": {"labels": list(result.labels), "matrix": np.round(result.corr_mat, 6).tolist()},
+        "correlation": {
+            "labels": list(result.labels),
+            "matrix": np.round(result.corr_mat, 6).tolist(),
+        },
         "goodness_of_fit": {"p_value": result.goodness_of_fit, "method": "saturated model"},
         "best_twice_nll": result.best_twice_nll,
     }
@@ -119,9 +135,17 @@ def _yields(prefit: Any, postfit: Any, data: Sequence[float]) -> pd.DataFrame:
     """Per-process yields before and after the fit, with uncertainties, and the data."""
     rows = []
     for label, pred in (("prefit", prefit), ("postfit", postfit)):
-        tables = cabinetry.tabulate.yields(pred, data, per_bin=False, per_channel=True, save_tables=False)
+        tables = cabinetry.tabulate.yields(
+            pred, data, per_bin=False, per_channel=True, save_tables=False
+        )
         for row in tables["yields_per_channel"]:
-            rows.append({"stage": label, "sample": row["sample"], "yield": _number(row[pred.model.config.channels[0]])})
+            rows.append(
+                {
+                    "stage": label,
+                    "sample": row["sample"],
+                    "yield": _number(row[pred.model.config.channels[0]]),
+                }
+            )
     frame = pd.DataFrame(rows)
     frame[["yield", "uncertainty"]] = pd.DataFrame(frame["yield"].tolist(), index=frame.index)
     return frame
@@ -144,31 +168,47 @@ def _plot_config(cab: dict, strategy: str) -> dict:
     return {**cab, "Regions": [region]}
 
 
-def fit_data(config: Mapping, workspace_path: str, cabinetry_path: str, outputs: Mapping[str, str]) -> dict:
+def fit_data(
+    config: Mapping, workspace_path: str, cabinetry_path: str, outputs: Mapping[str, str]
+) -> dict:
     """Fit the pseudo-data; write results, pulls, correlations, pre/post-fit plots and yields."""
     inf = config["inference"]
     model, data = load_model(workspace_path)
     region = model.config.channels[0]
     result = checked_fit(
-        model, data, region, minos=[POI] if inf["minos"] else None, goodness_of_fit=True,
+        model,
+        data,
+        region,
+        minos=[POI] if inf["minos"] else None,
+        goodness_of_fit=True,
         par_bounds=par_bounds(model, inf["poi_bounds"]),
     )
     summary = fit_summary(model, result, region)
     mu = summary["mu"]
-    log.info("%s: mu = %.4f +%.4f -%.4f (MINOS), GoF p = %.3f", region, mu["value"],
-             (mu["minos"] or {}).get("up", mu["hesse"]), -(mu["minos"] or {}).get("down", -mu["hesse"]),
-             summary["goodness_of_fit"]["p_value"])
+    log.info(
+        "%s: mu = %.4f +%.4f -%.4f (MINOS), GoF p = %.3f",
+        region,
+        mu["value"],
+        (mu["minos"] or {}).get("up", mu["hesse"]),
+        -(mu["minos"] or {}).get("down", -mu["hesse"]),
+        summary["goodness_of_fit"]["p_value"],
+    )
     cab = _plot_config(read_yaml(cabinetry_path), binning_settings(config, region)["strategy"])
     prefit = cabinetry.model_utils.prediction(model)
     postfit = cabinetry.model_utils.prediction(model, fit_results=result)
     for key, pred in (("prefit", prefit), ("postfit", postfit)):
-        figures = cabinetry.visualize.data_mc(pred, data, config=cab, save_figure=False, close_figure=False)
+        figures = cabinetry.visualize.data_mc(
+            pred, data, config=cab, save_figure=False, close_figure=False
+        )
         save_figure(figures[0]["figure"], outputs[key])
     save_figure(
-        cabinetry.visualize.pulls(result, exclude=[POI], save_figure=False, close_figure=False), outputs["pulls"]
+        cabinetry.visualize.pulls(result, exclude=[POI], save_figure=False, close_figure=False),
+        outputs["pulls"],
     )
     save_figure(
-        cabinetry.visualize.correlation_matrix(result, pruning_threshold=0.05, save_figure=False, close_figure=False),
+        cabinetry.visualize.correlation_matrix(
+            result, pruning_threshold=0.05, save_figure=False, close_figure=False
+        ),
         outputs["correlation"],
     )
     yields = _yields(prefit, postfit, data)

@@ -48,7 +48,8 @@ class Template:
     def merged(self, groups: Sequence[np.ndarray]) -> Template:
         """The template with the fine bins of each group summed into one bin."""
         return Template(
-            np.array([self.sumw[g].sum() for g in groups]), np.array([self.sumw2[g].sum() for g in groups])
+            np.array([self.sumw[g].sum() for g in groups]),
+            np.array([self.sumw2[g].sum() for g in groups]),
         )
 
 
@@ -116,7 +117,10 @@ class TemplateSet:
             "processes": {
                 p: {
                     "kind": t.kind,
-                    "templates": {k: {"sumw": v.sumw.tolist(), "sumw2": v.sumw2.tolist()} for k, v in t.templates.items()},
+                    "templates": {
+                        k: {"sumw": v.sumw.tolist(), "sumw2": v.sumw2.tolist()}
+                        for k, v in t.templates.items()
+                    },
                 }
                 for p, t in self.processes.items()
             },
@@ -134,7 +138,9 @@ class TemplateSet:
                 p: ProcessTemplates(
                     t["kind"],
                     {
-                        k: Template(np.asarray(v["sumw"], dtype=float), np.asarray(v["sumw2"], dtype=float))
+                        k: Template(
+                            np.asarray(v["sumw"], dtype=float), np.asarray(v["sumw2"], dtype=float)
+                        )
                         for k, v in t["templates"].items()
                     },
                 )
@@ -162,7 +168,9 @@ def systematic_samples(spec: Mapping, processes: Sequence[str]) -> list[str]:
     return [p for p in processes if p in chosen]
 
 
-def template_inputs(config: Mapping, samples: Mapping[str, Sample], name: str) -> dict[str, list[str]]:
+def template_inputs(
+    config: Mapping, samples: Mapping[str, Sample], name: str
+) -> dict[str, list[str]]:
     """Every file the fine histograms of discriminant ``name`` read, keyed by sample.
 
     One function for Snakemake's input and for the builder, so the two cannot disagree.
@@ -171,7 +179,11 @@ def template_inputs(config: Mapping, samples: Mapping[str, Sample], name: str) -
     signal, background = fit_processes(samples)
     systematics = config["inference"]["systematics"]
     processes = signal + background
-    shape = {syst: set(systematic_samples(spec, processes)) for syst, spec in systematics.items() if spec["type"] == "shape"}
+    shape = {
+        syst: set(systematic_samples(spec, processes))
+        for syst, spec in systematics.items()
+        if spec["type"] == "shape"
+    }
     files: dict[str, list[str]] = {}
     for process in processes:
         variations = [NOMINAL] + [
@@ -195,7 +207,9 @@ def _paths(disc: Discriminant, sample: str, variations: Sequence[str]) -> list[s
     return paths
 
 
-def fine_edges(signal_values: np.ndarray, signal_weights: np.ndarray, value_range: Sequence[float], n_fine: int) -> np.ndarray:
+def fine_edges(
+    signal_values: np.ndarray, signal_weights: np.ndarray, value_range: Sequence[float], n_fine: int
+) -> np.ndarray:
     """Uniform edges over ``value_range`` joined with the weighted quantiles of the signal."""
     lo, hi = float(value_range[0]), float(value_range[1])
     uniform = np.linspace(lo, hi, n_fine + 1)
@@ -217,7 +231,9 @@ def fine_edges(signal_values: np.ndarray, signal_weights: np.ndarray, value_rang
 
 def _fill(edges: np.ndarray, values: np.ndarray, weights: np.ndarray) -> Template:
     """Weighted histogram with values clipped into the range (no under/overflow loss)."""
-    h = hist.Hist(hist.axis.Variable(edges, underflow=False, overflow=False), storage=hist.storage.Weight())
+    h = hist.Hist(
+        hist.axis.Variable(edges, underflow=False, overflow=False), storage=hist.storage.Weight()
+    )
     top = np.nextafter(edges[-1], edges[0])
     h.fill(np.clip(values, edges[0], top), weight=weights)
     return Template(h.values().copy(), h.variances().copy())
@@ -234,12 +250,17 @@ def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -
     weight = {s: spec for s, spec in systematics.items() if spec["type"] == "weight"}
 
     def load(sample: str, variation: str, columns: Sequence[str]):
-        return read_values(disc, disc.path(sample, variation), feature_path(sample, variation), list(columns))
+        return read_values(
+            disc, disc.path(sample, variation), feature_path(sample, variation), list(columns)
+        )
 
     nominal = {}
     for p in processes:
         columns = ["weight"] + [
-            spec[d] for spec in weight.values() if p in systematic_samples(spec, processes) for d in ("up", "down")
+            spec[d]
+            for spec in weight.values()
+            if p in systematic_samples(spec, processes)
+            for d in ("up", "down")
         ]
         nominal[p] = load(p, NOMINAL, columns)
     sig = [nominal[p] for p in signal]
@@ -256,12 +277,16 @@ def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -
         for syst, spec in weight.items():
             if p in systematic_samples(spec, processes):
                 for d in ("up", "down"):
-                    templates[f"{syst}_{d}"] = _fill(edges, table["value"].to_numpy(), table[spec[d]].to_numpy())
+                    templates[f"{syst}_{d}"] = _fill(
+                        edges, table["value"].to_numpy(), table[spec[d]].to_numpy()
+                    )
         for syst, spec in shape.items():
             if p in systematic_samples(spec, processes):
                 for d in ("up", "down"):
                     varied = load(p, spec[d], ["weight"])
-                    templates[f"{syst}_{d}"] = _fill(edges, varied["value"].to_numpy(), varied["weight"].to_numpy())
+                    templates[f"{syst}_{d}"] = _fill(
+                        edges, varied["value"].to_numpy(), varied["weight"].to_numpy()
+                    )
         result[p] = ProcessTemplates(samples[p].kind, templates)
         log.info("%s: %d events, nominal yield %.3f", p, len(table), templates[NOMINAL].sumw.sum())
     data_name = main_data_sample(config, samples)

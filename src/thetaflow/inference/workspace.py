@@ -47,12 +47,19 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
     """
     region = templates.discriminant
     if templates.data.sum() <= 0:
-        raise ModelBuildError(f"region '{region}': the data histogram ({templates.data_sample}) is empty")
+        raise ModelBuildError(
+            f"region '{region}': the data histogram ({templates.data_sample}) is empty"
+        )
     kept = {}
     for name, process in templates.processes.items():
         total = process.nominal.sumw.sum()
         if not total > 0:
-            log.warning("region '%s': process '%s' has zero expected yield (%.3g); dropped from the model", region, name, total)
+            log.warning(
+                "region '%s': process '%s' has zero expected yield (%.3g); dropped from the model",
+                region,
+                name,
+                total,
+            )
             continue
         for key, template in process.templates.items():
             if key != NOMINAL and not np.any(template.sumw > 0):
@@ -62,18 +69,37 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
                 )
             negative = template.sumw < 0
             if negative.any():
-                log.info("region '%s': %s/%s: %d bins with negative yield set to 0", region, name, key, negative.sum())
+                log.info(
+                    "region '%s': %s/%s: %d bins with negative yield set to 0",
+                    region,
+                    name,
+                    key,
+                    negative.sum(),
+                )
                 template.sumw = np.where(negative, 0.0, template.sumw)
         kept[name] = process
-    result = TemplateSet(templates.discriminant, templates.label, templates.edges, templates.data_sample, templates.data, kept)
+    result = TemplateSet(
+        templates.discriminant,
+        templates.label,
+        templates.edges,
+        templates.data_sample,
+        templates.data,
+        kept,
+    )
     if not result.signal:
-        raise ModelBuildError(f"region '{region}': no signal process with a positive expected yield")
+        raise ModelBuildError(
+            f"region '{region}': no signal process with a positive expected yield"
+        )
     if not result.background:
-        raise ModelBuildError(f"region '{region}': no background process with a positive expected yield")
+        raise ModelBuildError(
+            f"region '{region}': no background process with a positive expected yield"
+        )
     return result
 
 
-def cabinetry_config(templates: TemplateSet, inference: Mapping, histogram_folder: str, measurement: str) -> dict:
+def cabinetry_config(
+    templates: TemplateSet, inference: Mapping, histogram_folder: str, measurement: str
+) -> dict:
     """The cabinetry configuration describing the model of ``templates``."""
     processes = list(templates.processes)
     systematics = []
@@ -82,7 +108,13 @@ def cabinetry_config(templates: TemplateSet, inference: Mapping, histogram_folde
         if affected:
             u = spec["uncertainty"]
             systematics.append(
-                {"Name": name, "Type": "Normalization", "Up": {"Normalization": u}, "Down": {"Normalization": -u}, "Samples": affected}
+                {
+                    "Name": name,
+                    "Type": "Normalization",
+                    "Up": {"Normalization": u},
+                    "Down": {"Normalization": -u},
+                    "Samples": affected,
+                }
             )
     for name, spec in inference["systematics"].items():
         affected = systematic_samples(spec, processes)
@@ -91,7 +123,13 @@ def cabinetry_config(templates: TemplateSet, inference: Mapping, histogram_folde
         # documentation only: the templates are ours, cabinetry does not read ntuples here
         key = "SamplePath" if spec["type"] == "shape" else "Weight"
         systematics.append(
-            {"Name": name, "Type": "NormPlusShape", "Up": {key: spec["up"]}, "Down": {key: spec["down"]}, "Samples": affected}
+            {
+                "Name": name,
+                "Type": "NormPlusShape",
+                "Up": {key: spec["up"]},
+                "Down": {key: spec["down"]},
+                "Samples": affected,
+            }
         )
     return {
         "General": {
@@ -100,11 +138,30 @@ def cabinetry_config(templates: TemplateSet, inference: Mapping, histogram_folde
             "InputPath": "results/features/{SamplePath}",
             "HistogramFolder": histogram_folder,
         },
-        "Regions": [{"Name": templates.discriminant, "Variable": templates.label, "Binning": templates.edges.tolist()}],
-        "Samples": [{"Name": templates.data_sample, "Data": True, "SamplePath": f"{templates.data_sample}/nominal.parquet"}]
-        + [{"Name": p, "SamplePath": f"{p}/nominal.parquet", "Weight": "weight"} for p in processes],
+        "Regions": [
+            {
+                "Name": templates.discriminant,
+                "Variable": templates.label,
+                "Binning": templates.edges.tolist(),
+            }
+        ],
+        "Samples": [
+            {
+                "Name": templates.data_sample,
+                "Data": True,
+                "SamplePath": f"{templates.data_sample}/nominal.parquet",
+            }
+        ]
+        + [
+            {"Name": p, "SamplePath": f"{p}/nominal.parquet", "Weight": "weight"} for p in processes
+        ],
         "NormFactors": [
-            {"Name": POI, "Samples": templates.signal, "Nominal": 1.0, "Bounds": list(inference["poi_bounds"])}
+            {
+                "Name": POI,
+                "Samples": templates.signal,
+                "Nominal": 1.0,
+                "Bounds": list(inference["poi_bounds"]),
+            }
         ],
         "Systematics": systematics,
     }
@@ -137,9 +194,7 @@ def write_histograms(templates: TemplateSet, config: Mapping) -> None:
     cabinetry.templates.postprocess(dict(config))
 
 
-def build_workspace(
-    config: Mapping, fine_path: str, outputs: Mapping[str, str]
-) -> dict:
+def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str]) -> dict:
     """Rebin the stored fine histograms, build and validate the workspace, write the outputs.
 
     ``outputs``: ``workspace`` (pyhf JSON), ``binning`` (edges and yields per bin, JSON),
@@ -150,8 +205,13 @@ def build_workspace(
     templates = usable_templates(fine)
     boundaries = choose_bins(templates, binning)
     coarse = templates.rebinned(boundaries)
-    log.info("%s: %d fine bins -> %d bins, edges %s", fine.discriminant, len(fine.edges) - 1, len(coarse.edges) - 1,
-             np.round(coarse.edges, 4).tolist())
+    log.info(
+        "%s: %d fine bins -> %d bins, edges %s",
+        fine.discriminant,
+        len(fine.edges) - 1,
+        len(coarse.edges) - 1,
+        np.round(coarse.edges, 4).tolist(),
+    )
 
     folder = Path(outputs["templates"])
     tmp_folder = folder.with_name(f".{folder.name}.tmp")

@@ -22,4 +22,6 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
         check_expression(cut["expr"], f"selection.cuts[{i}].expr", EVENT_VARIABLES)
     for sample in samples.values():
         if "weight" in sample.spec:
-            check_expression(sample.spec["weight"], f"samples.{sample.name}.weight", EVENT_VARIABLES)
+            check_expression(
+                sample.spec["weight"], f"samples.{sample.name}.weight", EVENT_VARIABLES
+            )

@@ -16,10 +16,19 @@ def cutflow_frame(paths: Sequence[str]) -> pd.DataFrame:
         cf = read_json(path)
         sample = cf["sample"]
         if cf["events_generated"] is not None:
-            rows.append({"sample": sample, "cut": "generated", "events": cf["events_generated"],
-                         "sumw": cf["sumw_generated"], "expected": cf["sumw_generated"] * cf["norm_factor"]})
+            rows.append(
+                {
+                    "sample": sample,
+                    "cut": "generated",
+                    "events": cf["events_generated"],
+                    "sumw": cf["sumw_generated"],
+                    "expected": cf["sumw_generated"] * cf["norm_factor"],
+                }
+            )
         for row in cf["cutflow"]["nominal"]:
-            rows.append({"sample": sample, **row, "cut": "read" if row["cut"] == "all" else row["cut"]})
+            rows.append(
+                {"sample": sample, **row, "cut": "read" if row["cut"] == "all" else row["cut"]}
+            )
     return pd.DataFrame(rows, columns=["sample", "cut", "events", "sumw", "expected"])
 
 

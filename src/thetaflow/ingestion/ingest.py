@@ -51,7 +51,16 @@ from thetaflow.ingestion.variations import Variation, variations
 log = logging.getLogger(__name__)
 
 
-BASE_BRANCHES = ("run", "luminosityBlock", "event", "nMuon", "nElectron", "nJet", "MET_pt", "MET_phi")
+BASE_BRANCHES = (
+    "run",
+    "luminosityBlock",
+    "event",
+    "nMuon",
+    "nElectron",
+    "nJet",
+    "MET_pt",
+    "MET_phi",
+)
 #: per-object fields whose NaN/inf drops the event (MET and genWeight are checked too)
 FINITE_CHECKED = {"muons": KINEMATIC_FIELDS, "electrons": KINEMATIC_FIELDS, "jets": JET_FIELDS}
 
@@ -147,7 +156,10 @@ def runs_sumw(path: str, sample: str) -> tuple[float, float] | None:
             return None
         runs = handle["Runs"]
         keys = set(runs.keys())
-        for sumw_key, count_key in (("genEventSumw", "genEventCount"), ("genEventSumw_", "genEventCount_")):
+        for sumw_key, count_key in (
+            ("genEventSumw", "genEventCount"),
+            ("genEventSumw_", "genEventCount_"),
+        ):
             if sumw_key in keys:
                 arrays = runs.arrays([sumw_key, count_key], library="np")
                 return float(arrays[sumw_key].sum()), float(arrays[count_key].sum())
@@ -224,8 +236,13 @@ class ReadPlan:
         extras = [f for f in ("nMuons", "nElectrons") if f"Jet_{f}" in keys]
         extras += ["hadronFlavour", "genJetIdx"] if gen_jets else []
         jet_fields = selection.fields("Jet")
-        return cls(selection, is_data, gen_jets, gen_jets and "GenJet_nuPt" in keys,
-                   tuple(f for f in extras if f not in jet_fields))
+        return cls(
+            selection,
+            is_data,
+            gen_jets,
+            gen_jets and "GenJet_nuPt" in keys,
+            tuple(f for f in extras if f not in jet_fields),
+        )
 
     def fields(self, collection: str) -> list[str]:
         """The fields read of ``Muon``, ``Electron``, ``Jet`` or ``GenJet``."""
@@ -237,7 +254,9 @@ class ReadPlan:
     @property
     def branches(self) -> set[str]:
         """Every branch read: ids, weight, MET, counters and the collections' fields."""
-        out = {"run", "luminosityBlock", "event", "MET_pt", "MET_phi"} | ({"genWeight"} if not self.is_data else set())
+        out = {"run", "luminosityBlock", "event", "MET_pt", "MET_phi"} | (
+            {"genWeight"} if not self.is_data else set()
+        )
         for collection in ("Muon", "Electron", "Jet", "GenJet"):
             fields = self.fields(collection)
             out |= {f"n{collection}"} | {f"{collection}_{f}" for f in fields} if fields else set()
@@ -249,14 +268,18 @@ def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
     return ChunkColumns(
         event=EventColumns(
             ids={k: ak.to_numpy(events[k]) for k in ("run", "luminosityBlock", "event")},
-            gen_weight=np.ones(len(events)) if plan.is_data else ak.to_numpy(events.genWeight).astype(np.float64),
+            gen_weight=np.ones(len(events))
+            if plan.is_data
+            else ak.to_numpy(events.genWeight).astype(np.float64),
             met_pt=ak.to_numpy(events.MET.pt),
             met_phi=ak.to_numpy(events.MET.phi),
         ),
         muons=Objects.from_awkward(events.Muon, plan.fields("Muon")),
         electrons=Objects.from_awkward(events.Electron, plan.fields("Electron")),
         jets=Objects.from_awkward(events.Jet, plan.fields("Jet")),
-        gen_jets=Objects.from_awkward(events.GenJet, plan.fields("GenJet")) if plan.has_gen_jets else None,
+        gen_jets=Objects.from_awkward(events.GenJet, plan.fields("GenJet"))
+        if plan.has_gen_jets
+        else None,
     )
 
 
@@ -291,7 +314,9 @@ def _jets_with_truth(columns: ChunkColumns, keep: np.ndarray, plan: ReadPlan) ->
     extras = {
         "n_muons": jets.columns.get("nMuons", zeros).astype(np.int32),
         "n_electrons": jets.columns.get("nElectrons", zeros).astype(np.int32),
-        "hadron_flavour": jets["hadronFlavour"].astype(np.int32) if plan.has_gen_jets else zeros - 1,
+        "hadron_flavour": jets["hadronFlavour"].astype(np.int32)
+        if plan.has_gen_jets
+        else zeros - 1,
         "gen_pt": np.full(n, np.nan, np.float32),
     }
     if columns.gen_jets is not None:
@@ -299,14 +324,31 @@ def _jets_with_truth(columns: ChunkColumns, keep: np.ndarray, plan: ReadPlan) ->
         event, index = jets.event_index, jets["genJetIdx"].astype(np.int64)
         matched = np.flatnonzero((index >= 0) & (index < gen_jets.counts[event]))
         at = gen_jets.offsets[:-1][event[matched]] + index[matched]
-        extras["gen_pt"][matched] = gen_jets["pt"][at] + gen_jets["nuPt"][at] if plan.has_neutrinos else gen_jets["pt"][at]
+        extras["gen_pt"][matched] = (
+            gen_jets["pt"][at] + gen_jets["nuPt"][at] if plan.has_neutrinos else gen_jets["pt"][at]
+        )
     return Objects(jets.offsets, {f: jets[f] for f in plan.selection.fields("Jet")} | extras)
 
 
-LEPTON_OUTPUT = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
-                 "charge": np.int32, "pdg_id": np.int32}
-JET_OUTPUT = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32, "btag": np.float32,
-              "hadron_flavour": np.int32, "gen_pt": np.float32, "n_muons": np.int32, "n_electrons": np.int32}
+LEPTON_OUTPUT = {
+    "pt": np.float32,
+    "eta": np.float32,
+    "phi": np.float32,
+    "mass": np.float32,
+    "charge": np.int32,
+    "pdg_id": np.int32,
+}
+JET_OUTPUT = {
+    "pt": np.float32,
+    "eta": np.float32,
+    "phi": np.float32,
+    "mass": np.float32,
+    "btag": np.float32,
+    "hadron_flavour": np.int32,
+    "gen_pt": np.float32,
+    "n_muons": np.int32,
+    "n_electrons": np.int32,
+}
 #: output field → column of the selected objects, where the names differ
 _SOURCE = {"pdg_id": "pdgId"}
 
@@ -330,9 +372,14 @@ def output_record(
             "gen_weight": gen_weight[mask],
             "extra_weight": extra_weight[mask],
             "leptons": leptons.to_awkward(
-                {k: leptons[_SOURCE.get(k, k)].astype(t, copy=False) for k, t in LEPTON_OUTPUT.items()}
+                {
+                    k: leptons[_SOURCE.get(k, k)].astype(t, copy=False)
+                    for k, t in LEPTON_OUTPUT.items()
+                }
             ),
-            "jets": jets.to_awkward({k: jets[k].astype(t, copy=False) for k, t in JET_OUTPUT.items()}),
+            "jets": jets.to_awkward(
+                {k: jets[k].astype(t, copy=False) for k, t in JET_OUTPUT.items()}
+            ),
             "met_pt": objects.met_pt[mask].astype(np.float32),
             "met_phi": objects.met_phi[mask].astype(np.float32),
         },
@@ -356,7 +403,9 @@ class ParquetAppender:
         if self._writer is None:
             # an intermediate file read once: LZ4 and no dictionary encoding (floats gain nothing
             # from it) write 2-3x faster than zstd with dictionaries, for 20 % more bytes
-            self._writer = pq.ParquetWriter(self._path, table.schema, compression="lz4", use_dictionary=False)
+            self._writer = pq.ParquetWriter(
+                self._path, table.schema, compression="lz4", use_dictionary=False
+            )
         self._writer.write_table(table.cast(self._writer.schema))
         self.rows += len(records)
 
@@ -430,12 +479,24 @@ def ingest_sample(
         gc.freeze()
         try:
             for path, ttree in trees:
-                _ingest_file(info, path, ttree, selection, variation_list, chunk_size, counters, appenders, totals)
+                _ingest_file(
+                    info,
+                    path,
+                    ttree,
+                    selection,
+                    variation_list,
+                    chunk_size,
+                    counters,
+                    appenders,
+                    totals,
+                )
         except ExpressionError as err:
             raise IngestError(f"sample '{sample}': {err}") from err
         finally:
             gc.unfreeze()
-        result = _cutflow_summary(info, files, totals, counters, {k: a.rows for k, a in appenders.items()})
+        result = _cutflow_summary(
+            info, files, totals, counters, {k: a.rows for k, a in appenders.items()}
+        )
         cutflow_tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -453,7 +514,9 @@ def _ingest_file(
 ) -> None:
     """Process one file chunk by chunk, every variation from the same read."""
     extra = (
-        parse_expression(info.weight_expr, allowed_names=EVENT_VARIABLES, context=f"samples.{info.name}.weight")
+        parse_expression(
+            info.weight_expr, allowed_names=EVENT_VARIABLES, context=f"samples.{info.name}.weight"
+        )
         if info.weight_expr
         else None
     )
@@ -495,12 +558,18 @@ def _ingest_file(
         shared_counts = None if per_variation else CutCounts.of(shared, weights)
         for v in variation_list:
             objects = select_objects(chunk, selection, v.jes_factor)
-            sub_extra = as_float(extra.evaluate(objects.variables), len(sub)) if per_variation else extra_weight[kept]
+            sub_extra = (
+                as_float(extra.evaluate(objects.variables), len(sub))
+                if per_variation
+                else extra_weight[kept]
+            )
             masks = cut_masks(objects.variables, selection, n_shared)
             counters[v.name].add(shared_counts or CutCounts.of(shared, gen_weight * sub_extra))
             counters[v.name].add(CutCounts.of(masks, sub.gen_weight * sub_extra), first=len(shared))
             final = masks[-1] if masks else np.ones(len(sub), bool)
-            appenders[v.name].write(output_record(sub.ids, objects, final, sub.gen_weight, sub_extra))
+            appenders[v.name].write(
+                output_record(sub.ids, objects, final, sub.gen_weight, sub_extra)
+            )
         log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)
         # NanoEvents objects of a chunk form reference cycles that keep its buffers alive
         # until a full collection; collect now so memory does not grow with file size
@@ -515,7 +584,9 @@ def as_float(values: object, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, np.float64), (n,)).copy()
 
 
-def _read_chunk(ttree: uproot.TTree, start: int, stop: int, preload: set[str], access_log: list | None = None) -> ak.Array:
+def _read_chunk(
+    ttree: uproot.TTree, start: int, stop: int, preload: set[str], access_log: list | None = None
+) -> ak.Array:
     """NanoEvents of one entry range of an open tree (the file is opened once, not per chunk),
     the ``preload`` branches read in bulk."""
     with warnings.catch_warnings():
@@ -543,8 +614,21 @@ def branches_read(path: str, tree: str, selection: Selection, is_data: bool) -> 
     return sorted({entry.branch for entry in log})
 
 
-_KEEP_PREFIXES = ("run", "luminosityBlock", "event", "genWeight", "nMuon", "Muon_", "nElectron",
-                  "Electron_", "nJet", "Jet_", "nGenJet", "GenJet_", "MET_")
+_KEEP_PREFIXES = (
+    "run",
+    "luminosityBlock",
+    "event",
+    "genWeight",
+    "nMuon",
+    "Muon_",
+    "nElectron",
+    "Electron_",
+    "nJet",
+    "Jet_",
+    "nGenJet",
+    "GenJet_",
+    "MET_",
+)
 
 
 def is_collection_branch(name: str) -> bool:
@@ -565,14 +649,18 @@ def _cutflow_summary(
     sumw_generated = sum(r[0] for r in runs_known) if use_runs else None
     sumw = 1.0 if info.is_data else (sumw_generated if use_runs else totals.sumw)
     if not info.is_data and not sumw:
-        raise IngestError(f"sample '{info.name}': the sum of generator weights is zero; cannot normalise")
+        raise IngestError(
+            f"sample '{info.name}': the sum of generator weights is zero; cannot normalise"
+        )
     norm = 1.0 if info.is_data else info.xsec_pb * PB_PER_INVERSE_FB * info.lumi_fb / sumw
     if selected.get("nominal", 0) == 0:
         log.warning("sample '%s': no event passes the selection; outputs are empty", info.name)
     if totals.non_finite:
         log.warning(
             "sample '%s': %d of %d events have NaN/inf inputs and were dropped",
-            info.name, totals.non_finite, totals.events,
+            info.name,
+            totals.non_finite,
+            totals.events,
         )
     return {
         "sample": info.name,
@@ -584,7 +672,9 @@ def _cutflow_summary(
         "events_generated": sum(r[1] for r in runs_known) if use_runs else None,
         "sumw_generated": sumw_generated,
         "sumw": sumw,
-        "sumw_source": "data" if info.is_data else ("Runs.genEventSumw" if use_runs else "Events.genWeight"),
+        "sumw_source": "data"
+        if info.is_data
+        else ("Runs.genEventSumw" if use_runs else "Events.genWeight"),
         "xsec_pb": info.xsec_pb,
         "lumi_fb": info.lumi_fb,
         "norm_factor": norm,
@@ -594,7 +684,11 @@ def _cutflow_summary(
 
 
 def ingest_from_config(
-    config: Mapping, sample: str, files: Sequence[str], outputs: Mapping[str, str], cutflow_path: str
+    config: Mapping,
+    sample: str,
+    files: Sequence[str],
+    outputs: Mapping[str, str],
+    cutflow_path: str,
 ) -> dict:
     """Workflow entry point: ingest one sample with the configured selection."""
     from thetaflow.core.samples import load_samples

@@ -39,8 +39,17 @@ EVENT_VARIABLES: dict[str, str] = {
     "met_gev": "missing transverse momentum [GeV] (after the jet variation)",
 }
 LEPTON_VARIABLES = frozenset(
-    ("n_muons", "n_electrons", "n_leptons", "opposite_sign", "same_flavour", "mll_gev", "ptll_gev",
-     "lep1_pt_gev", "lep2_pt_gev")
+    (
+        "n_muons",
+        "n_electrons",
+        "n_leptons",
+        "opposite_sign",
+        "same_flavour",
+        "mll_gev",
+        "ptll_gev",
+        "lep1_pt_gev",
+        "lep2_pt_gev",
+    )
 )
 LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
 KINEMATIC_FIELDS = ("pt", "eta", "phi", "mass")
@@ -68,7 +77,14 @@ class Selection:
             jet=parse_expression(obj["jet"], context="selection.objects.jet"),
             jet_lepton_min_dr=obj.get("jet_lepton_min_dr", 0.4),
             cuts=tuple(
-                (c["name"], parse_expression(c["expr"], allowed_names=EVENT_VARIABLES, context=f"selection.cuts[{i}].expr"))
+                (
+                    c["name"],
+                    parse_expression(
+                        c["expr"],
+                        allowed_names=EVENT_VARIABLES,
+                        context=f"selection.cuts[{i}].expr",
+                    ),
+                )
                 for i, c in enumerate(cfg["cuts"])
             ),
         )
@@ -76,7 +92,9 @@ class Selection:
     def fields(self, collection: str) -> list[str]:
         """NanoAOD fields of ``Muon``, ``Electron`` or ``Jet`` that selection reads."""
         base, expr = {
-            "Muon": (LEPTON_FIELDS, self.muon), "Electron": (LEPTON_FIELDS, self.electron), "Jet": (JET_FIELDS, self.jet)
+            "Muon": (LEPTON_FIELDS, self.muon),
+            "Electron": (LEPTON_FIELDS, self.electron),
+            "Jet": (JET_FIELDS, self.jet),
         }[collection]
         return [*base, *sorted(expr.names - set(base))]
 
@@ -150,10 +168,14 @@ def _four_vectors(objects: Objects, index: np.ndarray) -> Any:
     return vector.array({f: objects[f][index] for f in KINEMATIC_FIELDS})
 
 
-def select_leptons(muons: Objects, electrons: Objects, selection: Selection) -> tuple[Objects, dict[str, np.ndarray]]:
+def select_leptons(
+    muons: Objects, electrons: Objects, selection: Selection
+) -> tuple[Objects, dict[str, np.ndarray]]:
     """Selected muons and electrons merged into one p_T-ordered collection + its variables."""
     parts = [
-        Objects(objects.offsets, {f: objects[f] for f in LEPTON_FIELDS}).filter(object_mask(objects, expr))
+        Objects(objects.offsets, {f: objects[f] for f in LEPTON_FIELDS}).filter(
+            object_mask(objects, expr)
+        )
         for objects, expr in ((muons, selection.muon), (electrons, selection.electron))
     ]
     merged = concatenate(*parts)
@@ -229,7 +251,9 @@ def prepare_chunk(
     clean = lepton_cleaning(jets, leptons, selection.jet_lepton_min_dr)
     cut_only = frozenset(selection.fields("Jet")) - {*KINEMATIC_FIELDS, "btag"}
     phi = jets["phi"]
-    return ChunkObjects(leptons, lepton_variables, jets, clean, met[0], met[1], np.cos(phi), np.sin(phi), cut_only)
+    return ChunkObjects(
+        leptons, lepton_variables, jets, clean, met[0], met[1], np.cos(phi), np.sin(phi), cut_only
+    )
 
 
 def vary_jets(jets: Objects, jes_factor: float) -> Objects:
@@ -250,10 +274,14 @@ def propagate_met(chunk: ChunkObjects, jes_factor: float) -> tuple[np.ndarray, n
     return np.hypot(px, py), np.arctan2(py, px)
 
 
-def select_objects(chunk: ChunkObjects, selection: Selection, jes_factor: float = 1.0) -> SelectedObjects:
+def select_objects(
+    chunk: ChunkObjects, selection: Selection, jes_factor: float = 1.0
+) -> SelectedObjects:
     """Apply one jet variation: varied jet cuts, p_T-ordered clean jets, MET, event variables."""
     varied = vary_jets(chunk.jets, jes_factor)
-    carried = Objects(varied.offsets, {k: v for k, v in varied.columns.items() if k not in chunk.cut_only})
+    carried = Objects(
+        varied.offsets, {k: v for k, v in varied.columns.items() if k not in chunk.cut_only}
+    )
     jets = carried.filter(object_mask(varied, selection.jet) & chunk.clean)
     jets = jets.sorted_by(jets["pt"])
     met_pt, met_phi = propagate_met(chunk, jes_factor)
@@ -270,7 +298,10 @@ def select_objects(chunk: ChunkObjects, selection: Selection, jes_factor: float 
 
 
 def cut_masks(
-    variables: Mapping[str, np.ndarray], selection: Selection, first: int = 0, last: int | None = None
+    variables: Mapping[str, np.ndarray],
+    selection: Selection,
+    first: int = 0,
+    last: int | None = None,
 ) -> list[np.ndarray]:
     """Cumulative boolean masks after cuts ``first``..``last`` (config order) on ``variables``."""
     n = len(variables["n_leptons"])

@@ -41,29 +41,41 @@ ROC_POINTS = 400
 def _test_sample(table: pd.DataFrame, folds: np.ndarray, scores: np.ndarray) -> ScoredSample:
     if not np.array_equal(folds, table["fold"].to_numpy()):
         raise RuntimeError("fold assignment of the scoring differs from the training table's")
-    return ScoredSample(scores, (table["label"].to_numpy() == LABEL_SIGNAL).astype(int), table["weight"].to_numpy())
+    return ScoredSample(
+        scores, (table["label"].to_numpy() == LABEL_SIGNAL).astype(int), table["weight"].to_numpy()
+    )
 
 
 def _train_sample(model_dirs: Sequence[str]) -> ScoredSample:
     frames = [pd.read_parquet(Path(d) / TRAIN_SCORES) for d in model_dirs]
     train = pd.concat(frames, ignore_index=True)
     return ScoredSample(
-        train["score"].to_numpy(), (train["label"].to_numpy() == LABEL_SIGNAL).astype(int), train["weight"].to_numpy()
+        train["score"].to_numpy(),
+        (train["label"].to_numpy() == LABEL_SIGNAL).astype(int),
+        train["weight"].to_numpy(),
     )
 
 
-def _thin_roc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[str, list[float]]:
+def _thin_roc(
+    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray
+) -> dict[str, list[float]]:
     """The ROC at ≤ ROC_POINTS points, log-spaced in background efficiency (for the JSON)."""
     roc = weighted_roc(scores, labels, weights)
     grid = np.unique(np.concatenate([[0.0], np.logspace(-5, 0, ROC_POINTS)]))
     return {
         "background_efficiency": grid.tolist(),
-        "signal_efficiency": np.interp(grid, roc.background_efficiency, roc.signal_efficiency).tolist(),
+        "signal_efficiency": np.interp(
+            grid, roc.background_efficiency, roc.signal_efficiency
+        ).tolist(),
     }
 
 
 def evaluate_model(
-    config: Mapping, model: str, model_dirs: Sequence[str], table_path: str, outputs: Mapping[str, str]
+    config: Mapping,
+    model: str,
+    model_dirs: Sequence[str],
+    table_path: str,
+    outputs: Mapping[str, str],
 ) -> ModelMetrics:
     """Workflow entry point: metrics JSON, ROC, overtraining and importance figures."""
     table = pd.read_parquet(table_path)
@@ -85,7 +97,9 @@ def evaluate_model(
     importance = _importances(config, fold_models, table, inputs)
     builtin = [m.feature_importance() for m in fold_models.models]
     builtin_mean = (
-        {f: float(np.mean([b[f] for b in builtin])) for f in inputs} if all(b is not None for b in builtin) else None
+        {f: float(np.mean([b[f] for b in builtin])) for f in inputs}
+        if all(b is not None for b in builtin)
+        else None
     )
     roc = weighted_roc(test.scores, test.labels, test.weights)
     document = {
@@ -100,7 +114,15 @@ def evaluate_model(
     write_json(outputs["metrics"], document)
     rlabel = f"{model}, test folds"
     plot_roc_curves({model: roc}, outputs["roc"], rlabel=rlabel)
-    plot_overtraining(train, test, metrics.ks_signal, metrics.ks_background, outputs["overtraining"], model=model, rlabel=rlabel)
+    plot_overtraining(
+        train,
+        test,
+        metrics.ks_signal,
+        metrics.ks_background,
+        outputs["overtraining"],
+        model=model,
+        rlabel=rlabel,
+    )
     plot_importances(
         {f: r.mean_auc_drop for f, r in importance.items()},
         outputs["importance"],
@@ -108,11 +130,19 @@ def evaluate_model(
         errors={f: r.std for f, r in importance.items()},
         rlabel=rlabel,
     )
-    log.info("%s: AUC %.4f, ε_S(1%%) %.3f, ε_S(10%%) %.3f", model, metrics.auc, metrics.sig_eff_at_1pct, metrics.sig_eff_at_10pct)
+    log.info(
+        "%s: AUC %.4f, ε_S(1%%) %.3f, ε_S(10%%) %.3f",
+        model,
+        metrics.auc,
+        metrics.sig_eff_at_1pct,
+        metrics.sig_eff_at_10pct,
+    )
     return metrics
 
 
-def _importances(config: Mapping, fold_models: FoldModels, table: pd.DataFrame, inputs: Sequence[str]) -> dict:
+def _importances(
+    config: Mapping, fold_models: FoldModels, table: pd.DataFrame, inputs: Sequence[str]
+) -> dict:
     """Permutation importance of fold 0's model on a seeded sample of its own test fold."""
     test0 = np.flatnonzero(table["fold"].to_numpy() == 0)
     rng = np.random.default_rng(int(config["ml"]["seed"]))
@@ -128,7 +158,9 @@ def _importances(config: Mapping, fold_models: FoldModels, table: pd.DataFrame, 
     )
 
 
-def compare_models(config: Mapping, metrics_paths: Sequence[str], table_path: str, outputs: Mapping[str, str]) -> pd.DataFrame:
+def compare_models(
+    config: Mapping, metrics_paths: Sequence[str], table_path: str, outputs: Mapping[str, str]
+) -> pd.DataFrame:
     """Workflow entry point: one table and figure across all models, best single feature."""
     documents = [read_json(p) for p in metrics_paths]
     table = pd.read_parquet(table_path)
@@ -137,26 +169,48 @@ def compare_models(config: Mapping, metrics_paths: Sequence[str], table_path: st
     feature, feature_auc = best_single_feature_auc(
         table[list(inputs)].to_numpy(dtype=np.float64), labels, table["weight"].to_numpy(), inputs
     )
-    rows = pd.DataFrame([{k: v for k, v in d.items() if not isinstance(v, (dict, list))} for d in documents])
+    rows = pd.DataFrame(
+        [{k: v for k, v in d.items() if not isinstance(v, (dict, list))} for d in documents]
+    )
     rows = rows.sort_values("auc", ascending=False).reset_index(drop=True)
     rows["auc_minus_best_single_feature"] = rows["auc"] - feature_auc
     rows["best_single_feature"] = feature
     write_csv(rows, outputs["table"])
-    plot_comparison(rows, outputs["figure"], best_single_feature_auc=feature_auc, best_single_feature=feature)
+    plot_comparison(
+        rows, outputs["figure"], best_single_feature_auc=feature_auc, best_single_feature=feature
+    )
     rocs = {d["model"]: _roc_from_json(d["roc"]) for d in documents}
     reference = weighted_roc(
-        table[feature].to_numpy(dtype=np.float64) * (1 if _direction(table, feature, labels) else -1),
+        table[feature].to_numpy(dtype=np.float64)
+        * (1 if _direction(table, feature, labels) else -1),
         labels,
         table["weight"].to_numpy(),
     )
-    plot_roc_curves(rocs, outputs["roc"], reference=reference, reference_label=f"best single feature ({feature})")
-    log.info("best single feature %s, AUC %.4f; models:\n%s", feature, feature_auc, rows[["model", "auc"]])
+    plot_roc_curves(
+        rocs,
+        outputs["roc"],
+        reference=reference,
+        reference_label=f"best single feature ({feature})",
+    )
+    log.info(
+        "best single feature %s, AUC %.4f; models:\n%s",
+        feature,
+        feature_auc,
+        rows[["model", "auc"]],
+    )
     return rows
 
 
 def _direction(table: pd.DataFrame, feature: str, labels: np.ndarray) -> bool:
     """Whether larger values of ``feature`` are more signal-like."""
-    return auc(weighted_roc(table[feature].to_numpy(dtype=np.float64), labels, table["weight"].to_numpy())) >= 0.5
+    return (
+        auc(
+            weighted_roc(
+                table[feature].to_numpy(dtype=np.float64), labels, table["weight"].to_numpy()
+            )
+        )
+        >= 0.5
+    )
 
 
 def _roc_from_json(roc: Mapping[str, list[float]]) -> Roc:

@@ -51,23 +51,36 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def event_hash(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, salt: int) -> np.ndarray:
+def event_hash(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, salt: int
+) -> np.ndarray:
     """Stable 64-bit hash of an event's ids, the seed and a salt (vectorised)."""
-    h = _splitmix64(np.full(len(event), (seed * 0x100000001 + salt) & 0xFFFFFFFFFFFFFFFF, np.uint64))
+    h = _splitmix64(
+        np.full(len(event), (seed * 0x100000001 + salt) & 0xFFFFFFFFFFFFFFFF, np.uint64)
+    )
     for ids in (run, lumi, event):
         h = _splitmix64(h ^ np.asarray(ids).astype(np.uint64))
     return h
 
 
-def assign_folds(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, k: int) -> np.ndarray:
+def assign_folds(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, k: int
+) -> np.ndarray:
     """Fold number (0..k-1) of each event."""
     if k < 2:
         raise TrainingDataError(f"ml.folds must be at least 2, got {k}")
     return (event_hash(run, lumi, event, seed, FOLD_SALT) % np.uint64(k)).astype(np.int16)
 
 
-def read_fold_record(directory: str | Path, fold: int, folds: int, inputs: Sequence[str], record_file: str,
-                     what: str, error: type[Exception]) -> dict:
+def read_fold_record(
+    directory: str | Path,
+    fold: int,
+    folds: int,
+    inputs: Sequence[str],
+    record_file: str,
+    what: str,
+    error: type[Exception],
+) -> dict:
     """The training record in ``directory``, checked to be that of fold ``fold`` of ``folds``
     trained on ``inputs``: a model of another fold or split would score its own training
     events. Raises ``error`` naming ``what`` (the model) and the file."""
@@ -84,9 +97,13 @@ def read_fold_record(directory: str | Path, fold: int, folds: int, inputs: Seque
     return record
 
 
-def validation_flags(run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+def validation_flags(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, fraction: float
+) -> np.ndarray:
     """Whether an event belongs to the validation share of whichever folds train on it."""
-    u = (event_hash(run, lumi, event, seed, VALIDATION_SALT) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    u = (event_hash(run, lumi, event, seed, VALIDATION_SALT) >> np.uint64(11)).astype(
+        np.float64
+    ) / 2.0**53
     return u < fraction
 
 
@@ -114,7 +131,9 @@ def training_weights(weight: np.ndarray, label: np.ndarray, negative: str) -> np
     class sums to half the number of events.
     """
     if negative not in NEGATIVE_WEIGHT_POLICIES:
-        raise TrainingDataError(f"ml.negative_weights must be one of {NEGATIVE_WEIGHT_POLICIES}, got {negative!r}")
+        raise TrainingDataError(
+            f"ml.negative_weights must be one of {NEGATIVE_WEIGHT_POLICIES}, got {negative!r}"
+        )
     w = np.abs(weight) if negative == "abs" else np.where(weight > 0, weight, 0.0)
     out = np.zeros_like(w, dtype=np.float64)
     half = 0.5 * len(w)
@@ -138,7 +157,9 @@ def check_inputs(frame: pd.DataFrame, inputs: Sequence[str], source: str) -> Non
     bad = ~np.isfinite(values)
     if bad.any():
         counts = {f: int(n) for f, n in zip(inputs, bad.sum(axis=0)) if n}
-        raise TrainingDataError(f"{source}: NaN/inf in training features {counts} ({int(bad.any(axis=1).sum())} events)")
+        raise TrainingDataError(
+            f"{source}: NaN/inf in training features {counts} ({int(bad.any(axis=1).sum())} events)"
+        )
 
 
 def build_training_table(
@@ -168,7 +189,9 @@ def build_training_table(
     ids = [table[c].to_numpy() for c in ID_COLUMNS]
     table["fold"] = assign_folds(*ids, seed, folds)
     table["is_validation"] = validation_flags(*ids, seed, validation_fraction)
-    table["train_weight"] = training_weights(table["weight"].to_numpy(), table["label"].to_numpy(), negative_weights)
+    table["train_weight"] = training_weights(
+        table["weight"].to_numpy(), table["label"].to_numpy(), negative_weights
+    )
     check_folds(table, folds)
     return table
 
@@ -177,7 +200,11 @@ def check_folds(table: pd.DataFrame, folds: int) -> None:
     """Every fold's test, training and validation sets hold both classes."""
     for k in range(folds):
         sets = fold_sets(table["fold"].to_numpy(), table["is_validation"].to_numpy(), k)
-        for name, mask in (("test", sets.test), ("training", sets.train), ("validation", sets.valid)):
+        for name, mask in (
+            ("test", sets.test),
+            ("training", sets.train),
+            ("validation", sets.valid),
+        ):
             labels = set(np.unique(table["label"].to_numpy()[mask]))
             for cls, what in ((LABEL_SIGNAL, "signal"), (LABEL_BACKGROUND, "background")):
                 if cls not in labels:
@@ -228,4 +255,6 @@ def ids_checksum(table: pd.DataFrame, mask: np.ndarray) -> str:
     codes = {name: zlib.crc32(str(name).encode()) for name in part["sample"].unique()}
     salt = part["sample"].map(codes).to_numpy(dtype=np.uint64)
     h = event_hash(*(part[c].to_numpy() for c in ID_COLUMNS), 0, 0) ^ _splitmix64(salt)
-    return f"{int(np.bitwise_xor.reduce(_splitmix64(h), initial=np.uint64(0))):016x}-{int(mask.sum())}"
+    return (
+        f"{int(np.bitwise_xor.reduce(_splitmix64(h), initial=np.uint64(0))):016x}-{int(mask.sum())}"
+    )

@@ -195,7 +195,9 @@ def weighted_roc(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike | None
     sig_w = np.where(is_sig, w, 0.0)[order]
     bkg_w = np.where(is_sig, 0.0, w)[order]
     # last index of each group of equal scores
-    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1] if len(s) else np.array([], int)
+    ends = (
+        np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1] if len(s) else np.array([], int)
+    )
     cum_sig = np.cumsum(sig_w)[ends]
     cum_bkg = np.cumsum(bkg_w)[ends]
     total_sig = cum_sig[-1] if len(ends) else 0.0
@@ -261,9 +263,7 @@ def _weighted_ecdf(values: np.ndarray, weights: np.ndarray, at: np.ndarray) -> n
     return cum[np.searchsorted(values[order], at, side="right")] / cum[-1]
 
 
-def weighted_ks(
-    a: ArrayLike, wa: ArrayLike | None, b: ArrayLike, wb: ArrayLike | None
-) -> KsResult:
+def weighted_ks(a: ArrayLike, wa: ArrayLike | None, b: ArrayLike, wb: ArrayLike | None) -> KsResult:
     """Two-sample Kolmogorov–Smirnov test between two weighted samples.
 
     Used as the TMVA-style overtraining check (train vs test scores of one class). The
@@ -336,9 +336,7 @@ def permutation_importance(
     """
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != len(feature_names):
-        raise ValueError(
-            f"X has shape {X.shape} but {len(feature_names)} feature names were given"
-        )
+        raise ValueError(f"X has shape {X.shape} but {len(feature_names)} feature names were given")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     baseline = auc(weighted_roc(np.asarray(predict(X)).ravel(), y, w))
@@ -367,9 +365,7 @@ def single_feature_aucs(
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(feature_names):
-        raise ValueError(
-            f"X has shape {X.shape} but {len(feature_names)} feature names were given"
-        )
+        raise ValueError(f"X has shape {X.shape} but {len(feature_names)} feature names were given")
     out: dict[str, float] = {}
     for j, name in enumerate(feature_names):
         col = np.where(np.isnan(X[:, j]), -np.inf, X[:, j])
@@ -490,4 +486,3 @@ def metrics_table(metrics: Sequence[ModelMetrics]) -> pd.DataFrame:
             columns.append(f.name)
     table = pd.DataFrame([m.as_row() for m in metrics], columns=columns)
     return table.sort_values("auc", ascending=False, kind="stable").reset_index(drop=True)
-

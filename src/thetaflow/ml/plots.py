@@ -139,17 +139,36 @@ def plot_overtraining(
             tr_s, tr_w = train.of_class(label)
             te, _ = _density(te_s, te_w, edges)
             tr, tr_err = _density(tr_s, tr_w, edges)
-            ax.stairs(te, edges, fill=hatch is None, alpha=0.35 if hatch is None else 1.0,
-                      color=color, hatch=hatch, label=f"{name} (test)")
+            ax.stairs(
+                te,
+                edges,
+                fill=hatch is None,
+                alpha=0.35 if hatch is None else 1.0,
+                color=color,
+                hatch=hatch,
+                label=f"{name} (test)",
+            )
             ax.stairs(te, edges, color=color, linewidth=1.5)
-            ax.errorbar(centres, tr, yerr=tr_err, fmt="o", markersize=4, color=color,
-                        label=f"{name} (train), KS p = {ks.pvalue:.3f}")
+            ax.errorbar(
+                centres,
+                tr,
+                yerr=tr_err,
+                fmt="o",
+                markersize=4,
+                color=color,
+                label=f"{name} (train), KS p = {ks.pvalue:.3f}",
+            )
         ax.set_xlim(lo, hi)
         ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.5)
         ax.set_xlabel("Classifier score")
         ax.set_ylabel("Normalised density")
-        ax.legend(fontsize="x-small", ncol=2, loc="upper center", title=model or None,
-                  title_fontsize="small")
+        ax.legend(
+            fontsize="x-small",
+            ncol=2,
+            loc="upper center",
+            title=model or None,
+            title_fontsize="small",
+        )
         experiment_label(ax, rlabel)
         save_figure(fig, output)
 
@@ -224,8 +243,13 @@ def plot_comparison(
             bars = ax.bar(x + (i - 1) * width, values, width, label=label)
             ax.bar_label(bars, fmt="%.3f", fontsize="xx-small", padding=2)
         if best_single_feature_auc is not None:
-            ax.axhline(best_single_feature_auc, color="black", linestyle="--", linewidth=1.5,
-                       label=f"AUC of {best_single_feature} ({best_single_feature_auc:.3f})")
+            ax.axhline(
+                best_single_feature_auc,
+                color="black",
+                linestyle="--",
+                linewidth=1.5,
+                label=f"AUC of {best_single_feature} ({best_single_feature_auc:.3f})",
+            )
         crowded = len(models) > 4
         ax.set_xticks(x, models, rotation=30 if crowded else 0, ha="right" if crowded else "center")
         ax.tick_params(axis="x", which="minor", bottom=False, top=False)
@@ -257,8 +281,14 @@ def plot_mass_comparison(
         for name, mass in masses.items():
             counts, _ = np.histogram(mass, edges, weights=weights)
             peak, resolution = summaries[name]
-            mplhep.histplot(counts / counts.sum(), edges, ax=ax, histtype="step", linewidth=2,
-                            label=f"{name}: peak {peak:.1f} GeV, σ/m {100 * resolution:.1f} %")
+            mplhep.histplot(
+                counts / counts.sum(),
+                edges,
+                ax=ax,
+                histtype="step",
+                linewidth=2,
+                label=f"{name}: peak {peak:.1f} GeV, σ/m {100 * resolution:.1f} %",
+            )
         ax.set_xlabel(r"$m_{bb}$ [GeV]")
         ax.set_ylabel("Fraction of events / bin")
         ax.set_xlim(*mass_range)

@@ -64,7 +64,9 @@ def training_jets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.concatenate(X), np.concatenate(y), np.concatenate(rows)
 
 
-def corrected_mbb(m_bb: np.ndarray, m1: np.ndarray, m2: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+def corrected_mbb(
+    m_bb: np.ndarray, m1: np.ndarray, m2: np.ndarray, c1: np.ndarray, c2: np.ndarray
+) -> np.ndarray:
     """Dijet mass after scaling the two jets' four-momenta by c1 and c2."""
     m_sq = c1**2 * m1**2 + c2**2 * m2**2 + c1 * c2 * (m_bb**2 - m1**2 - m2**2)
     return np.sqrt(np.clip(m_sq, 0.0, None))
@@ -111,12 +113,17 @@ def regressed_mbb(frame: pd.DataFrame, models: Sequence[xgb.XGBRegressor], seed:
                 c[sel] = models[h].predict(Xj[sel])
         corrections[jet] = c
     return corrected_mbb(
-        frame["m_bb_gev"].to_numpy(), frame["b1_mass_gev"].to_numpy(), frame["b2_mass_gev"].to_numpy(),
-        corrections["b1"], corrections["b2"],
+        frame["m_bb_gev"].to_numpy(),
+        frame["b1_mass_gev"].to_numpy(),
+        frame["b2_mass_gev"].to_numpy(),
+        corrections["b1"],
+        corrections["b2"],
     )
 
 
-def apply_bjet_regression(config: Mapping, model_paths: Sequence[str], features_path: str, output: str) -> int:
+def apply_bjet_regression(
+    config: Mapping, model_paths: Sequence[str], features_path: str, output: str
+) -> int:
     """Workflow entry point: the regressed m_bb (``m_bb_regressed_gev``) of one sample/variation."""
     models = []
     for path in model_paths:
@@ -125,21 +132,28 @@ def apply_bjet_regression(config: Mapping, model_paths: Sequence[str], features_
         models.append(model)
     frame = pd.read_parquet(features_path)
     out = frame[list(ID_COLUMNS)].copy()
-    out["m_bb_regressed_gev"] = regressed_mbb(frame, models, int(config["regression"]["seed"])).astype(np.float32)
+    out["m_bb_regressed_gev"] = regressed_mbb(
+        frame, models, int(config["regression"]["seed"])
+    ).astype(np.float32)
     with atomic_path(output) as tmp:
         out.to_parquet(tmp, index=False)
     log.info("%s: regressed m_bb of %d events", features_path, len(out))
     return len(out)
 
 
-def train_bjet_regression(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
+def train_bjet_regression(
+    config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]
+) -> dict:
     """Workflow entry point: two out-of-fold regressors, m_bb before/after on the signal."""
     settings = config["regression"]
     seed = int(settings["seed"])
     frame = pd.concat([pd.read_parquet(p) for p in feature_files.values()], ignore_index=True)
     half = halves(frame, seed)
     X, y, rows = training_jets(frame)
-    models = [fit_regressor(X[half[rows] == h], y[half[rows] == h], settings["params"], seed + h) for h in (0, 1)]
+    models = [
+        fit_regressor(X[half[rows] == h], y[half[rows] == h], settings["params"], seed + h)
+        for h in (0, 1)
+    ]
     m_corr = regressed_mbb(frame, models, seed)
     signal = frame["label"].to_numpy() == LABEL_SIGNAL
     weight = frame["weight"].to_numpy()
@@ -166,8 +180,13 @@ def train_bjet_regression(config: Mapping, feature_files: Mapping[str, str], out
             "regressed": (after.peak_gev, after.resolution),
         },
     )
-    log.info("m_bb peak %.1f -> %.1f GeV, resolution %.3f -> %.3f", before.peak_gev, after.peak_gev,
-             before.resolution, after.resolution)
+    log.info(
+        "m_bb peak %.1f -> %.1f GeV, resolution %.3f -> %.3f",
+        before.peak_gev,
+        after.peak_gev,
+        before.resolution,
+        after.resolution,
+    )
     return summary
 
 

@@ -60,16 +60,36 @@ def load_fold_models(config: Mapping, model: str, directories: Sequence[str]) ->
     inputs = ml_inputs(config)
     models = []
     for k, directory in enumerate(directories):
-        record = read_fold_record(directory, k, len(directories), inputs, TRAINING_RECORD, f"model '{model}'",
-                                  ScoringError)
+        record = read_fold_record(
+            directory,
+            k,
+            len(directories),
+            inputs,
+            TRAINING_RECORD,
+            f"model '{model}'",
+            ScoringError,
+        )
         try:
-            models.append(load_classifier(Path(directory), model, spec["family"], spec.get("params", {}), record["seed"], inputs))
+            models.append(
+                load_classifier(
+                    Path(directory),
+                    model,
+                    spec["family"],
+                    spec.get("params", {}),
+                    record["seed"],
+                    inputs,
+                )
+            )
         except Exception as err:
-            raise ScoringError(f"model '{model}' fold {k}: cannot load the model in {directory} ({type(err).__name__}: {err})") from err
+            raise ScoringError(
+                f"model '{model}' fold {k}: cannot load the model in {directory} ({type(err).__name__}: {err})"
+            ) from err
     return FoldModels(model, tuple(models), tuple(inputs), int(ml["seed"]))
 
 
-def score_samples(config: Mapping, model: str, model_dirs: Sequence[str], files: Mapping[str, str]) -> dict:
+def score_samples(
+    config: Mapping, model: str, model_dirs: Sequence[str], files: Mapping[str, str]
+) -> dict:
     """Workflow entry point: out-of-fold scores of feature tables (input → output path).
 
     The fold models are loaded once and reused for every sample and variation.

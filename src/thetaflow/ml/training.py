@@ -54,7 +54,9 @@ def model_seed(config: Mapping, model: str, fold: int) -> int:
     return int(config["ml"]["seed"]) * 1000 + names.index(model) * 20 + fold
 
 
-def prepare_training_data(config: Mapping, feature_files: Mapping[str, str], table_path: str, report_path: str) -> None:
+def prepare_training_data(
+    config: Mapping, feature_files: Mapping[str, str], table_path: str, report_path: str
+) -> None:
     """Workflow entry point: the training table (all nominal MC) and the fold report."""
     ml = config["ml"]
     table = build_training_table(
@@ -67,12 +69,17 @@ def prepare_training_data(config: Mapping, feature_files: Mapping[str, str], tab
     )
     with atomic_path(table_path) as tmp:
         table.to_parquet(tmp, index=False)
-    report = {"folds": fold_report(table), "negative_weight_events": int((table["weight"] < 0).sum())}
+    report = {
+        "folds": fold_report(table),
+        "negative_weight_events": int((table["weight"] < 0).sum()),
+    }
     write_json(report_path, report)
     log.info("training table: %d events, fold report %s", len(table), report["folds"])
 
 
-def keep_signal_subsample(mask: np.ndarray, is_signal: np.ndarray, limit: int, seed: int) -> np.ndarray:
+def keep_signal_subsample(
+    mask: np.ndarray, is_signal: np.ndarray, limit: int, seed: int
+) -> np.ndarray:
     """At most ``limit`` events of ``mask``: every signal event, background subsampled.
 
     Signal is the scarce class; thinning only the background keeps all its statistics
@@ -90,11 +97,15 @@ def _export_checked_onnx(clf: Classifier, path: Path, sample: pd.DataFrame) -> f
     X = sample.to_numpy(dtype=np.float32)[:ONNX_CHECK_EVENTS]
     difference = float(np.max(np.abs(onnx_scores(path, X) - clf.predict(X)), initial=0.0))
     if difference > ONNX_TOLERANCE:
-        raise RuntimeError(f"model '{clf.name}': ONNX Runtime scores differ by {difference:.2e} from the model's")
+        raise RuntimeError(
+            f"model '{clf.name}': ONNX Runtime scores differ by {difference:.2e} from the model's"
+        )
     return difference
 
 
-def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1) -> dict:
+def train_fold(
+    config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1
+) -> dict:
     """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it."""
     ml = config["ml"]
     spec = ml["models"][model]
@@ -142,13 +153,24 @@ def train_fold(config: Mapping, model: str, fold: int, table_path: str, output_d
     try:
         clf.save(tmp)
         if has_onnx_export(spec["family"]):
-            record["onnx_max_abs_difference"] = _export_checked_onnx(clf, tmp / ONNX_FILE, table.loc[shown, inputs])
+            record["onnx_max_abs_difference"] = _export_checked_onnx(
+                clf, tmp / ONNX_FILE, table.loc[shown, inputs]
+            )
         train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
-        (tmp / TRAINING_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True, default=float) + "\n")
+        (tmp / TRAINING_RECORD).write_text(
+            json.dumps(record, indent=2, sort_keys=True, default=float) + "\n"
+        )
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("%s fold %d: %d train / %d valid events, %.1f s", model, fold, record["n_train"], record["n_valid"], seconds)
+    log.info(
+        "%s fold %d: %d train / %d valid events, %.1f s",
+        model,
+        fold,
+        record["n_train"],
+        record["n_valid"],
+        seconds,
+    )
     return record

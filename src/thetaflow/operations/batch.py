@@ -107,20 +107,28 @@ def check_slurm(timeout: float = 30.0, env: dict[str, str] | None = None) -> Non
     """
     env = dict(os.environ if env is None else env)
     conf = env.get("SLURM_CONF", "/etc/slurm/slurm.conf")
-    for cmd, what in ((["sinfo", "-h", "-o", "%P"], "the SLURM controller (slurmctld)"),
-                      (["sacctmgr", "-n", "list", "cluster"], "SLURM accounting (slurmdbd)")):
+    for cmd, what in (
+        (["sinfo", "-h", "-o", "%P"], "the SLURM controller (slurmctld)"),
+        (["sacctmgr", "-n", "list", "cluster"], "SLURM accounting (slurmdbd)"),
+    ):
         if shutil.which(cmd[0], path=env.get("PATH")) is None:
-            raise BatchError(f"SLURM is not reachable: `{cmd[0]}` is not installed on this host "
-                             "(run Snakemake on a login node of the cluster)")
+            raise BatchError(
+                f"SLURM is not reachable: `{cmd[0]}` is not installed on this host "
+                "(run Snakemake on a login node of the cluster)"
+            )
         try:
             run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
-            raise BatchError(f"SLURM is not reachable: {what} did not answer `{' '.join(cmd)}` "
-                             f"within {timeout:.0f} s (SLURM_CONF={conf})") from err
+            raise BatchError(
+                f"SLURM is not reachable: {what} did not answer `{' '.join(cmd)}` "
+                f"within {timeout:.0f} s (SLURM_CONF={conf})"
+            ) from err
         if run.returncode != 0:
             detail = (run.stderr or run.stdout).strip().splitlines()
-            raise BatchError(f"SLURM is not reachable: `{' '.join(cmd)}` failed for {what} "
-                             f"(SLURM_CONF={conf}): {detail[-1] if detail else run.returncode}")
+            raise BatchError(
+                f"SLURM is not reachable: `{' '.join(cmd)}` failed for {what} "
+                f"(SLURM_CONF={conf}): {detail[-1] if detail else run.returncode}"
+            )
 
 
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
@@ -139,7 +147,7 @@ def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
         text = Path(path).read_text()
         heads = list(_RULE.finditer(text))
         for head, nxt in zip(heads, heads[1:] + [None]):
-            body = text[head.end(): nxt.start() if nxt else len(text)]
+            body = text[head.end() : nxt.start() if nxt else len(text)]
             entry = {k: v.strip() for k, v in _RESOURCE.findall(body)}
             threads = _THREADS.search(body)
             if threads:
@@ -151,8 +159,9 @@ def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
     return found
 
 
-def suggest_resources(max_rss_mb: float, max_wall_s: float, memory_margin: float = 1.5,
-                      runtime_margin: float = 3.0) -> dict[str, int]:
+def suggest_resources(
+    max_rss_mb: float, max_wall_s: float, memory_margin: float = 1.5, runtime_margin: float = 3.0
+) -> dict[str, int]:
     """Requests from a measured job: mem_mb = margin × peak RSS rounded up to 500 MB (at least
     500), runtime = margin × wall time rounded up to 5 minutes (at least 5)."""
     mem = max(500, math.ceil(memory_margin * max_rss_mb / 500.0) * 500)
@@ -199,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"updated the set-resources of {profile} from {len(rules)} rule files")
         return 0
     if not args or args[0] not in ("check-profile", "check-args"):
-        print("usage: python -m thetaflow.operations.batch {check-profile DIR... | check-args ARGS... | "
-              "htcondor-resources [RULES_DIR]}", file=sys.stderr)
+        print(
+            "usage: python -m thetaflow.operations.batch {check-profile DIR... | check-args ARGS... | "
+            "htcondor-resources [RULES_DIR]}",
+            file=sys.stderr,
+        )
         return 2
     profiles = args[1:] if args[0] == "check-profile" else profiles_in_args(args[1:])
     try:

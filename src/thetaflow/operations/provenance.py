@@ -19,7 +19,7 @@ import re
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,12 @@ def config_hash(config: dict[str, Any]) -> str:
 
 def git_state(repo: Path) -> dict[str, Any]:
     """Commit of the repository and whether tracked files differ from it (``None`` if no git)."""
+
     def git(*args: str) -> str | None:
         try:
-            run = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
-                                 text=True, timeout=30)
+            run = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return run.stdout.strip() if run.returncode == 0 else None
@@ -68,8 +70,10 @@ def project_dependencies(pyproject: Path) -> list[str]:
     import tomllib
 
     data = tomllib.loads(Path(pyproject).read_text())
-    names = [re.match(r"[A-Za-z0-9._-]+", line.strip()).group(0)  # type: ignore[union-attr]
-             for line in data["project"].get("dependencies", [])]
+    names = [
+        re.match(r"[A-Za-z0-9._-]+", line.strip()).group(0)  # type: ignore[union-attr]
+        for line in data["project"].get("dependencies", [])
+    ]
     return [data["project"]["name"], *names]
 
 
@@ -82,7 +86,7 @@ def pattern_regex(pattern: str, constraints: dict[str, str] | None = None) -> re
     constraints = constraints or {}
     out, pos = [], 0
     for match in _WILDCARD.finditer(pattern):
-        out.append(re.escape(pattern[pos:match.start()]))
+        out.append(re.escape(pattern[pos : match.start()]))
         name, inline = match.group(1), match.group(2)
         regex = inline or constraints.get(name) or "[^/]+"
         out.append(f"(?:{regex})")
@@ -102,8 +106,12 @@ def read_benchmark(path: Path) -> dict[str, float]:
         value = pd.to_numeric(row.get(column), errors="coerce")
         return 0.0 if pd.isna(value) else float(value)
 
-    return {"wall_s": number("s"), "max_rss_mb": number("max_rss"),
-            "cpu_time_s": number("cpu_time"), "end": path.stat().st_mtime}
+    return {
+        "wall_s": number("s"),
+        "max_rss_mb": number("max_rss"),
+        "cpu_time_s": number("cpu_time"),
+        "end": path.stat().st_mtime,
+    }
 
 
 def rule_statistics(
@@ -120,7 +128,9 @@ def rule_statistics(
     Returns the statistics and the earliest start and latest end (epoch seconds).
     """
     constraints = constraints or {}
-    regexes = {rule: pattern_regex(p, constraints.get(rule)) for rule, p in sorted(patterns.items())}
+    regexes = {
+        rule: pattern_regex(p, constraints.get(rule)) for rule, p in sorted(patterns.items())
+    }
     stats: dict[str, dict[str, Any]] = {}
     start = end = None
     for path in sorted(Path(workdir, benchmark_dir).rglob("*.tsv")):
@@ -132,8 +142,16 @@ def rule_statistics(
             job = read_benchmark(path)
         except (ValueError, OSError, pd.errors.ParserError):
             continue  # a file a killed job left unfinished is no measurement
-        entry = stats.setdefault(rule, {"jobs": 0, "wall_s_total": 0.0, "wall_s_max": 0.0,
-                                        "max_rss_mb": 0.0, "cpu_time_s_total": 0.0})
+        entry = stats.setdefault(
+            rule,
+            {
+                "jobs": 0,
+                "wall_s_total": 0.0,
+                "wall_s_max": 0.0,
+                "max_rss_mb": 0.0,
+                "cpu_time_s_total": 0.0,
+            },
+        )
         entry["jobs"] += 1
         entry["wall_s_total"] += job["wall_s"]
         entry["wall_s_max"] = max(entry["wall_s_max"], job["wall_s"])
@@ -149,7 +167,7 @@ def rule_statistics(
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def collect(
@@ -169,11 +187,18 @@ def collect(
         "config_sha256": config_hash(config),
         "python": sys.version.split()[0],
         "packages": package_versions(names),
-        "host": {"name": socket.gethostname(), "platform": platform.platform(),
-                 "machine": platform.machine(), "processor": platform.processor() or None},
-        "run": {"start": _iso(start), "end": _iso(end),
-                "wall_s": None if start is None else round(end - start, 1),
-                "recorded": datetime.now(timezone.utc).isoformat()},
+        "host": {
+            "name": socket.gethostname(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+        },
+        "run": {
+            "start": _iso(start),
+            "end": _iso(end),
+            "wall_s": None if start is None else round(end - start, 1),
+            "recorded": datetime.now(UTC).isoformat(),
+        },
         "rules": stats,
     }
 

@@ -144,7 +144,9 @@ def to_jagged(fields: dict[str, np.ndarray], valid: np.ndarray, key: np.ndarray)
     counts = valid_sorted.sum(axis=1)
     return ak.zip(
         {
-            name: ak.unflatten(_nanoaod_dtype(np.take_along_axis(arr, order, axis=1)[valid_sorted]), counts)
+            name: ak.unflatten(
+                _nanoaod_dtype(np.take_along_axis(arr, order, axis=1)[valid_sorted]), counts
+            )
             for name, arr in fields.items()
         }
     )
@@ -204,9 +206,9 @@ def _smear_leptons(
             fields["pfRelIso04_all"] = rng.exponential(0.03, (n, k))
         else:
             # cutBased: 4 tight, 3 medium, 2 loose, 1 veto; id failures spread over 1-3
-            fields["cutBased"] = np.where(
-                passes_id, 4, rng.integers(1, 4, size=(n, k))
-            ).astype(np.int32)
+            fields["cutBased"] = np.where(passes_id, 4, rng.integers(1, 4, size=(n, k))).astype(
+                np.int32
+            )
             fields["pfRelIso03_all"] = rng.exponential(0.03, (n, k))
         collections[name] = to_jagged(fields, valid, reco_pt)
         dpt = np.where(valid, reco_pt - pt, 0.0)
@@ -315,9 +317,7 @@ def _jets(
             axis=1,
         ),
         "nMuons": np.concatenate([soft_muon, zeros_pu], axis=1).astype(np.int32),
-        "nElectrons": np.concatenate([soft_lepton & ~soft_muon, zeros_pu], axis=1).astype(
-            np.int32
-        ),
+        "nElectrons": np.concatenate([soft_lepton & ~soft_muon, zeros_pu], axis=1).astype(np.int32),
     }
     valid = np.concatenate([hard_valid, pu_valid], axis=1)
     jets = to_jagged(fields, valid, fields["pt"])

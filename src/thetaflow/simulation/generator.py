@@ -196,8 +196,12 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
         x_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
     elif settings.model == "xzy":
         x_mass = breit_wigner(
-            rng, settings.daughter_mass_gev, settings.daughter_width_gev, n,
-            0.5 * settings.daughter_mass_gev, 1.5 * settings.daughter_mass_gev,
+            rng,
+            settings.daughter_mass_gev,
+            settings.daughter_width_gev,
+            n,
+            0.5 * settings.daughter_mass_gev,
+            1.5 * settings.daughter_mass_gev,
         )
     else:
         x_mass = settings.dijet_mass_min_gev + rng.gamma(
@@ -207,8 +211,12 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
     resonance = None
     if settings.model == "xzy":
         resonance = breit_wigner(
-            rng, settings.resonance_mass_gev, settings.resonance_width_gev, n,
-            0.5 * settings.resonance_mass_gev, 1.5 * settings.resonance_mass_gev,
+            rng,
+            settings.resonance_mass_gev,
+            settings.resonance_width_gev,
+            n,
+            0.5 * settings.resonance_mass_gev,
+            1.5 * settings.resonance_mass_gev,
         )
     z, x, isr = _hard_system(rng, settings, z_mass, x_mass, resonance)
     pdg = _lepton_pdg(rng, n)
@@ -235,8 +243,12 @@ def _generate_ttbar(rng: Generator, settings: ModelSettings, n: int) -> TruthEve
     """tt̄ → W⁺b W⁻b̄ with both W → ℓν (ℓ = e, μ independently for each W)."""
     t_mass = [
         breit_wigner(
-            rng, settings.top_mass_gev, settings.top_width_gev, n,
-            settings.top_mass_gev - 15.0, settings.top_mass_gev + 15.0,
+            rng,
+            settings.top_mass_gev,
+            settings.top_width_gev,
+            n,
+            settings.top_mass_gev - 15.0,
+            settings.top_mass_gev + 15.0,
         )
         for _ in range(2)
     ]

@@ -57,8 +57,11 @@ class GeneratorFilter:
                 np.abs(np.asarray(lep.eta)) < self.lepton_abs_eta_max
             )
         mll = np.asarray(pair.mass)
-        return ok & (mll > self.mll_min_gev) & (mll < self.mll_max_gev) & (
-            np.asarray(pair.pt) > self.ptll_min_gev
+        return (
+            ok
+            & (mll > self.mll_min_gev)
+            & (mll < self.mll_max_gev)
+            & (np.asarray(pair.pt) > self.ptll_min_gev)
         )
 
 
@@ -143,7 +146,10 @@ def concat_truth(parts: list[TruthEvents]) -> TruthEvents:
 
     def cat4(vectors: list) -> vector.MomentumNumpy4D:
         return vector.array(
-            {c: np.concatenate([np.asarray(getattr(v, c)) for v in vectors]) for c in ("px", "py", "pz", "E")}
+            {
+                c: np.concatenate([np.asarray(getattr(v, c)) for v in vectors])
+                for c in ("px", "py", "pz", "E")
+            }
         )
 
     return TruthEvents(
@@ -179,8 +185,12 @@ def generate_filtered(
     kept = tried = 0
     sumw = sumw2 = 0.0
     efficiency = 0.1
-    progress = Progress(log, "generation", n_accepted if n_accepted is not None else n_generated,
-                        "events (filter-passing)" if n_accepted is not None else "events")
+    progress = Progress(
+        log,
+        "generation",
+        n_accepted if n_accepted is not None else n_generated,
+        "events (filter-passing)" if n_accepted is not None else "events",
+    )
     while (n_accepted is not None and kept < n_accepted) or (
         n_generated is not None and tried < n_generated
     ):
@@ -244,7 +254,12 @@ def write_nanoaod(
 
 
 def simulate_mc_chunk(
-    settings: SimulationSettings, model: ModelSettings, sample: str, chunk: int, n_events: int, path: str
+    settings: SimulationSettings,
+    model: ModelSettings,
+    sample: str,
+    chunk: int,
+    n_events: int,
+    path: str,
 ) -> dict:
     """Simulate one chunk of an MC sample into ``path``; return its bookkeeping."""
     rng = chunk_rng(settings.seed, sample, chunk)
@@ -267,8 +282,14 @@ def simulate_mc_chunk(
         "genEventSumw2": np.array([gen.sumw2_generated]),
     }
     write_nanoaod(path, events, runs, settings.compression_level)
-    log.info("%s chunk %d: %d events written (%d filtered, %d generated)",
-             sample, chunk, index.size, len(gen.truth), gen.n_generated)
+    log.info(
+        "%s chunk %d: %d events written (%d filtered, %d generated)",
+        sample,
+        chunk,
+        index.size,
+        len(gen.truth),
+        gen.n_generated,
+    )
     return {"written": int(index.size), "filtered": len(gen.truth), "generated": gen.n_generated}
 
 
@@ -351,8 +372,14 @@ def simulate_sample_chunk(config: dict, sample: str, chunk: int, output: str) ->
                 )
             )
         return simulate_pseudo_data_chunk(
-            settings, components, config["analysis"]["lumi_fb"], pd["seed"], sample, chunk,
-            pd.get("n_chunks", 1), output,
+            settings,
+            components,
+            config["analysis"]["lumi_fb"],
+            pd["seed"],
+            sample,
+            chunk,
+            pd.get("n_chunks", 1),
+            output,
         )
     gen = spec.spec["generate"]
     return simulate_mc_chunk(settings, model_settings(gen), sample, chunk, gen["n_events"], output)

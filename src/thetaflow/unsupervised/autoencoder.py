@@ -169,8 +169,11 @@ class Standardisation:
         constant = std <= CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
         dropped = tuple(n for n, c in zip(names, constant) if c)
         if dropped:
-            log.warning("constant feature(s) %s in the training set: dropped (no information, would be NaN "
-                        "after standardisation)", ", ".join(dropped))
+            log.warning(
+                "constant feature(s) %s in the training set: dropped (no information, would be NaN "
+                "after standardisation)",
+                ", ".join(dropped),
+            )
         keep = ~constant
         return cls(
             features=tuple(n for n, k in zip(names, keep) if k),
@@ -187,9 +190,10 @@ class Standardisation:
     def transform_array(self, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """As :meth:`transform`, for an array whose columns are ``names``."""
         index = [list(names).index(f) for f in self.features]
-        return ((np.asarray(X, dtype=np.float64)[:, index] - np.asarray(self.mean)) / np.asarray(self.scale)).astype(
-            np.float32
-        )
+        return (
+            (np.asarray(X, dtype=np.float64)[:, index] - np.asarray(self.mean))
+            / np.asarray(self.scale)
+        ).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- training set
@@ -205,7 +209,9 @@ class TrainingSet:
     note: str
 
 
-def load_tables(feature_files: Mapping[str, str], inputs: Sequence[str], extra: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+def load_tables(
+    feature_files: Mapping[str, str], inputs: Sequence[str], extra: Sequence[str] = ()
+) -> dict[str, pd.DataFrame]:
     """Nominal feature tables (ids, sample, label, weight, inputs, extra columns) by sample."""
     columns = list(dict.fromkeys([*ID_COLUMNS, "sample", "label", "weight", *inputs, *extra]))
     tables = {}
@@ -217,7 +223,10 @@ def load_tables(feature_files: Mapping[str, str], inputs: Sequence[str], extra: 
 
 
 def select_training_set(
-    config: Mapping, samples: Mapping[str, Sample], tables: Mapping[str, pd.DataFrame], inputs: Sequence[str]
+    config: Mapping,
+    samples: Mapping[str, Sample],
+    tables: Mapping[str, pd.DataFrame],
+    inputs: Sequence[str],
 ) -> TrainingSet:
     """The training events of ``anomaly.training.source`` and their signal fraction.
 
@@ -255,7 +264,10 @@ def select_training_set(
         log.warning(
             "anomaly.training.source '%s': expected signal fraction %.3g of the training set is above "
             "anomaly.training.max_signal_fraction = %.3g: not background-dominated, the autoencoder "
-            "learns part of the signal and scores it less anomalous", source, fraction, ceiling,
+            "learns part of the signal and scores it less anomalous",
+            source,
+            fraction,
+            ceiling,
         )
     table = table.reset_index(drop=True).copy()
     if source == "sidebands":
@@ -328,7 +340,9 @@ def _sampling_class() -> type:
 
         def call(self, inputs: Any) -> Any:
             z_mean, z_log_var = inputs
-            kl = -0.5 * keras.ops.sum(1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var), axis=1)
+            kl = -0.5 * keras.ops.sum(
+                1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var), axis=1
+            )
             self.add_loss(self.kl_scale * keras.ops.mean(kl))
             eps = keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator)
             return z_mean + keras.ops.exp(0.5 * z_log_var) * eps
@@ -347,7 +361,9 @@ class Reconstruction:
     squared_error: np.ndarray  # (n, d): (x − x̂)² per feature, standardised units
     kl: np.ndarray  # (n,): KL term of the VAE (0 for the AE)
 
-    def error(self, kl_weight: float, mode: str = "mse", feature_scale: Sequence[float] | None = None) -> np.ndarray:
+    def error(
+        self, kl_weight: float, mode: str = "mse", feature_scale: Sequence[float] | None = None
+    ) -> np.ndarray:
         """The anomaly error (see the module): ``mse``, or per-feature squared errors over
         ``feature_scale`` averaged (``normalised``) or maximised (``max``); + β·KL/d."""
         d = self.squared_error.shape[1]
@@ -356,7 +372,9 @@ class Reconstruction:
         elif mode in ("normalised", "max"):
             if feature_scale is None:
                 raise ValueError(f"error mode '{mode}' needs the per-feature scale")
-            terms = self.squared_error / np.maximum(np.asarray(feature_scale, dtype=np.float64), 1e-12)
+            terms = self.squared_error / np.maximum(
+                np.asarray(feature_scale, dtype=np.float64), 1e-12
+            )
         else:
             raise ValueError(f"unknown error mode {mode!r}; expected one of {ERRORS}")
         base = terms.max(axis=1) if mode == "max" else terms.mean(axis=1)
@@ -413,7 +431,11 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 def _unit_mean(w: np.ndarray) -> np.ndarray:
     w = np.abs(np.asarray(w, dtype=np.float64))
-    return (w / w.mean()).astype(np.float32) if len(w) and w.mean() > 0 else np.ones(len(w), np.float32)
+    return (
+        (w / w.mean()).astype(np.float32)
+        if len(w) and w.mean() > 0
+        else np.ones(len(w), np.float32)
+    )
 
 
 @dataclass
@@ -443,19 +465,34 @@ def fit_autoencoder(
     import keras
 
     std = Standardisation.fit(train_X, train_w, names)
-    check_bottleneck(settings.bottleneck, len(std.features), "anomaly.model.bottleneck (after dropping constant features)")
+    check_bottleneck(
+        settings.bottleneck,
+        len(std.features),
+        "anomaly.model.bottleneck (after dropping constant features)",
+    )
     if len(valid_X) == 0:
-        raise AnomalyError("the validation set is empty: more events or a larger ml.validation_fraction are needed")
+        raise AnomalyError(
+            "the validation set is empty: more events or a larger ml.validation_fraction are needed"
+        )
     _configure_tensorflow(threads)
     keras.utils.set_random_seed(settings.seed)
     Xt, Xv = std.transform_array(train_X, names), std.transform_array(valid_X, names)
     training, scoring = build_networks(Xt.shape[1], settings)
     training.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="mse")
-    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=settings.patience, restore_best_weights=True
+    )
     start = time.perf_counter()
     history = training.fit(
-        Xt, Xt, sample_weight=_unit_mean(train_w), validation_data=(Xv, Xv, _unit_mean(valid_w)),
-        epochs=settings.epochs, batch_size=settings.batch_size, shuffle=True, callbacks=[stopping], verbose=0,
+        Xt,
+        Xt,
+        sample_weight=_unit_mean(train_w),
+        validation_data=(Xv, Xv, _unit_mean(valid_w)),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        callbacks=[stopping],
+        verbose=0,
     )
     seconds = time.perf_counter() - start
     valid_rec = reconstruct(scoring, Xv, settings.kind)
@@ -473,8 +510,15 @@ def fit_autoencoder(
         "error": settings.error,
         "feature_scale": feature_scale,
     }
-    log.info("autoencoder (%s): %d epochs, best %d (valid loss %.4f), reference error %.4f, %.1f s",
-             settings.kind, record["epochs_run"], record["best_epoch"], record["best_valid_loss"], reference, seconds)
+    log.info(
+        "autoencoder (%s): %d epochs, best %d (valid loss %.4f), reference error %.4f, %.1f s",
+        settings.kind,
+        record["epochs_run"],
+        record["best_epoch"],
+        record["best_valid_loss"],
+        reference,
+        seconds,
+    )
     return FitResult(scoring, std, reference, record)
 
 
@@ -526,7 +570,9 @@ def train_autoencoder_fold(
     tmp.mkdir(parents=True)
     try:
         result.scoring.save(tmp / MODEL_FILE)
-        (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=float) + "\n")
+        (tmp / RECORD_FILE).write_text(
+            json.dumps(record, indent=2, sort_keys=True, default=float) + "\n"
+        )
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     except BaseException:
@@ -548,7 +594,9 @@ class FoldAutoencoder:
     @property
     def standardisation(self) -> Standardisation:
         s = self.record["standardisation"]
-        return Standardisation(tuple(s["features"]), tuple(s["mean"]), tuple(s["scale"]), tuple(s["dropped"]))
+        return Standardisation(
+            tuple(s["features"]), tuple(s["mean"]), tuple(s["scale"]), tuple(s["dropped"])
+        )
 
     def reconstruct(self, frame: pd.DataFrame) -> Reconstruction:
         """Per-feature squared errors (standardised) of the rows of ``frame``."""
@@ -557,7 +605,9 @@ class FoldAutoencoder:
     def errors_and_scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(raw error, score) of every row of ``frame``."""
         rec = self.record
-        error = self.reconstruct(frame).error(rec["settings"]["kl_weight"], rec["error"], rec["feature_scale"])
+        error = self.reconstruct(frame).error(
+            rec["settings"]["kl_weight"], rec["error"], rec["feature_scale"]
+        )
         return error, score_from_error(error, rec["reference_error"])
 
 
@@ -569,16 +619,24 @@ def load_fold_autoencoders(config: Mapping, directories: Sequence[str]) -> list[
     inputs = anomaly_inputs(config)
     out = []
     for k, directory in enumerate(directories):
-        record = read_fold_record(directory, k, len(directories), inputs, RECORD_FILE, "autoencoder", AnomalyError)
+        record = read_fold_record(
+            directory, k, len(directories), inputs, RECORD_FILE, "autoencoder", AnomalyError
+        )
         try:
-            model = keras.saving.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
+            model = keras.saving.load_model(
+                Path(directory) / MODEL_FILE, compile=False, safe_mode=True
+            )
         except Exception as err:
-            raise AnomalyError(f"autoencoder fold {k}: cannot load {Path(directory) / MODEL_FILE} ({err})") from err
+            raise AnomalyError(
+                f"autoencoder fold {k}: cannot load {Path(directory) / MODEL_FILE} ({err})"
+            ) from err
         out.append(FoldAutoencoder(model, record))
     return out
 
 
-def out_of_fold(config: Mapping, models: Sequence[FoldAutoencoder], frame: pd.DataFrame) -> pd.DataFrame:
+def out_of_fold(
+    config: Mapping, models: Sequence[FoldAutoencoder], frame: pd.DataFrame
+) -> pd.DataFrame:
     """Fold, raw error and score of every row of ``frame``, each from its own fold's model."""
     ids = [frame[c].to_numpy() for c in ID_COLUMNS]
     folds = assign_folds(*ids, config["ml"]["seed"], len(models))
@@ -609,7 +667,9 @@ def score_autoencoder(config: Mapping, model_dirs: Sequence[str], files: Mapping
         out["score"] = scored["score"].to_numpy()
         with atomic_path(output) as tmp:
             out.to_parquet(tmp, index=False)
-        log.info("%s: %d events scored in %.2f s", features_path, len(frame), time.perf_counter() - start)
+        log.info(
+            "%s: %d events scored in %.2f s", features_path, len(frame), time.perf_counter() - start
+        )
 
 
 __all__ = [

@@ -48,7 +48,9 @@ def asimov_significance(s: float, b: float, sigma_b: float = 0.0) -> float:
         q = 2.0 * (n_log(n / b) - s)
     else:
         v = sigma_b**2
-        q = 2.0 * (n_log(n * (b + v) / (b * b + n * v)) - (b * b / v) * math.log1p(v * s / (b * (b + v))))
+        q = 2.0 * (
+            n_log(n * (b + v) / (b * b + n * v)) - (b * b / v) * math.log1p(v * s / (b * (b + v)))
+        )
     return math.copysign(math.sqrt(max(q, 0.0)), s)
 
 
@@ -134,9 +136,14 @@ def tail_counts(
 def _read_scored(feature_path: str, score_path: str) -> pd.DataFrame:
     features = pd.read_parquet(feature_path, columns=["event", "weight"])
     scores = pd.read_parquet(score_path, columns=["event", "score"])
-    if len(scores) != len(features) or not (scores["event"].to_numpy() == features["event"].to_numpy()).all():
+    if (
+        len(scores) != len(features)
+        or not (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+    ):
         raise ValueError(f"{score_path}: rows do not match the feature table {feature_path}")
-    return pd.DataFrame({"score": scores["score"].to_numpy(), "weight": features["weight"].to_numpy()})
+    return pd.DataFrame(
+        {"score": scores["score"].to_numpy(), "weight": features["weight"].to_numpy()}
+    )
 
 
 def run_blind_search(
@@ -165,10 +172,16 @@ def run_blind_search(
         read = {s: _read_scored(feature_files[s], files[s]) for s in feature_files}
         frames[disc] = read
         sm = pd.concat([read[s] for s in sm_names], ignore_index=True)
-        bsm = pd.concat([read[s] for s in bsm_names], ignore_index=True) if bsm_names else sm.iloc[:0]
+        bsm = (
+            pd.concat([read[s] for s in bsm_names], ignore_index=True) if bsm_names else sm.iloc[:0]
+        )
         for data in spec["data"]:
             for eff in spec["tail_background_efficiencies"]:
-                results.append(tail_counts(disc, data, eff, sm, bsm, read[data], spec["background_uncertainty"]))
+                results.append(
+                    tail_counts(
+                        disc, data, eff, sm, bsm, read[data], spec["background_uncertainty"]
+                    )
+                )
     table = pd.DataFrame([asdict(r) for r in results])
     with atomic_path(outputs["table"]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
@@ -176,9 +189,9 @@ def run_blind_search(
     summary = {
         "definition": {
             "tail": "score threshold keeping the given fraction of the expected Standard Model yield "
-                    "(backgrounds + known signal at mu = 1, simulation only)",
+            "(backgrounds + known signal at mu = 1, simulation only)",
             "significance": "Asimov Z for a counting experiment with background uncertainty (Cowan et al.), "
-                            "observed excess n - b as s; local (no look-elsewhere correction)",
+            "observed excess n - b as s; local (no look-elsewhere correction)",
             "background_uncertainty": "sqrt(MC stat^2 + (relative * b)^2)",
             "relative_background_uncertainty": spec["background_uncertainty"],
         },
@@ -187,21 +200,42 @@ def run_blind_search(
         "data": spec["data"],
         "results": {
             data: {
-                r.discriminant: {k: v for k, v in asdict(r).items() if k not in ("discriminant", "data")}
-                for r in results if r.data == data and r.tail_efficiency == headline
+                r.discriminant: {
+                    k: v for k, v in asdict(r).items() if k not in ("discriminant", "data")
+                }
+                for r in results
+                if r.data == data and r.tail_efficiency == headline
             }
             for data in spec["data"]
         },
     }
     write_json(outputs["json"], summary)
-    plot_blind_search([r for r in results if r.tail_efficiency == headline], outputs["significance"])
-    plot_tails(frames, sm_names, bsm_names, spec["data"], headline, outputs["tails"],
-               labels={s: samples[s].label for s in feature_files})
+    plot_blind_search(
+        [r for r in results if r.tail_efficiency == headline], outputs["significance"]
+    )
+    plot_tails(
+        frames,
+        sm_names,
+        bsm_names,
+        spec["data"],
+        headline,
+        outputs["tails"],
+        labels={s: samples[s].label for s in feature_files},
+    )
     for r in results:
         if r.tail_efficiency == headline:
-            log.info("%s / %s: tail %.3g, expected SM %.1f ± %.1f, BSM %.1f, observed %d, Z = %.2f (expected %.2f)",
-                     r.discriminant, r.data, r.tail_efficiency, r.expected_sm, r.sm_uncertainty, r.expected_bsm,
-                     r.observed, r.observed_significance, r.expected_significance)
+            log.info(
+                "%s / %s: tail %.3g, expected SM %.1f ± %.1f, BSM %.1f, observed %d, Z = %.2f (expected %.2f)",
+                r.discriminant,
+                r.data,
+                r.tail_efficiency,
+                r.expected_sm,
+                r.sm_uncertainty,
+                r.expected_bsm,
+                r.observed,
+                r.observed_significance,
+                r.expected_significance,
+            )
     return results
 
 
@@ -218,7 +252,11 @@ def scores_by_discriminant(paths: Sequence[str]) -> dict[str, dict[str, str]]:
 
 def blind_search_settings(config: Mapping, samples: Mapping) -> dict:
     """``anomaly.blind_search`` with defaults: every data sample, tails 10⁻² and 10⁻³."""
-    spec = {"data": [], "tail_background_efficiencies": [0.01, 0.001], "background_uncertainty": 0.0}
+    spec = {
+        "data": [],
+        "tail_background_efficiencies": [0.01, 0.001],
+        "background_uncertainty": 0.0,
+    }
     spec.update(config["anomaly"].get("blind_search", {}))
     if not spec["data"]:
         spec["data"] = [s.name for s in samples.values() if s.is_data]

@@ -38,9 +38,13 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
     settings = AutoencoderSettings.from_config(config)
     check_bottleneck(settings.bottleneck, len(inputs), "config key 'anomaly.model.bottleneck'")
     if settings.kind not in KINDS:
-        raise ConfigError(f"config key 'anomaly.model.kind': must be one of {KINDS}, got {settings.kind!r}")
+        raise ConfigError(
+            f"config key 'anomaly.model.kind': must be one of {KINDS}, got {settings.kind!r}"
+        )
     if settings.error not in ERRORS:
-        raise ConfigError(f"config key 'anomaly.model.error': must be one of {ERRORS}, got {settings.error!r}")
+        raise ConfigError(
+            f"config key 'anomaly.model.error': must be one of {ERRORS}, got {settings.error!r}"
+        )
     training = training_source(config)
     if training["source"] == "sidebands":
         data = training["sideband_data"] or main_data_sample(config, samples)
@@ -50,10 +54,16 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
             )
         feature = training["signal_region"]["feature"]
         if feature not in config["features"]:
-            raise ConfigError(f"config key 'anomaly.training.signal_region.feature': '{feature}' is not in 'features'")
+            raise ConfigError(
+                f"config key 'anomaly.training.signal_region.feature': '{feature}' is not in 'features'"
+            )
         lo, hi = training["signal_region"]["window_gev"]
         if not lo < hi:
-            raise ConfigError(f"config key 'anomaly.training.signal_region.window_gev': need low < high, got {[lo, hi]}")
+            raise ConfigError(
+                f"config key 'anomaly.training.signal_region.window_gev': need low < high, got {[lo, hi]}"
+            )
     for name in config["anomaly"].get("blind_search", {}).get("data", []):
         if name not in samples or not samples[name].is_data:
-            raise ConfigError(f"config key 'anomaly.blind_search.data': '{name}' is not a data sample of the sample list")
+            raise ConfigError(
+                f"config key 'anomaly.blind_search.data': '{name}' is not a data sample of the sample list"
+            )

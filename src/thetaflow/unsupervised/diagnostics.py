@@ -58,13 +58,21 @@ def check_diagnostics_config(config: Mapping) -> None:
     """Settings checks that need no data; errors name the key."""
     spec = diagnostics_settings(config)
     if not 0 <= spec["pca"]["fold"] < config["ml"]["folds"]:
-        raise ConfigError(f"config key 'diagnostics.pca.fold': must be in [0, ml.folds = {config['ml']['folds']})")
+        raise ConfigError(
+            f"config key 'diagnostics.pca.fold': must be in [0, ml.folds = {config['ml']['folds']})"
+        )
     lo, hi = spec["clustering"]["kmeans"]["k_range"]
     if not 2 <= lo <= hi:
-        raise ConfigError(f"config key 'diagnostics.clustering.kmeans.k_range': need 2 <= low <= high, got {[lo, hi]}")
+        raise ConfigError(
+            f"config key 'diagnostics.clustering.kmeans.k_range': need 2 <= low <= high, got {[lo, hi]}"
+        )
     k = spec["clustering"]["kmeans"]["k"]
     n = spec["clustering"]["subsample"]
-    for key, value in (("kmeans.k", k), ("kmeans.k_range", hi), ("dbscan.min_samples", spec["clustering"]["dbscan"]["min_samples"])):
+    for key, value in (
+        ("kmeans.k", k),
+        ("kmeans.k_range", hi),
+        ("dbscan.min_samples", spec["clustering"]["dbscan"]["min_samples"]),
+    ):
         if value >= n:
             raise ConfigError(
                 f"config key 'diagnostics.clustering.{key}': {value} is not below the subsample of "
@@ -147,13 +155,18 @@ def run_pca(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[
         "dropped_constant_features": list(pca.standardisation.dropped),
         "explained_variance_ratio": pca.explained_variance_ratio.tolist(),
         "components_for_90_percent": int(np.searchsorted(cumulative, 0.9) + 1),
-        "loadings": {f"pc{i + 1}": dict(zip(pca.standardisation.features, pca.components[i].tolist()))
-                     for i in range(n_load)},
+        "loadings": {
+            f"pc{i + 1}": dict(zip(pca.standardisation.features, pca.components[i].tolist()))
+            for i in range(n_load)
+        },
         "seconds": time.perf_counter() - start,
     }
     write_json(outputs["summary"], summary)
-    log.info("PCA: %d events fitted, first two components explain %.1f %%", summary["n_fit"],
-             100 * cumulative[min(1, len(cumulative) - 1)])
+    log.info(
+        "PCA: %d events fitted, first two components explain %.1f %%",
+        summary["n_fit"],
+        100 * cumulative[min(1, len(cumulative) - 1)],
+    )
     return summary
 
 
@@ -172,7 +185,9 @@ def stratified_subsample(table: pd.DataFrame, size: int, seed: int) -> pd.DataFr
             f"{len(table)}; lower it"
         )
     rng = np.random.default_rng(seed)
-    groups = {s: np.flatnonzero((table["sample"] == s).to_numpy()) for s in table["sample"].unique()}
+    groups = {
+        s: np.flatnonzero((table["sample"] == s).to_numpy()) for s in table["sample"].unique()
+    }
     chosen, left = [], size
     for i, (_, idx) in enumerate(sorted(groups.items(), key=lambda kv: len(kv[1]))):
         share = left // (len(groups) - i)
@@ -207,7 +222,9 @@ def purity(labels: np.ndarray, processes: np.ndarray) -> float:
     return float(counts.max(axis=1).sum() / counts.to_numpy().sum())
 
 
-def choose_k(X: np.ndarray, k_range: Sequence[int], seed: int) -> tuple[dict[int, float], dict[int, float]]:
+def choose_k(
+    X: np.ndarray, k_range: Sequence[int], seed: int
+) -> tuple[dict[int, float], dict[int, float]]:
     """Inertia (elbow) and silhouette score of k-means for every k in the range."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -220,7 +237,9 @@ def choose_k(X: np.ndarray, k_range: Sequence[int], seed: int) -> tuple[dict[int
     return inertia, silhouette
 
 
-def run_clustering(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
+def run_clustering(
+    config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]
+) -> dict:
     """Workflow entry point: k-means and DBSCAN on a stratified subsample; figures, summary."""
     from sklearn.cluster import DBSCAN, KMeans
     from sklearn.neighbors import NearestNeighbors
@@ -244,7 +263,9 @@ def run_clustering(config: Mapping, feature_files: Mapping[str, str], outputs: M
     k_lo, k_hi = spec["kmeans"]["k_range"]
     for key, k in (("kmeans.k", spec["kmeans"]["k"]), ("kmeans.k_range", k_hi)):
         if k >= len(X):
-            raise DiagnosticsError(f"config key 'diagnostics.clustering.{key}': k = {k} needs more than {len(X)} events")
+            raise DiagnosticsError(
+                f"config key 'diagnostics.clustering.{key}': k = {k} needs more than {len(X)} events"
+            )
     inertia, silhouette = choose_k(X, (k_lo, k_hi), seed)
     k = spec["kmeans"]["k"] or max(silhouette, key=silhouette.__getitem__)
     kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
@@ -262,16 +283,23 @@ def run_clustering(config: Mapping, feature_files: Mapping[str, str], outputs: M
     db = DBSCAN(eps=eps, min_samples=min_samples).fit(X)
     noise = db.labels_ == -1
     overall = pd.Series(processes).value_counts(normalize=True)
-    noise_comp = pd.Series(processes[noise]).value_counts(normalize=True) if noise.any() else overall * 0
+    noise_comp = (
+        pd.Series(processes[noise]).value_counts(normalize=True) if noise.any() else overall * 0
+    )
     plot_dbscan(kdist, eps, overall, noise_comp, float(noise.mean()), outputs["dbscan"])
     summary = {
-        "subsample": {"events": len(X), "per_process": table["sample"].value_counts().to_dict(),
-                      "reason": "silhouette and DBSCAN cost O(n^2); stratified so every process is visible"},
+        "subsample": {
+            "events": len(X),
+            "per_process": table["sample"].value_counts().to_dict(),
+            "reason": "silhouette and DBSCAN cost O(n^2); stratified so every process is visible",
+        },
         "features": list(std.features),
         "dropped_constant_features": list(std.dropped),
         "kmeans": {
             "k": int(k),
-            "k_from": "config" if spec["kmeans"]["k"] else f"best silhouette over k in [{k_lo}, {k_hi}]",
+            "k_from": "config"
+            if spec["kmeans"]["k"]
+            else f"best silhouette over k in [{k_lo}, {k_hi}]",
             "inertia": {str(i): v for i, v in inertia.items()},
             "silhouette": {str(i): v for i, v in silhouette.items()},
             "purity": purity(kmeans.labels_, processes),
@@ -279,19 +307,29 @@ def run_clustering(config: Mapping, feature_files: Mapping[str, str], outputs: M
         },
         "dbscan": {
             "eps": eps,
-            "eps_from": "config" if spec["dbscan"]["eps"] else f"knee of the {min_samples}-distance curve",
+            "eps_from": "config"
+            if spec["dbscan"]["eps"]
+            else f"knee of the {min_samples}-distance curve",
             "min_samples": min_samples,
             "clusters": int(len(set(db.labels_) - {-1})),
             "noise_fraction": float(noise.mean()),
             "noise_composition": noise_comp.to_dict(),
             "overall_composition": overall.to_dict(),
-            "purity_without_noise": purity(db.labels_[~noise], processes[~noise]) if (~noise).any() else None,
+            "purity_without_noise": purity(db.labels_[~noise], processes[~noise])
+            if (~noise).any()
+            else None,
         },
         "seconds": time.perf_counter() - start,
     }
     write_json(outputs["summary"], summary)
-    log.info("clustering: k-means k=%d purity %.3f; DBSCAN eps=%.3f, %d clusters, noise %.3f",
-             k, summary["kmeans"]["purity"], eps, summary["dbscan"]["clusters"], summary["dbscan"]["noise_fraction"])
+    log.info(
+        "clustering: k-means k=%d purity %.3f; DBSCAN eps=%.3f, %d clusters, noise %.3f",
+        k,
+        summary["kmeans"]["purity"],
+        eps,
+        summary["dbscan"]["clusters"],
+        summary["dbscan"]["noise_fraction"],
+    )
     return summary
 
 

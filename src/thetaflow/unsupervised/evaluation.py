@@ -39,7 +39,12 @@ def working_point_metrics(roc: Roc, points: Sequence[float] = ANOMALY_WORKING_PO
     return out
 
 
-def per_feature_errors(frame: pd.DataFrame, squared: np.ndarray, features: Sequence[str], groups: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def per_feature_errors(
+    frame: pd.DataFrame,
+    squared: np.ndarray,
+    features: Sequence[str],
+    groups: Mapping[str, np.ndarray],
+) -> pd.DataFrame:
     """Weighted mean of per-feature squared errors (``squared``) per event group."""
     w = np.abs(frame["weight"].to_numpy())
     rows = {}
@@ -67,7 +72,10 @@ def evaluate_autoencoder(
     for sample, path in feature_files.items():
         features = pd.read_parquet(path, columns=[*ID_COLUMNS, "label", "weight", *inputs])
         scores = pd.read_parquet(score_files[sample])
-        if len(scores) != len(features) or not (scores["event"].to_numpy() == features["event"].to_numpy()).all():
+        if (
+            len(scores) != len(features)
+            or not (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+        ):
             raise ValueError(f"{score_files[sample]}: rows do not match the feature table {path}")
         frames.append(features.assign(sample=sample, score=scores["score"].to_numpy()))
     table = pd.concat(frames, ignore_index=True)
@@ -75,7 +83,10 @@ def evaluate_autoencoder(
     weight = table["weight"].to_numpy()
     score = table["score"].to_numpy()
     background = labels == LABEL_BACKGROUND
-    metrics: dict = {"training": _training_summary(model_dirs), "score": "error / (error + reference_error)"}
+    metrics: dict = {
+        "training": _training_summary(model_dirs),
+        "score": "error / (error + reference_error)",
+    }
     rocs = {}
     for name, label in (("known signal", LABEL_SIGNAL), ("bsm", LABEL_BSM)):
         sel = background | (labels == label)
@@ -86,8 +97,13 @@ def evaluate_autoencoder(
             rocs[name if label == LABEL_SIGNAL else f"BSM ({', '.join(bsm_names)})"] = roc
     plot_roc_curves(rocs, outputs["roc"], rlabel="autoencoder, out-of-fold")
     processes = {samples[s].label: (table["sample"] == s).to_numpy() for s in feature_files}
-    plot_score_distributions(score, weight, processes, outputs["distributions"],
-                             colors=[samples[s].spec.get("color") for s in feature_files])
+    plot_score_distributions(
+        score,
+        weight,
+        processes,
+        outputs["distributions"],
+        colors=[samples[s].spec.get("color") for s in feature_files],
+    )
     # which features make events anomalous: per-feature squared errors, each from its fold's model
     models = load_fold_autoencoders(config, model_dirs)
     kept = list(models[0].standardisation.features)
@@ -97,19 +113,31 @@ def evaluate_autoencoder(
         sel = folds == k
         if sel.any():
             # in units of the fold's typical (validation) error of each feature
-            squared[sel] = model.reconstruct(table.loc[sel]).squared_error / np.asarray(model.record["feature_scale"])
+            squared[sel] = model.reconstruct(table.loc[sel]).squared_error / np.asarray(
+                model.record["feature_scale"]
+            )
     tail = background & (score >= _weighted_quantile(score[background], weight[background], 0.99))
-    groups = {"backgrounds": background, "backgrounds, top 1 % score": tail, "known signal": labels == LABEL_SIGNAL}
+    groups = {
+        "backgrounds": background,
+        "backgrounds, top 1 % score": tail,
+        "known signal": labels == LABEL_SIGNAL,
+    }
     if (labels == LABEL_BSM).any():
         groups["BSM"] = labels == LABEL_BSM
     errors = per_feature_errors(table, squared, kept, groups)
     plot_feature_errors(errors, outputs["feature_errors"])
     metrics["feature_errors"] = {col: errors[col].to_dict() for col in errors.columns}
-    metrics["mean_score"] = {s: float(np.average(score[m], weights=np.abs(weight[m]))) for s, m in
-                             ((s, (table["sample"] == s).to_numpy()) for s in feature_files) if m.any()}
+    metrics["mean_score"] = {
+        s: float(np.average(score[m], weights=np.abs(weight[m])))
+        for s, m in ((s, (table["sample"] == s).to_numpy()) for s in feature_files)
+        if m.any()
+    }
     write_json(outputs["metrics"], metrics)
-    log.info("autoencoder: AUC known signal %.3f%s", metrics.get("known_signal", {}).get("auc", float("nan")),
-             f", BSM {metrics['bsm']['auc']:.3f}" if "bsm" in metrics else "")
+    log.info(
+        "autoencoder: AUC known signal %.3f%s",
+        metrics.get("known_signal", {}).get("auc", float("nan")),
+        f", BSM {metrics['bsm']['auc']:.3f}" if "bsm" in metrics else "",
+    )
     return metrics
 
 

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 
 def plot_score_distributions(
-    score: np.ndarray, weight: np.ndarray, processes: Mapping[str, np.ndarray], output: str,
+    score: np.ndarray,
+    weight: np.ndarray,
+    processes: Mapping[str, np.ndarray],
+    output: str,
     colors: Sequence[str | None] = (),
 ) -> None:
     """Normalised distributions of e/e_ref = score/(1 − score) per process, log axes."""
@@ -43,11 +46,18 @@ def plot_score_distributions(
             if not mask.any():
                 continue
             h, _ = np.histogram(np.clip(ratio[mask], lo, hi), edges, weights=np.abs(weight[mask]))
-            ax.stairs(h / max(h.sum(), 1e-300), edges, label=name, linewidth=2,
-                      color=colors[i] if i < len(colors) else None)
+            ax.stairs(
+                h / max(h.sum(), 1e-300),
+                edges,
+                label=name,
+                linewidth=2,
+                color=colors[i] if i < len(colors) else None,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(r"reconstruction error / training median ($\mathrm{score}/(1-\mathrm{score})$)")
+        ax.set_xlabel(
+            r"reconstruction error / training median ($\mathrm{score}/(1-\mathrm{score})$)"
+        )
         ax.set_ylabel("Fraction of events")
         ax.legend(fontsize="small")
         experiment_label(ax, "autoencoder, out-of-fold")
@@ -62,7 +72,9 @@ def plot_feature_errors(errors: pd.DataFrame, output: str) -> None:
         n = len(errors.columns)
         y = np.arange(len(errors.index))
         for i, col in enumerate(errors.columns):
-            ax.barh(y + (i - (n - 1) / 2) * 0.8 / n, errors[col].to_numpy(), height=0.8 / n, label=col)
+            ax.barh(
+                y + (i - (n - 1) / 2) * 0.8 / n, errors[col].to_numpy(), height=0.8 / n, label=col
+            )
         ax.set_yticks(y, errors.index, fontsize="x-small")
         ax.invert_yaxis()
         ax.set_xscale("log")
@@ -82,17 +94,43 @@ def plot_blind_search(results: Sequence[TailResult], output: str) -> None:
         x = np.arange(len(discs))
         width = 0.8 / max(len(datas), 1)
         for i, data in enumerate(datas):
-            z = [next((r.observed_significance for r in results if r.discriminant == d and r.data == data), np.nan)
-                 for d in discs]
-            ax.bar(x + (i - (len(datas) - 1) / 2) * width, np.clip(z, -5, None), width, label=f"observed, {data}")
-        expected = [next((r.expected_significance for r in results if r.discriminant == d), np.nan) for d in discs]
-        ax.plot(x, expected, "k_", markersize=30, markeredgewidth=3, label="expected from the simulated BSM process")
+            z = [
+                next(
+                    (
+                        r.observed_significance
+                        for r in results
+                        if r.discriminant == d and r.data == data
+                    ),
+                    np.nan,
+                )
+                for d in discs
+            ]
+            ax.bar(
+                x + (i - (len(datas) - 1) / 2) * width,
+                np.clip(z, -5, None),
+                width,
+                label=f"observed, {data}",
+            )
+        expected = [
+            next((r.expected_significance for r in results if r.discriminant == d), np.nan)
+            for d in discs
+        ]
+        ax.plot(
+            x,
+            expected,
+            "k_",
+            markersize=30,
+            markeredgewidth=3,
+            label="expected from the simulated BSM process",
+        )
         for level in (3, 5):
             ax.axhline(level, color="grey", linestyle=":")
         ax.set_xticks(x, discs, rotation=30, ha="right")
         ax.set_ylabel("local significance Z in the tail")
         eff = results[0].tail_efficiency if results else float("nan")
-        ax.legend(fontsize="small", title=f"tail: {eff:g} of the expected SM", title_fontsize="small")
+        ax.legend(
+            fontsize="small", title=f"tail: {eff:g} of the expected SM", title_fontsize="small"
+        )
         experiment_label(ax, "blind search")
         save_figure(fig, output)
 
@@ -127,23 +165,45 @@ def plot_tails(
             rs, rw = ref["score"].to_numpy(), ref["weight"].to_numpy()
 
             def hist(frame: pd.DataFrame, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
-                x = -np.log10(np.clip(tail_efficiency(frame["score"].to_numpy(), rs, rw), 1e-4, 1.0))
+                x = -np.log10(
+                    np.clip(tail_efficiency(frame["score"].to_numpy(), rs, rw), 1e-4, 1.0)
+                )
                 x = np.clip(x, 0, edges[-1] - 1e-9)
                 w = frame["weight"].to_numpy() if weighted else np.ones(len(frame))
                 return np.histogram(x, edges, weights=w)[0], np.histogram(x, edges, weights=w**2)[0]
 
             expected, variance = hist(ref)
             ax.stairs(expected, edges, color="tab:blue", label="expected SM")
-            ax.stairs(expected + np.sqrt(variance), edges, baseline=expected - np.sqrt(variance),
-                      fill=True, color="tab:blue", alpha=0.3)
+            ax.stairs(
+                expected + np.sqrt(variance),
+                edges,
+                baseline=expected - np.sqrt(variance),
+                fill=True,
+                color="tab:blue",
+                alpha=0.3,
+            )
             if bsm:
                 extra = hist(pd.concat([read[s] for s in bsm], ignore_index=True))[0]
-                ax.stairs(expected + extra, edges, baseline=expected, fill=True, color="tab:red", alpha=0.4,
-                          label=" + ".join(labels[s] for s in bsm))
+                ax.stairs(
+                    expected + extra,
+                    edges,
+                    baseline=expected,
+                    fill=True,
+                    color="tab:red",
+                    alpha=0.4,
+                    label=" + ".join(labels[s] for s in bsm),
+                )
             centres = 0.5 * (edges[1:] + edges[:-1])
             for i, d in enumerate(data):
                 counts = hist(read[d], weighted=False)[0]
-                ax.errorbar(centres + 0.04 * i, counts, yerr=np.sqrt(counts), fmt="o", markersize=3, label=labels[d])
+                ax.errorbar(
+                    centres + 0.04 * i,
+                    counts,
+                    yerr=np.sqrt(counts),
+                    fmt="o",
+                    markersize=3,
+                    label=labels[d],
+                )
             ax.axvline(-math.log10(headline), color="black", linestyle="--")
             ax.set_yscale("log")
             ax.set_ylim(bottom=0.1)
@@ -181,11 +241,18 @@ def plot_pca_projections(
         fig, axes = plt.subplots(1, 3, figsize=(24, 8))
         allp = np.concatenate([p for p, _ in shown.values()]) if shown else np.zeros((0, 2))
         for j in range(2):
-            lo, hi = (np.quantile(allp[:, j], [0.002, 0.998]) if len(allp) else (0, 1))
+            lo, hi = np.quantile(allp[:, j], [0.002, 0.998]) if len(allp) else (0, 1)
             edges = np.linspace(lo, hi, 41)
             for name, (p, color) in shown.items():
-                axes[j].hist(np.clip(p[:, j], lo, hi), edges, density=True, histtype="step", linewidth=2,
-                             label=name, color=color)
+                axes[j].hist(
+                    np.clip(p[:, j], lo, hi),
+                    edges,
+                    density=True,
+                    histtype="step",
+                    linewidth=2,
+                    label=name,
+                    color=color,
+                )
             axes[j].set_xlabel(f"PC{j + 1} ({100 * ratio[j]:.1f} % of variance)")
             axes[j].set_ylabel("density")
         for name, (p, color) in shown.items():
@@ -211,7 +278,9 @@ def plot_loadings(components: np.ndarray, features: Sequence[str], output: str) 
         save_figure(fig, output)
 
 
-def plot_kmeans_selection(inertia: Mapping[int, float], silhouette: Mapping[int, float], chosen: int, output: str) -> None:
+def plot_kmeans_selection(
+    inertia: Mapping[int, float], silhouette: Mapping[int, float], chosen: int, output: str
+) -> None:
     """Elbow (inertia vs k) and silhouette score vs k, the chosen k marked."""
     with plt.style.context(mplhep.style.ROOT):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(16, 7))
@@ -246,7 +315,14 @@ def plot_cluster_composition(comp: pd.DataFrame, title: str, output: str) -> Non
         save_figure(fig, output)
 
 
-def plot_dbscan(kdist: np.ndarray, eps: float, overall: pd.Series, noise: pd.Series, noise_fraction: float, output: str) -> None:
+def plot_dbscan(
+    kdist: np.ndarray,
+    eps: float,
+    overall: pd.Series,
+    noise: pd.Series,
+    noise_fraction: float,
+    output: str,
+) -> None:
     """k-distance curve with ε, and the composition of the noise against the whole subsample."""
     with plt.style.context(mplhep.style.ROOT):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(16, 7))
@@ -258,7 +334,12 @@ def plot_dbscan(kdist: np.ndarray, eps: float, overall: pd.Series, noise: pd.Ser
         names = list(overall.index)
         x = np.arange(len(names))
         a2.bar(x - 0.2, [overall.get(n, 0.0) for n in names], 0.4, label="all events")
-        a2.bar(x + 0.2, [noise.get(n, 0.0) for n in names], 0.4, label=f"noise ({100 * noise_fraction:.1f} %)")
+        a2.bar(
+            x + 0.2,
+            [noise.get(n, 0.0) for n in names],
+            0.4,
+            label=f"noise ({100 * noise_fraction:.1f} %)",
+        )
         a2.set_xticks(x, names, rotation=30, ha="right", fontsize="x-small")
         a2.set_ylabel("fraction")
         a2.legend(fontsize="small")

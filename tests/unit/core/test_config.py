@@ -38,12 +38,21 @@ def test_default_and_ci_configs_are_valid():
 @pytest.mark.parametrize(
     ("overrides", "pattern"),
     [
-        ({"analysis": {"lumi_fbb": 3.0}}, r"key 'analysis'.*unknown key\(s\) 'lumi_fbb' \(did you mean 'lumi_fb'\?\)"),
-        ({"analysis": {"lumi_fb": "lots"}}, r"key 'analysis.lumi_fb': 'lots' is not of type 'number'"),
+        (
+            {"analysis": {"lumi_fbb": 3.0}},
+            r"key 'analysis'.*unknown key\(s\) 'lumi_fbb' \(did you mean 'lumi_fb'\?\)",
+        ),
+        (
+            {"analysis": {"lumi_fb": "lots"}},
+            r"key 'analysis.lumi_fb': 'lots' is not of type 'number'",
+        ),
         ({"analysis": {"lumi_fb": -1}}, r"key 'analysis.lumi_fb'"),
         ({"simulation": {"events_per_chunk": 1.5}}, r"key 'simulation.events_per_chunk'"),
         ({"ingest": {"chunk_size": 0}}, r"key 'ingest.chunk_size'"),
-        ({"selection": {"cuts": [{"name": "x", "expression": "n_jets > 1"}]}}, r"key 'selection.cuts\[0\]'"),
+        (
+            {"selection": {"cuts": [{"name": "x", "expression": "n_jets > 1"}]}},
+            r"key 'selection.cuts\[0\]'",
+        ),
         ({"unknown_section": {}}, r"key '\(top level\)'.*unknown_section"),
     ],
 )
@@ -79,14 +88,27 @@ def test_sample_list_errors_name_the_sample(tmp_path):
         load_with({}, tmp_path, samples)
     samples = default_samples()
     samples["ttbar"]["generate"]["higgs_mass_gev"] = 130.0
-    with pytest.raises(ConfigError, match=r"samples.ttbar.generate.higgs_mass_gev': a parameter of model 'zh'"):
+    with pytest.raises(
+        ConfigError, match=r"samples.ttbar.generate.higgs_mass_gev': a parameter of model 'zh'"
+    ):
         load_with({}, tmp_path, samples)
     samples = default_samples()
-    samples["extra"] = {"kind": "background", "xsec_pb": 1.0, "files": [str(tmp_path / "missing.root")]}
-    with pytest.raises(ConfigError, match=r"samples.extra.files\[0\]': file not found: .*missing.root"):
+    samples["extra"] = {
+        "kind": "background",
+        "xsec_pb": 1.0,
+        "files": [str(tmp_path / "missing.root")],
+    }
+    with pytest.raises(
+        ConfigError, match=r"samples.extra.files\[0\]': file not found: .*missing.root"
+    ):
         load_with({}, tmp_path, samples)
     samples = default_samples()
-    samples["both"] = {"kind": "background", "xsec_pb": 1.0, "files": ["a.root"], "generate": {"model": "zz", "n_events": 5}}
+    samples["both"] = {
+        "kind": "background",
+        "xsec_pb": 1.0,
+        "files": ["a.root"],
+        "generate": {"model": "zz", "n_events": 5},
+    }
     with pytest.raises(ConfigError, match=r"key 'both'"):
         load_with({}, tmp_path, samples)
     samples = default_samples()
@@ -112,6 +134,8 @@ def test_variations_and_their_jet_energy_scale_factors(is_data, jes):
     shift = config["systematics"]["shape"]["jes"]["relative_shift"]
     if not jes:
         config["systematics"]["shape"].pop("jes")
-    expected = [("nominal", 1.0)] + ([("jes_up", 1.0 + shift), ("jes_down", 1.0 - shift)] if jes and not is_data else [])
+    expected = [("nominal", 1.0)] + (
+        [("jes_up", 1.0 + shift), ("jes_down", 1.0 - shift)] if jes and not is_data else []
+    )
     assert [(v.name, v.jes_factor) for v in variations(config, is_data)] == expected
     assert variation_names(config, is_data) == [name for name, _ in expected]

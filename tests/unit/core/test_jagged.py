@@ -17,11 +17,13 @@ def lists() -> ak.Array:
     counts = rng.integers(0, 8, 3000)
     n = int(counts.sum())
     return ak.unflatten(
-        ak.zip({
-            "pt": (rng.exponential(40.0, n) + 20.0).astype(np.float32),
-            "btag": rng.choice(np.float32([0.1, 0.5, 0.9, 0.95]), n),
-            "eta": rng.normal(0.0, 1.5, n).astype(np.float32),
-        }),
+        ak.zip(
+            {
+                "pt": (rng.exponential(40.0, n) + 20.0).astype(np.float32),
+                "btag": rng.choice(np.float32([0.1, 0.5, 0.9, 0.95]), n),
+                "eta": rng.normal(0.0, 1.5, n).astype(np.float32),
+            }
+        ),
         counts,
     )
 
@@ -79,8 +81,12 @@ def test_top_two_match_a_full_sort(lists, objects):
     i, j = objects.top_two_index(objects["btag"])
     order = ak.pad_none(ak.argsort(lists.btag, axis=1, ascending=False, stable=True), 2, axis=1)
     start = objects.offsets[:-1]
-    np.testing.assert_array_equal(np.where(i >= 0, i - start, -1), ak.to_numpy(ak.fill_none(order[:, 0], -1)))
-    np.testing.assert_array_equal(np.where(j >= 0, j - start, -1), ak.to_numpy(ak.fill_none(order[:, 1], -1)))
+    np.testing.assert_array_equal(
+        np.where(i >= 0, i - start, -1), ak.to_numpy(ak.fill_none(order[:, 0], -1))
+    )
+    np.testing.assert_array_equal(
+        np.where(j >= 0, j - start, -1), ak.to_numpy(ak.fill_none(order[:, 1], -1))
+    )
 
 
 def test_sum_is_bit_identical_to_ak_sum(lists, objects):
@@ -92,7 +98,9 @@ def test_sum_is_bit_identical_to_ak_sum(lists, objects):
 def test_concatenate_matches_ak_concatenate(lists, objects):
     other = objects.filter(objects["eta"] > 0)
     joined = concatenate(objects, other)
-    assert as_lists(joined, "eta") == ak.to_list(ak.concatenate([lists.eta, lists.eta[lists.eta > 0]], axis=1))
+    assert as_lists(joined, "eta") == ak.to_list(
+        ak.concatenate([lists.eta, lists.eta[lists.eta > 0]], axis=1)
+    )
 
 
 def test_empty_collection():

@@ -17,7 +17,9 @@ class Clock:
 
 def test_progress_is_rate_limited_and_always_reports_the_end(caplog):
     clock = Clock()
-    progress = Progress(logging.getLogger("t"), "training", 100, "epochs", interval_s=10, clock=clock)
+    progress = Progress(
+        logging.getLogger("t"), "training", 100, "epochs", interval_s=10, clock=clock
+    )
     logged = []
     with caplog.at_level(logging.INFO):
         for done in range(1, 101):
@@ -41,5 +43,6 @@ def test_xgboost_callback_feeds_progress(caplog):
     y = (X[:, 0] > 0).astype(int)
     with caplog.at_level(logging.INFO):
         xgb.XGBClassifier(n_estimators=5, callbacks=[xgboost_callback(progress)]).fit(
-            X, y, eval_set=[(X, y)], verbose=False)
+            X, y, eval_set=[(X, y)], verbose=False
+        )
     assert progress.lines == 5 and "validation_0_logloss" in caplog.records[-1].getMessage()

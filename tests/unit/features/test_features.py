@@ -35,19 +35,36 @@ from thetaflow.features.compute import (
 from thetaflow.ingestion.ingest import output_record
 
 M_MU, M_E = 0.10566, 0.000511
-SYSTS = {"btag": {"b": 0.04, "c": 0.08, "light": 0.15}, "lepton_eff": {"muon": 0.01, "electron": 0.02}}
+SYSTS = {
+    "btag": {"b": 0.04, "c": 0.08, "light": 0.15},
+    "lepton_eff": {"muon": 0.01, "electron": 0.02},
+}
 RTOL = 2e-5  # inputs are float32 and vector computes in float32
 
 
 def lepton(pt, eta, phi, pdg):
     mass = M_MU if abs(pdg) == 13 else M_E
-    return {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "charge": -int(np.sign(pdg)), "pdgId": pdg}
+    return {
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "mass": mass,
+        "charge": -int(np.sign(pdg)),
+        "pdgId": pdg,
+    }
 
 
 def jet(pt, eta, phi, mass, btag, flav, gen_pt, n_mu=0, n_el=0):
     return {
-        "pt": pt, "eta": eta, "phi": phi, "mass": mass, "btag": btag, "hadron_flavour": flav,
-        "gen_pt": gen_pt, "n_muons": n_mu, "n_electrons": n_el,
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "mass": mass,
+        "btag": btag,
+        "hadron_flavour": flav,
+        "gen_pt": gen_pt,
+        "n_muons": n_mu,
+        "n_electrons": n_el,
     }
 
 
@@ -65,7 +82,9 @@ EVENTS = [
             jet(50.0, 0.0, 0.0, 0.0, 0.9, 5, 55.0, n_mu=1),
             jet(50.0, 0.0, math.pi, 0.0, 0.7, 5, 48.0),
         ],
-        "met": (25.0, 1.0), "gen_weight": 1.0, "extra_weight": 1.0,
+        "met": (25.0, 1.0),
+        "gen_weight": 1.0,
+        "extra_weight": 1.0,
     },
     {
         "leptons": [lepton(80.0, 1.2, -0.4, 11), lepton(35.0, -0.3, 2.2, -11)],
@@ -74,17 +93,25 @@ EVENTS = [
             jet(70.0, 1.1, 2.5, 8.0, 0.60, 4, 75.0, n_el=1),
             jet(45.0, -1.2, -2.0, 6.0, 0.95, 5, 52.0, n_mu=1),
         ],
-        "met": (40.0, -2.0), "gen_weight": -8.0, "extra_weight": 1.1,
+        "met": (40.0, -2.0),
+        "gen_weight": -8.0,
+        "extra_weight": 1.1,
     },
     {
-        "leptons": [lepton(55.0, -2.0, 3.0, -13), lepton(30.0, 2.1, -3.0, 11), lepton(12.0, 0.5, 0.5, 13)],
+        "leptons": [
+            lepton(55.0, -2.0, 3.0, -13),
+            lepton(30.0, 2.1, -3.0, 11),
+            lepton(12.0, 0.5, 0.5, 13),
+        ],
         "jets": [
             jet(150.0, -0.5, 0.2, 15.0, 0.80, 5, 160.0),
             jet(90.0, 0.8, -1.5, 9.0, 0.10, 0, 88.0),
             jet(40.0, 2.0, 2.8, 5.0, 0.30, 0, 38.0),
             jet(22.0, -2.3, -0.7, 3.0, 0.85, 0, 30.0, n_el=1),
         ],
-        "met": (10.0, 0.5), "gen_weight": 0.6, "extra_weight": 0.9,
+        "met": (10.0, 0.5),
+        "gen_weight": 0.6,
+        "extra_weight": 0.9,
     },
 ]
 HIGGS_JETS = [(0, 1), (1, 2), (0, 3)]  # (b1, b2) indices into each event's jets, by hand
@@ -187,11 +214,27 @@ def expected_features(ev, higgs) -> dict[str, float]:
 
 def test_hand_made_events_have_the_ingest_layout(events):
     assert events.fields == [
-        "run", "luminosityBlock", "event", "gen_weight", "extra_weight", "leptons", "jets", "met_pt", "met_phi"
+        "run",
+        "luminosityBlock",
+        "event",
+        "gen_weight",
+        "extra_weight",
+        "leptons",
+        "jets",
+        "met_pt",
+        "met_phi",
     ]
     assert events.leptons.fields == ["pt", "eta", "phi", "mass", "charge", "pdg_id"]
     assert events.jets.fields == [
-        "pt", "eta", "phi", "mass", "btag", "hadron_flavour", "gen_pt", "n_muons", "n_electrons"
+        "pt",
+        "eta",
+        "phi",
+        "mass",
+        "btag",
+        "hadron_flavour",
+        "gen_pt",
+        "n_muons",
+        "n_electrons",
     ]
     assert ak.to_list(ak.num(events.leptons)) == [2, 2, 2]  # ingestion keeps the two leading
     assert ak.to_list(ak.num(events.jets)) == [2, 3, 4]
@@ -259,15 +302,23 @@ def test_btag_sf_variation_by_flavour_of_the_higgs_jets(events):
     b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
     # flavours of (b1, b2): (b, b), (c, b), (b, light); the untagged jets never count
     for sign in (1, -1):
-        expected = [(1 + sign * b) ** 2, (1 + sign * c) * (1 + sign * b), (1 + sign * b) * (1 + sign * light)]
-        np.testing.assert_allclose(btag_sf_variation(events, SYSTS["btag"], sign), expected, rtol=1e-12)
+        expected = [
+            (1 + sign * b) ** 2,
+            (1 + sign * c) * (1 + sign * b),
+            (1 + sign * b) * (1 + sign * light),
+        ]
+        np.testing.assert_allclose(
+            btag_sf_variation(events, SYSTS["btag"], sign), expected, rtol=1e-12
+        )
 
 
 def test_lepton_sf_variation_by_muon_or_electron(events):
     mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
     for sign in (1, -1):
         expected = [(1 + sign * mu) ** 2, (1 + sign * el) ** 2, (1 + sign * mu) * (1 + sign * el)]
-        np.testing.assert_allclose(lepton_sf_variation(events, SYSTS["lepton_eff"], sign), expected, rtol=1e-12)
+        np.testing.assert_allclose(
+            lepton_sf_variation(events, SYSTS["lepton_eff"], sign), expected, rtol=1e-12
+        )
 
 
 # --- feature tables -------------------------------------------------------------------------------
@@ -275,14 +326,23 @@ def test_lepton_sf_variation_by_muon_or_electron(events):
 
 def _table(events, kind="signal", norm=0.25, systs=SYSTS):
     return feature_table(
-        events, sample="zh", kind=kind, norm_factor=norm, feature_names=list(FEATURES), weight_systematics=systs
+        events,
+        sample="zh",
+        kind=kind,
+        norm_factor=norm,
+        feature_names=list(FEATURES),
+        weight_systematics=systs,
     )
 
 
 EXPECTED_COLUMNS = (
     ["run", "luminosityBlock", "event", "sample", "label", *FEATURES, "weight", "gen_weight"]
     + [f"weight_{s}_{d}" for s in ("btag", "lep") for d in ("up", "down")]
-    + [f"{b}_{c}" for b in ("b1", "b2") for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")]
+    + [
+        f"{b}_{c}"
+        for b in ("b1", "b2")
+        for c in ("gen_pt_gev", "mass_gev", "soft_lepton", "hadron_flavour")
+    ]
 )
 
 
@@ -292,14 +352,20 @@ def test_feature_table_weights_labels_and_systematics(events):
     t = table.to_pydict()
     assert t["sample"] == ["zh"] * 3
     assert t["label"] == [LABEL_SIGNAL] * 3
-    assert t["event"] == [101, 102, 103] and t["run"] == [1, 1, 1] and t["luminosityBlock"] == [3, 3, 3]
+    assert (
+        t["event"] == [101, 102, 103]
+        and t["run"] == [1, 1, 1]
+        and t["luminosityBlock"] == [3, 3, 3]
+    )
     weight = np.array([0.25 * e["gen_weight"] * e["extra_weight"] for e in EVENTS])
     np.testing.assert_allclose(t["weight"], weight, rtol=1e-12)
     np.testing.assert_allclose(t["gen_weight"], [e["gen_weight"] for e in EVENTS])
     b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
     mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
     for d, s in (("up", 1), ("down", -1)):
-        btag = np.array([(1 + s * b) ** 2, (1 + s * c) * (1 + s * b), (1 + s * b) * (1 + s * light)])
+        btag = np.array(
+            [(1 + s * b) ** 2, (1 + s * c) * (1 + s * b), (1 + s * b) * (1 + s * light)]
+        )
         lep = np.array([(1 + s * mu) ** 2, (1 + s * el) ** 2, (1 + s * mu) * (1 + s * el)])
         np.testing.assert_allclose(t[f"weight_btag_{d}"], weight * btag, rtol=1e-12)
         np.testing.assert_allclose(t[f"weight_lep_{d}"], weight * lep, rtol=1e-12)
@@ -354,17 +420,28 @@ def test_feature_table_of_no_events_has_every_column(events):
 
 def test_build_features_uses_the_cutflow_normalisation(tmp_path, events, default_config):
     config = default_config
-    ev_path, cf_path, out = tmp_path / "ev.parquet", tmp_path / "cutflow.json", tmp_path / "features.parquet"
+    ev_path, cf_path, out = (
+        tmp_path / "ev.parquet",
+        tmp_path / "cutflow.json",
+        tmp_path / "features.parquet",
+    )
     pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), ev_path)
     cf_path.write_text(json.dumps({"norm_factor": 0.125}))
     rows = build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
     assert rows == 3
     table = pq.read_table(out)
     assert table.column_names[: 5 + len(config["features"])] == [
-        "run", "luminosityBlock", "event", "sample", "label", *config["features"]
+        "run",
+        "luminosityBlock",
+        "event",
+        "sample",
+        "label",
+        *config["features"],
     ]
     np.testing.assert_allclose(
-        table["weight"].to_numpy(), [0.125 * e["gen_weight"] * e["extra_weight"] for e in EVENTS], rtol=1e-12
+        table["weight"].to_numpy(),
+        [0.125 * e["gen_weight"] * e["extra_weight"] for e in EVENTS],
+        rtol=1e-12,
     )
     assert table["label"].to_pylist() == [LABEL_BACKGROUND] * 3
     # an event without a Higgs candidate (one jet) is refused with a message naming the sample

@@ -61,7 +61,11 @@ def synthetic_templates(mu_data: float = 1.0, seed: int = 7, n_fine: int = 60) -
     0.05 per MC event; a +-4 % shift of the score (shape) and a +-5 % weight systematic."""
     rng = np.random.default_rng(seed)
     edges = np.linspace(0, 1, n_fine + 1)
-    spec = {"zh": ("signal", (6, 1.2), 2000), "zjets": ("background", (1, 3), 40000), "ttbar": ("background", (1.5, 2.5), 20000)}
+    spec = {
+        "zh": ("signal", (6, 1.2), 2000),
+        "zjets": ("background", (1, 3), 40000),
+        "ttbar": ("background", (1.5, 2.5), 20000),
+    }
     processes = {}
     for name, (kind, (a, b), n) in spec.items():
         x = rng.beta(a, b, n)
@@ -71,14 +75,19 @@ def synthetic_templates(mu_data: float = 1.0, seed: int = 7, n_fine: int = 60) -
             templates[f"jes_{d}"] = _fill(edges, np.clip(x * f, 0, 1), w)
             templates[f"btag_{d}"] = _fill(edges, x, w * (1.05 if d == "up" else 0.95))
         processes[name] = ProcessTemplates(kind, templates)
-    expected = sum((mu_data if p.kind == "signal" else 1.0) * p.nominal.sumw for p in processes.values())
+    expected = sum(
+        (mu_data if p.kind == "signal" else 1.0) * p.nominal.sumw for p in processes.values()
+    )
     data = rng.poisson(expected).astype(float)
     return TemplateSet("nn", "nn score", edges, "data", data, processes)
 
 
 def synthetic_config(config: dict) -> dict:
     inf = config["inference"]
-    inf["normalisation"] = {"lumi": {"uncertainty": 0.016}, "xsec_ttbar": {"uncertainty": 0.06, "samples": ["ttbar"]}}
+    inf["normalisation"] = {
+        "lumi": {"uncertainty": 0.016},
+        "xsec_ttbar": {"uncertainty": 0.06, "samples": ["ttbar"]},
+    }
     inf["systematics"] = {
         "jes": {"type": "shape", "up": "jes_up", "down": "jes_down"},
         "btag": {"type": "weight", "up": "weight_btag_up", "down": "weight_btag_down"},
@@ -124,8 +133,10 @@ def test_template_inputs_read_shape_variations_only_of_the_samples_they_act_on(c
     assert "results/scores/nn/ttbar/jes_up.parquet" in files["ttbar"]
     assert "results/features/ttbar/jes_down.parquet" in files["ttbar"]
     assert all("jes" not in path for path in files["zh"])
-    assert files["data"] == ["results/features/data/nominal.parquet", "results/scores/nn/data/nominal.parquet"]
-
+    assert files["data"] == [
+        "results/features/data/nominal.parquet",
+        "results/scores/nn/data/nominal.parquet",
+    ]
 
 
 def test_fine_edges_join_uniform_grid_and_signal_quantiles():
@@ -139,14 +150,23 @@ def test_fine_edges_join_uniform_grid_and_signal_quantiles():
 
 
 def test_fill_clips_out_of_range_values_into_the_edge_bins():
-    t = _fill(np.array([0.0, 0.5, 1.0]), np.array([-3.0, 0.2, 0.7, 1.0, 7.0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    t = _fill(
+        np.array([0.0, 0.5, 1.0]),
+        np.array([-3.0, 0.2, 0.7, 1.0, 7.0]),
+        np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+    )
     assert t.sumw.tolist() == [3.0, 12.0]
     assert t.sumw2.tolist() == [5.0, 50.0]
 
 
 def test_equal_signal_bins_meet_the_background_constraints():
     fine = synthetic_templates()
-    binning = {"strategy": "equal_signal", "n_bins": 8, "min_background": 20.0, "max_stat_uncertainty": 0.1}
+    binning = {
+        "strategy": "equal_signal",
+        "n_bins": 8,
+        "min_background": 20.0,
+        "max_stat_uncertainty": 0.1,
+    }
     boundaries = choose_bins(fine, binning)
     coarse = fine.rebinned(boundaries)
     bkg = coarse.total(coarse.background)
@@ -154,10 +174,14 @@ def test_equal_signal_bins_meet_the_background_constraints():
     assert np.all(np.sqrt(bkg.sumw2) / bkg.sumw <= 0.1)
     # nothing lost in the rebinning
     for name, process in fine.processes.items():
-        assert coarse.processes[name].nominal.sumw.sum() == pytest.approx(process.nominal.sumw.sum())
+        assert coarse.processes[name].nominal.sumw.sum() == pytest.approx(
+            process.nominal.sumw.sum()
+        )
     assert coarse.data.sum() == fine.data.sum()
     # without the constraints the bins hold equal signal
-    loose = fine.rebinned(choose_bins(fine, {**binning, "min_background": 0.0, "max_stat_uncertainty": 10.0}))
+    loose = fine.rebinned(
+        choose_bins(fine, {**binning, "min_background": 0.0, "max_stat_uncertainty": 10.0})
+    )
     sig = loose.total(loose.signal).sumw
     assert len(sig) == 8 and sig.std() / sig.mean() < 0.25
 
@@ -167,7 +191,9 @@ def test_template_set_round_trips_through_json(tmp_path):
     fine.save(str(tmp_path / "h.json"))
     back = TemplateSet.load(str(tmp_path / "h.json"))
     assert np.array_equal(back.edges, fine.edges) and np.array_equal(back.data, fine.data)
-    assert np.array_equal(back.processes["zh"].templates["jes_up"].sumw, fine.processes["zh"].templates["jes_up"].sumw)
+    assert np.array_equal(
+        back.processes["zh"].templates["jes_up"].sumw, fine.processes["zh"].templates["jes_up"].sumw
+    )
 
 
 # -- workspace ----------------------------------------------------------------------------------
@@ -177,9 +203,19 @@ def test_workspace_validates_against_the_histfactory_schema(workspace):
     config, outputs = workspace
     spec = read_json(outputs["workspace"])
     pyhf.schema.validate(spec, "workspace.json")  # raises on an invalid workspace
-    modifiers = {(m["name"], m["type"]) for ch in spec["channels"] for s in ch["samples"] for m in s["modifiers"]}
+    modifiers = {
+        (m["name"], m["type"])
+        for ch in spec["channels"]
+        for s in ch["samples"]
+        for m in s["modifiers"]
+    }
     assert ("mu", "normfactor") in modifiers
-    assert {("lumi", "normsys"), ("xsec_ttbar", "normsys"), ("jes", "histosys"), ("btag", "normsys")} <= modifiers
+    assert {
+        ("lumi", "normsys"),
+        ("xsec_ttbar", "normsys"),
+        ("jes", "histosys"),
+        ("btag", "normsys"),
+    } <= modifiers
     assert any(t == "staterror" for _, t in modifiers)
     assert spec["measurements"][0]["config"]["parameters"][0]["bounds"] == [[-10.0, 10.0]]
     binning = read_json(outputs["binning"])
@@ -188,7 +224,9 @@ def test_workspace_validates_against_the_histfactory_schema(workspace):
 
 def test_process_with_zero_yield_is_dropped_with_a_warning(config, tmp_path, caplog):
     templates = synthetic_templates()
-    templates.processes["empty"] = ProcessTemplates("background", {"nominal": Template(np.zeros(60), np.zeros(60))})
+    templates.processes["empty"] = ProcessTemplates(
+        "background", {"nominal": Template(np.zeros(60), np.zeros(60))}
+    )
     with caplog.at_level(logging.WARNING):
         kept = usable_templates(templates)
     assert "empty" not in kept.processes
@@ -198,7 +236,9 @@ def test_process_with_zero_yield_is_dropped_with_a_warning(config, tmp_path, cap
 def test_all_zero_systematic_template_names_process_template_and_region():
     templates = synthetic_templates()
     templates.processes["ttbar"].templates["jes_up"] = Template(np.zeros(60), np.zeros(60))
-    with pytest.raises(ModelBuildError, match=r"region 'nn': template 'jes_up' of process 'ttbar' is empty"):
+    with pytest.raises(
+        ModelBuildError, match=r"region 'nn': template 'jes_up' of process 'ttbar' is empty"
+    ):
         usable_templates(templates)
 
 
@@ -225,7 +265,9 @@ def test_fit_recovers_a_known_injected_signal_strength(config, tmp_path):
     """Pseudo-data with μ = 2.5 (Poisson fluctuated): μ̂ within 2.5σ of 2.5 and far from 1."""
     config = synthetic_config(config)
     outputs = write_workspace(config, tmp_path, synthetic_templates(mu_data=2.5, seed=11))
-    fit_outputs = {k: str(tmp_path / f"{k}.png") for k in ("prefit", "postfit", "pulls", "correlation")}
+    fit_outputs = {
+        k: str(tmp_path / f"{k}.png") for k in ("prefit", "postfit", "pulls", "correlation")
+    }
     fit_outputs |= {"yields": str(tmp_path / "yields.csv"), "results": str(tmp_path / "fit.json")}
     summary = fit_data(config, outputs["workspace"], outputs["cabinetry"], fit_outputs)
     mu = summary["mu"]
@@ -244,7 +286,11 @@ def test_toys_give_unit_pulls_and_are_reproducible(workspace, tmp_path):
     model, _ = load_model(outputs["workspace"])
     assert np.array_equal(sample_toys(model, 1.0, 5, 123), sample_toys(model, 1.0, 5, 123))
     assert not np.array_equal(sample_toys(model, 1.0, 5, 123), sample_toys(model, 1.0, 5, 124))
-    summary = toy_closure(config, outputs["workspace"], {"results": str(tmp_path / "t.json"), "figure": str(tmp_path / "t.png")})
+    summary = toy_closure(
+        config,
+        outputs["workspace"],
+        {"results": str(tmp_path / "t.json"), "figure": str(tmp_path / "t.png")},
+    )
     row = summary["toys"][0]
     assert row["convergence_rate"] >= 0.9
     assert abs(row["pull_mean"]) < 0.5 and 0.6 < row["pull_width"] < 1.4
@@ -272,7 +318,11 @@ def test_likelihood_pull_has_the_sign_of_the_deviation(workspace):
 
 def test_significance_and_limit_are_consistent(workspace, tmp_path):
     config, outputs = workspace
-    result = significance_and_limit(config, outputs["workspace"], {"results": str(tmp_path / "l.json"), "figure": str(tmp_path / "l.png")})
+    result = significance_and_limit(
+        config,
+        outputs["workspace"],
+        {"results": str(tmp_path / "l.json"), "figure": str(tmp_path / "l.png")},
+    )
     exp = result["limit"]["expected"]
     assert exp["-2sigma"] < exp["-1sigma"] < exp["median"] < exp["+1sigma"] < exp["+2sigma"]
     assert result["significance"]["expected"] > 1
@@ -289,9 +339,12 @@ def test_shared_fits_calculator_equals_pyhf_hypotest(workspace):
     bounds = par_bounds(model, (0.0, 10.0))
     calculator = SharedFitsCalculator(data, model, bounds)
     for mu in (0.3, 1.0, 2.5):
-        observed, expected = pyhf.infer.hypotest(mu, data, model, par_bounds=bounds, test_stat="qtilde",
-                                                 return_expected_set=True)
-        np.testing.assert_allclose(calculator.cls(mu), [float(observed), *map(float, expected)], rtol=1e-6, atol=1e-9)
+        observed, expected = pyhf.infer.hypotest(
+            mu, data, model, par_bounds=bounds, test_stat="qtilde", return_expected_set=True
+        )
+        np.testing.assert_allclose(
+            calculator.cls(mu), [float(observed), *map(float, expected)], rtol=1e-6, atol=1e-9
+        )
 
 
 def test_a_fit_that_does_not_converge_names_its_parameters(workspace):
@@ -307,8 +360,15 @@ def test_unknown_scan_parameter_is_named(workspace, tmp_path):
     with pytest.raises(ScanParameterError, match=r"unknown parameter 'jse'.*the model has: .*jes"):
         check_scan_parameters(model, ["mu", "jse"])
     config["inference"]["scan"].update(parameters=["mu", "jes"], n_steps=5)
-    result = scans(config, outputs["workspace"], {"results": str(tmp_path / "s.json"), "mu": str(tmp_path / "mu.png"),
-                                                 "jes": str(tmp_path / "jes.png")})
+    result = scans(
+        config,
+        outputs["workspace"],
+        {
+            "results": str(tmp_path / "s.json"),
+            "mu": str(tmp_path / "mu.png"),
+            "jes": str(tmp_path / "jes.png"),
+        },
+    )
     assert [r["parameter"] for r in result] == ["mu", "jes"]
 
 
@@ -317,13 +377,17 @@ def test_unknown_scan_parameter_is_named(workspace, tmp_path):
 
 def test_discriminant_without_scores_is_a_config_error(config, analysis):
     config["inference"]["discriminants"]["mystery"] = {}
-    with pytest.raises(ConfigError, match=r"inference.discriminants.mystery': no scores exist for 'mystery'"):
+    with pytest.raises(
+        ConfigError, match=r"inference.discriminants.mystery': no scores exist for 'mystery'"
+    ):
         check_analysis(config, analysis[1])
 
 
 def test_systematic_naming_a_missing_variation_is_a_config_error(config, analysis):
     config["inference"]["systematics"]["jes"]["up"] = "jes_upp"
-    with pytest.raises(ConfigError, match=r"inference.systematics.jes.up': no sample has the variation 'jes_upp'"):
+    with pytest.raises(
+        ConfigError, match=r"inference.systematics.jes.up': no sample has the variation 'jes_upp'"
+    ):
         check_analysis(config, analysis[1])
     config["inference"]["systematics"]["jes"]["up"] = "jes_up"
     config["inference"]["systematics"]["btag"]["down"] = "weight_btagg_down"
@@ -339,18 +403,30 @@ def test_unknown_scan_parameter_in_config_is_a_config_error(config, analysis):
 
 def test_missing_and_stale_score_files_are_named(config, tmp_path):
     disc = discriminant(config, "nn")
-    ids = {"run": np.ones(3, np.uint32), "luminosityBlock": np.ones(3, np.uint32), "event": np.arange(3, dtype=np.uint64)}
+    ids = {
+        "run": np.ones(3, np.uint32),
+        "luminosityBlock": np.ones(3, np.uint32),
+        "event": np.arange(3, dtype=np.uint64),
+    }
     features = tmp_path / "features.parquet"
     pd.DataFrame({**ids, "weight": [1.0, 2.0, 3.0]}).to_parquet(features)
     with pytest.raises(InferenceInputError, match="no values: .*scores.parquet not found"):
         read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
     stale = {**ids, "event": np.array([0, 1, 5], np.uint64)}
-    pd.DataFrame({**stale, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "scores.parquet")
+    pd.DataFrame({**stale, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(
+        tmp_path / "scores.parquet"
+    )
     with pytest.raises(InferenceInputError, match="its events do not match"):
         read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
-    pd.DataFrame({**ids, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "scores.parquet")
+    pd.DataFrame({**ids, "fold": 0, "score": [0.1, 0.2, 0.3]}).to_parquet(
+        tmp_path / "scores.parquet"
+    )
     values = read_values(disc, str(tmp_path / "scores.parquet"), str(features), ["weight"])
-    assert values["value"].tolist() == [0.1, 0.2, 0.3] and values["weight"].tolist() == [1.0, 2.0, 3.0]
+    assert values["value"].tolist() == [0.1, 0.2, 0.3] and values["weight"].tolist() == [
+        1.0,
+        2.0,
+        3.0,
+    ]
 
 
 def test_fit_toys_are_independent_of_the_worker_count(workspace):
@@ -375,17 +451,25 @@ def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_pa
 
     config, outputs = workspace
     config["inference"]["closure"].update(injection_mu=[0.0, 2.0], injection_toys=8)
-    result = injection_scan(config, outputs["workspace"], {"results": str(tmp_path / "i.json"), "figure": str(tmp_path / "i.png")})
+    result = injection_scan(
+        config,
+        outputs["workspace"],
+        {"results": str(tmp_path / "i.json"), "figure": str(tmp_path / "i.png")},
+    )
     assert [p["mu_injected"] for p in result["points"]] == [0.0, 2.0]
     assert all(p["converged"] == 8 for p in result["points"])
     assert 0.3 < result["linear_fit"]["slope"] < 1.7
 
 
-def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_stop(config, analysis, caplog):
+def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_stop(
+    config, analysis, caplog
+):
     config["inference"]["normalisation"]["xsec_other"] = {"uncertainty": 0.1, "samples": ["wjets"]}
     with caplog.at_level(logging.WARNING):
         check_analysis(config, analysis[1])
     assert "inference.normalisation.xsec_other.samples': none of ['wjets']" in caplog.text
     config["inference"]["normalisation"]["xsec_zz"]["samples"] = ["zz", "zzz"]
-    with pytest.raises(ConfigError, match=r"xsec_zz.samples': 'zzz' is not a signal or background sample"):
+    with pytest.raises(
+        ConfigError, match=r"xsec_zz.samples': 'zzz' is not a signal or background sample"
+    ):
         check_analysis(config, analysis[1])

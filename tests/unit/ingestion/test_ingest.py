@@ -43,11 +43,23 @@ def zh_file(analysis, tmp_path_factory) -> str:
     config, samples = analysis
     settings = SimulationSettings.from_config({**config["simulation"], "seed": 7})
     path = tmp_path_factory.mktemp("sim") / "zh.root"
-    simulate_mc_chunk(settings, model_settings(samples["zh"].spec["generate"]), "zh", 0, 3000, str(path))
+    simulate_mc_chunk(
+        settings, model_settings(samples["zh"].spec["generate"]), "zh", 0, 3000, str(path)
+    )
     return str(path)
 
 
-def run_ingest(config, files, tmp_path, *, is_data=False, sample="zh", xsec=0.0345, chunk_size=1000, weight=None):
+def run_ingest(
+    config,
+    files,
+    tmp_path,
+    *,
+    is_data=False,
+    sample="zh",
+    xsec=0.0345,
+    chunk_size=1000,
+    weight=None,
+):
     selection = Selection.from_config(config["selection"])
     vs = variations(config, is_data)
     outputs = {v.name: str(tmp_path / f"{sample}_{v.name}.parquet") for v in vs}
@@ -85,11 +97,13 @@ def test_embedded_simulation_cutflow_and_normalisation(analysis, zh_file, tmp_pa
     counts = [row["events"] for row in nominal]
     assert counts[0] == tree.num_entries
     assert all(a >= b for a, b in zip(counts, counts[1:])), "cutflow must be monotonic"
-    assert [row["cut"] for row in nominal] == ["all"] + [c["name"] for c in config["selection"]["cuts"]]
+    assert [row["cut"] for row in nominal] == ["all"] + [
+        c["name"] for c in config["selection"]["cuts"]
+    ]
     events = ak.from_parquet(outputs["nominal"])
     assert len(events) == counts[-1] > 0
     assert ak.all(ak.num(events.leptons) == 2) and ak.all(ak.num(events.jets) >= 2)
-    mll = (events.leptons[:, 0].pt > 0)  # records are complete
+    mll = events.leptons[:, 0].pt > 0  # records are complete
     assert ak.all(mll)
     # ids are unique and come from the file
     ids = set(zip(events.run.tolist(), events.luminosityBlock.tolist(), events.event.tolist()))
@@ -103,8 +117,13 @@ def test_cut_counts_of_cumulative_masks():
     np.testing.assert_array_equal(counts.sumw, [3.5, 1.5])
 
 
-@pytest.mark.parametrize(("weight", "same_in_every_variation"), [("1 + 0.01 * ptll_gev", True), ("1 + 0.1 * n_jets", False)])
-def test_extra_weight_enters_every_cut(analysis, zh_file, tmp_path, weight, same_in_every_variation):
+@pytest.mark.parametrize(
+    ("weight", "same_in_every_variation"),
+    [("1 + 0.01 * ptll_gev", True), ("1 + 0.1 * n_jets", False)],
+)
+def test_extra_weight_enters_every_cut(
+    analysis, zh_file, tmp_path, weight, same_in_every_variation
+):
     # a weight on lepton variables counts the cuts before the jet cuts once for every
     # variation; one on jet variables is evaluated per variation, from the first cut on
     config, _ = analysis
@@ -147,7 +166,9 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
     # zero or few selected events: typed outputs in every variation, never a crash
     for path in outputs.values():
         table = pq.read_table(path)
-        assert {"run", "event", "leptons", "jets", "met_pt", "gen_weight"} <= set(table.column_names)
+        assert {"run", "event", "leptons", "jets", "met_pt", "gen_weight"} <= set(
+            table.column_names
+        )
     dimuon = str(SHARED_NANOAOD / "nano_dimuon.root")
     cutflow, outputs = run_ingest(config, [dimuon], tmp_path, sample="dimuon_data", is_data=True)
     assert cutflow["is_data"] and cutflow["norm_factor"] == 1.0
@@ -178,11 +199,19 @@ def test_bulk_read_branches_are_exactly_those_ingestion_reads(analysis, zh_file,
 def test_zero_selected_events_gives_empty_outputs_and_warning(analysis, zh_file, tmp_path, caplog):
     config, _ = analysis
     impossible = dict(config)
-    impossible["selection"] = {**config["selection"], "cuts": config["selection"]["cuts"] + [{"name": "never", "expr": "n_jets > 100"}]}
+    impossible["selection"] = {
+        **config["selection"],
+        "cuts": config["selection"]["cuts"] + [{"name": "never", "expr": "n_jets > 100"}],
+    }
     with caplog.at_level(logging.WARNING):
         cutflow, outputs = run_ingest(impossible, [zh_file], tmp_path)
     assert cutflow["selected"]["nominal"] == 0
-    assert cutflow["cutflow"]["nominal"][-1] == {"cut": "never", "events": 0, "sumw": 0.0, "expected": 0.0}
+    assert cutflow["cutflow"]["nominal"][-1] == {
+        "cut": "never",
+        "events": 0,
+        "sumw": 0.0,
+        "expected": 0.0,
+    }
     assert pq.read_table(outputs["nominal"]).num_rows == 0
     assert "no event passes" in caplog.text
 

@@ -20,14 +20,25 @@ from thetaflow.ingestion.selection import (
 )
 
 CONFIG = {
-    "objects": {"muon": "pt > 20", "electron": "pt > 20", "jet": "pt > 20 and abs(eta) < 2.5",
-                "jet_lepton_min_dr": 0.4},
+    "objects": {
+        "muon": "pt > 20",
+        "electron": "pt > 20",
+        "jet": "pt > 20 and abs(eta) < 2.5",
+        "jet_lepton_min_dr": 0.4,
+    },
     "cuts": [{"name": "two_leptons", "expr": "n_leptons == 2"}],
 }
 
 
 def muon(pt, eta, phi, charge=-1):
-    return {"pt": pt, "eta": eta, "phi": phi, "mass": 0.10566, "charge": charge, "pdgId": 13 * -charge}
+    return {
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "mass": 0.10566,
+        "charge": charge,
+        "pdgId": 13 * -charge,
+    }
 
 
 def jet(pt, eta, phi, btag=0.1):
@@ -46,10 +57,17 @@ def chunk():
     selection = Selection.from_config(CONFIG)
     muons = collection([[muon(50.0, 0.0, -3.1), muon(30.0, 1.0, 0.0, +1)], []], LEPTON_FIELDS)
     electrons = Objects.from_counts(
-        np.zeros(2, np.int64), {f: np.zeros(0, np.int64 if f in ("charge", "pdgId") else np.float64) for f in LEPTON_FIELDS}
+        np.zeros(2, np.int64),
+        {
+            f: np.zeros(0, np.int64 if f in ("charge", "pdgId") else np.float64)
+            for f in LEPTON_FIELDS
+        },
     )
     jets = collection(
-        [[jet(60.0, 0.0, 3.1), jet(45.0, 1.5, 0.0, 0.9), jet(19.5, -1.0, 1.0, 0.9)], [jet(25.0, 0.0, 0.0), jet(80.0, 0.0, 2.0)]],
+        [
+            [jet(60.0, 0.0, 3.1), jet(45.0, 1.5, 0.0, 0.9), jet(19.5, -1.0, 1.0, 0.9)],
+            [jet(25.0, 0.0, 0.0), jet(80.0, 0.0, 2.0)],
+        ],
         ("pt", "eta", "phi", "mass", "btagDeepFlavB"),
     )
     leptons, variables = select_leptons(muons, electrons, selection)
@@ -66,12 +84,17 @@ def test_lepton_variables_by_hand(chunk):
     _, prepared = chunk
     v = prepared.lepton_variables
     np.testing.assert_array_equal(v["n_leptons"], [2, 0])
-    assert v["opposite_sign"].tolist() == [True, False] and v["same_flavour"].tolist() == [True, False]
+    assert v["opposite_sign"].tolist() == [True, False] and v["same_flavour"].tolist() == [
+        True,
+        False,
+    ]
     m = 0.10566
     p = [(50.0 * math.cos(-3.1), 50.0 * math.sin(-3.1), 0.0), (30.0, 0.0, 30.0 * math.sinh(1.0))]
     e = sum(math.sqrt(px * px + py * py + pz * pz + m * m) for px, py, pz in p)
     px, py, pz = (sum(c) for c in zip(*p))
-    assert v["mll_gev"][0] == pytest.approx(math.sqrt(e * e - px * px - py * py - pz * pz), rel=1e-5)
+    assert v["mll_gev"][0] == pytest.approx(
+        math.sqrt(e * e - px * px - py * py - pz * pz), rel=1e-5
+    )
     assert v["ptll_gev"][0] == pytest.approx(math.hypot(px, py), rel=1e-5)
     assert v["mll_gev"][1] == 0.0 and v["lep1_pt_gev"].tolist() == [50.0, 0.0]
 
@@ -79,13 +102,18 @@ def test_lepton_variables_by_hand(chunk):
 def test_nominal_and_varied_jets(chunk):
     selection, prepared = chunk
     nominal = select_objects(prepared, selection)
-    assert ak.to_list(nominal.jets.unflatten(nominal.jets["pt"])) == [[45.0], [80.0, 25.0]]  # p_T-ordered
+    assert ak.to_list(nominal.jets.unflatten(nominal.jets["pt"])) == [
+        [45.0],
+        [80.0, 25.0],
+    ]  # p_T-ordered
     np.testing.assert_array_equal(nominal.variables["n_jets"], [1, 2])
     np.testing.assert_array_equal(nominal.variables["btag_second"], [-1.0, 0.1])
     up = select_objects(prepared, selection, 1.03)
     pts = ak.to_list(up.jets.unflatten(up.jets["pt"]))
     assert pts[0] == pytest.approx([45.0 * 1.03, 19.5 * 1.03], rel=1e-6)  # the 19.5 GeV jet enters
-    assert up.variables["btag_max"][0] == up.variables["btag_second"][0] == 0.9  # a tie counts twice
+    assert (
+        up.variables["btag_max"][0] == up.variables["btag_second"][0] == 0.9
+    )  # a tie counts twice
     assert up.variables["ht_gev"][0] == pytest.approx((45.0 + 19.5) * 1.03, rel=1e-6)
     # MET absorbs -3 % of every stored jet's p_T (cleaned or not)
     jets = [(60.0, 3.1), (45.0, 0.0), (19.5, 1.0)]
@@ -96,7 +124,9 @@ def test_nominal_and_varied_jets(chunk):
 
 
 def test_object_cut_with_a_reduction_acts_per_event():
-    jets = collection([[jet(100.0, 0, 0), jet(40.0, 0, 1), jet(60.0, 0, 2)], [], [jet(10.0, 0, 0)]], ("pt",))
+    jets = collection(
+        [[jet(100.0, 0, 0), jet(40.0, 0, 1), jet(60.0, 0, 2)], [], [jet(10.0, 0, 0)]], ("pt",)
+    )
     mask = object_mask(jets, parse_expression("pt > 0.5 * max(pt)"))
     np.testing.assert_array_equal(mask, [True, False, True, True])
     per_event = object_mask(jets, parse_expression("count(pt > 50) >= 2"))

@@ -336,9 +336,16 @@ def test_metrics_table_sorted_by_auc():
     assert isinstance(table, pd.DataFrame)
     assert list(table["model"]) == ["b", "c", "a"]
     assert list(table.index) == [0, 1, 2]
-    assert {"auc", "sig_eff_at_1pct", "sig_eff_at_10pct", "ks_signal_pvalue",
-            "ks_background_statistic", "train_seconds", "inference_seconds_per_event",
-            "n_test"} <= set(table.columns)
+    assert {
+        "auc",
+        "sig_eff_at_1pct",
+        "sig_eff_at_10pct",
+        "ks_signal_pvalue",
+        "ks_background_statistic",
+        "train_seconds",
+        "inference_seconds_per_event",
+        "n_test",
+    } <= set(table.columns)
     assert table.loc[0, "ks_signal_n_eff_b"] == 50.0
     assert list(metrics_table([]).columns) == list(table.columns)
     with pytest.raises(ValueError, match="duplicate model names: a"):
@@ -376,8 +383,12 @@ def test_plot_overtraining(tmp_path):
 
 def test_plot_importances(tmp_path):
     out = tmp_path / "importance.png"
-    plot_importances({"m_bb": 0.2, "pt_l": 0.01, "dr_bb": -0.002}, str(out), "bdt",
-                     errors={"m_bb": 0.01, "pt_l": 0.002, "dr_bb": 0.001})
+    plot_importances(
+        {"m_bb": 0.2, "pt_l": 0.01, "dr_bb": -0.002},
+        str(out),
+        "bdt",
+        errors={"m_bb": 0.01, "pt_l": 0.002, "dr_bb": 0.001},
+    )
     assert_png(out)
 
 

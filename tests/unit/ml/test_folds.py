@@ -108,7 +108,9 @@ def write_samples(tmp_path, n_sig=400, n_bkg=1600, nan_feature=False):
 
 def test_training_table_has_folds_weights_and_report(tmp_path):
     files = write_samples(tmp_path)
-    table = build_training_table(files, ["x", "y"], seed=1, folds=4, validation_fraction=0.25, negative_weights="abs")
+    table = build_training_table(
+        files, ["x", "y"], seed=1, folds=4, validation_fraction=0.25, negative_weights="abs"
+    )
     assert len(table) == 2000 and set(table["fold"]) == {0, 1, 2, 3}
     assert table.loc[table.label == 1, "train_weight"].sum() == pytest.approx(1000)
     assert table.loc[table.label == 0, "train_weight"].sum() == pytest.approx(1000)
@@ -116,22 +118,34 @@ def test_training_table_has_folds_weights_and_report(tmp_path):
     for entry in report.values():
         assert abs(entry["signal_fraction"] - 0.2) < 0.08  # stratified by construction
     mask = table["fold"].to_numpy() == 0
-    assert ids_checksum(table, mask) == ids_checksum(table.iloc[::-1].reset_index(drop=True), mask[::-1])
+    assert ids_checksum(table, mask) == ids_checksum(
+        table.iloc[::-1].reset_index(drop=True), mask[::-1]
+    )
 
 
 def test_missing_or_non_finite_feature_is_named(tmp_path):
     files = write_samples(tmp_path)
     with pytest.raises(TrainingDataError, match=r"feature\(s\) z named in ml.inputs"):
-        build_training_table(files, ["x", "z"], seed=1, folds=4, validation_fraction=0.2, negative_weights="abs")
+        build_training_table(
+            files, ["x", "z"], seed=1, folds=4, validation_fraction=0.2, negative_weights="abs"
+        )
     files = write_samples(tmp_path, nan_feature=True)
-    with pytest.raises(TrainingDataError, match=r"sample 'bkg'.*NaN/inf in training features \{'y': 5\}"):
-        build_training_table(files, ["x", "y"], seed=1, folds=4, validation_fraction=0.2, negative_weights="abs")
+    with pytest.raises(
+        TrainingDataError, match=r"sample 'bkg'.*NaN/inf in training features \{'y': 5\}"
+    ):
+        build_training_table(
+            files, ["x", "y"], seed=1, folds=4, validation_fraction=0.2, negative_weights="abs"
+        )
 
 
 def test_fold_without_signal_is_rejected(tmp_path):
     files = write_samples(tmp_path, n_sig=2, n_bkg=500)
-    with pytest.raises(TrainingDataError, match=r"fold \d+: the (test|training|validation) set has no signal"):
-        build_training_table(files, ["x", "y"], seed=1, folds=5, validation_fraction=0.2, negative_weights="abs")
+    with pytest.raises(
+        TrainingDataError, match=r"fold \d+: the (test|training|validation) set has no signal"
+    ):
+        build_training_table(
+            files, ["x", "y"], seed=1, folds=5, validation_fraction=0.2, negative_weights="abs"
+        )
     table = pd.DataFrame({"fold": [0, 1], "is_validation": [False, False], "label": [1, 0]})
     with pytest.raises(TrainingDataError):
         check_folds(table, 2)
@@ -143,11 +157,17 @@ def test_fold_record_is_checked_against_its_fold_and_inputs(tmp_path):
     (tmp_path / "record.json").write_text(json.dumps(record))
     args = ("record.json", "model 'bdt'", TrainingDataError)
     assert read_fold_record(tmp_path, 1, 3, ("m_bb", "pt_bb"), *args) == record
-    with pytest.raises(TrainingDataError, match=r"model 'bdt': .* trained for fold 1 of 3 .*not fold 0 of 3"):
+    with pytest.raises(
+        TrainingDataError, match=r"model 'bdt': .* trained for fold 1 of 3 .*not fold 0 of 3"
+    ):
         read_fold_record(tmp_path, 0, 3, ["m_bb", "pt_bb"], *args)
     with pytest.raises(TrainingDataError, match=r"not fold 1 of 5"):
         read_fold_record(tmp_path, 1, 5, ["m_bb", "pt_bb"], *args)
-    with pytest.raises(TrainingDataError, match=r"with inputs \['m_bb', 'pt_bb'\], not fold 1 of 3 with \['m_bb'\]"):
+    with pytest.raises(
+        TrainingDataError, match=r"with inputs \['m_bb', 'pt_bb'\], not fold 1 of 3 with \['m_bb'\]"
+    ):
         read_fold_record(tmp_path, 1, 3, ["m_bb"], *args)
-    with pytest.raises(TrainingDataError, match=r"model 'bdt' fold 2: cannot read .*missing.*record.json"):
+    with pytest.raises(
+        TrainingDataError, match=r"model 'bdt' fold 2: cannot read .*missing.*record.json"
+    ):
         read_fold_record(tmp_path / "missing", 2, 3, ["m_bb"], *args)

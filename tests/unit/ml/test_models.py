@@ -118,24 +118,29 @@ def test_wrong_type(family: str) -> None:
         build_classifier("m", family, {key: wrong}, SEED, FEATURES)
 
 
-@pytest.mark.parametrize(("family", "params", "key"), [
-    ("bdt", {"early_stopping_rounds": 0}, "early_stopping_rounds"),
-    ("svm", {"gamma": "wide"}, "gamma"),
-    ("random_forest", {"max_samples": 0.0}, "max_samples"),
-    ("random_forest", {"max_samples": 1.5}, "max_samples"),
-    ("svm", {"max_train_events": 0}, "max_train_events"),
-    ("knn", {"n_neighbors": 0}, "n_neighbors"),
-    ("nn", {"hidden_layers": []}, "hidden_layers"),
-    ("nn", {"dropout": 1.0}, "dropout"),
-    ("cuts", {"cuts": {"f0": [2.0, 1.0]}}, "cuts"),
-])
+@pytest.mark.parametrize(
+    ("family", "params", "key"),
+    [
+        ("bdt", {"early_stopping_rounds": 0}, "early_stopping_rounds"),
+        ("svm", {"gamma": "wide"}, "gamma"),
+        ("random_forest", {"max_samples": 0.0}, "max_samples"),
+        ("random_forest", {"max_samples": 1.5}, "max_samples"),
+        ("svm", {"max_train_events": 0}, "max_train_events"),
+        ("knn", {"n_neighbors": 0}, "n_neighbors"),
+        ("nn", {"hidden_layers": []}, "hidden_layers"),
+        ("nn", {"dropout": 1.0}, "dropout"),
+        ("cuts", {"cuts": {"f0": [2.0, 1.0]}}, "cuts"),
+    ],
+)
 def test_bad_value(family: str, params: dict[str, Any], key: str) -> None:
     with pytest.raises(ModelConfigError, match=rf"model 'm'.*hyperparameter '{key}'"):
         build_classifier("m", family, params, SEED, FEATURES)
 
 
 def test_unknown_family() -> None:
-    with pytest.raises(ModelConfigError, match=r"model 'm': unknown family 'gbdt'; available: bdt, cuts"):
+    with pytest.raises(
+        ModelConfigError, match=r"model 'm': unknown family 'gbdt'; available: bdt, cuts"
+    ):
         build_classifier("m", "gbdt", {}, SEED, FEATURES)
     with pytest.raises(ModelConfigError, match="unknown family 'gbdt'"):
         load_classifier(Path("."), "m", "gbdt", {}, SEED, FEATURES)
@@ -148,7 +153,9 @@ def test_non_finite_inputs_rejected(family: str) -> None:
     X[10, 4] = np.inf
     bad = Dataset(X, TRAIN.y, TRAIN.w, FEATURES)
     model = build_classifier("m", family, PARAMS[family], SEED, FEATURES)
-    with pytest.raises(ValueError, match=r"model 'm': training .* 3 non-finite values \(2 NaN, 1 inf\) in 2 of"):
+    with pytest.raises(
+        ValueError, match=r"model 'm': training .* 3 non-finite values \(2 NaN, 1 inf\) in 2 of"
+    ):
         model.fit(bad, VALID)
 
 
@@ -159,8 +166,9 @@ def test_svm_blas_kernel_equals_libsvm(fitted: dict[str, Classifier]) -> None:
 
     X = np.concatenate([TEST.X] * 4)  # 3,200 events: more than one kernel block
     assert len(X) > svm.KERNEL_BLOCK
-    np.testing.assert_allclose(fitted["svm"].predict(X), fitted["svm"].estimator.predict_proba(X)[:, 1], rtol=0,
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        fitted["svm"].predict(X), fitted["svm"].estimator.predict_proba(X)[:, 1], rtol=0, atol=1e-10
+    )
 
 
 def test_cuts_missing_feature() -> None:
@@ -170,17 +178,23 @@ def test_cuts_missing_feature() -> None:
 
 
 def test_cuts_score_is_fraction_passed() -> None:
-    model = build_classifier("box", "cuts", {"cuts": {"f0": [0.0, 1.0], "f1": [0.0, 1.0e9]}}, SEED, FEATURES)
+    model = build_classifier(
+        "box", "cuts", {"cuts": {"f0": [0.0, 1.0], "f1": [0.0, 1.0e9]}}, SEED, FEATURES
+    )
     X = np.zeros((3, 6), dtype=np.float32)
     X[:, 0] = [0.5, 0.5, 2.0]
     X[:, 1] = [1.0, -1.0, -1.0]
     np.testing.assert_array_equal(model.predict(X), [1.0, 0.5, 0.0])
 
 
-def test_skops_load_refuses_types_outside_allow_list(fitted: dict[str, Classifier], tmp_path: Path) -> None:
+def test_skops_load_refuses_types_outside_allow_list(
+    fitted: dict[str, Classifier], tmp_path: Path
+) -> None:
     """A forest's file holds tree objects that naive Bayes does not allow."""
     fitted["random_forest"].save(tmp_path)
-    with pytest.raises(ValueError, match=r"not allowed for family 'naive_bayes'.*sklearn.tree._tree.Tree"):
+    with pytest.raises(
+        ValueError, match=r"not allowed for family 'naive_bayes'.*sklearn.tree._tree.Tree"
+    ):
         load_classifier(tmp_path, "m", "naive_bayes", {}, SEED, FEATURES)
 
 

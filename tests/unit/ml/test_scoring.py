@@ -35,8 +35,15 @@ def trained(tmp_path_factory):
         frame.to_parquet(files[name])
     config = {
         "features": ["x"],
-        "ml": {"seed": 3, "folds": 2, "validation_fraction": 0.25, "negative_weights": "abs",
-               "inputs": [], "max_train_events": 0, "models": {"lr": {"family": "logistic", "params": {}}}},
+        "ml": {
+            "seed": 3,
+            "folds": 2,
+            "validation_fraction": 0.25,
+            "negative_weights": "abs",
+            "inputs": [],
+            "max_train_events": 0,
+            "models": {"lr": {"family": "logistic", "params": {}}},
+        },
     }
     prepare_training_data(config, files, str(tmp / "training.parquet"), str(tmp / "folds.json"))
     dirs = []
@@ -58,7 +65,9 @@ def test_out_of_fold_scores_separate_the_classes(trained):
 
 def test_missing_or_corrupt_model_is_named(trained, tmp_path):
     config, _, dirs, _ = trained
-    with pytest.raises(ScoringError, match=r"model 'lr' fold 1: cannot read .*nowhere.*training.json"):
+    with pytest.raises(
+        ScoringError, match=r"model 'lr' fold 1: cannot read .*nowhere.*training.json"
+    ):
         load_fold_models(config, "lr", [dirs[0], str(tmp_path / "nowhere")])
     broken = tmp_path / "broken"
     broken.mkdir()

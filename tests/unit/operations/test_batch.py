@@ -69,16 +69,20 @@ def test_a_directory_without_profile_is_an_error(tmp_path):
         check_profile(tmp_path)
 
 
-@pytest.mark.skipif(shutil.which("sinfo") is None and shutil.which("sinfo", path="/usr/bin") is None,
-                    reason="SLURM client programs not installed")
+@pytest.mark.skipif(
+    shutil.which("sinfo") is None and shutil.which("sinfo", path="/usr/bin") is None,
+    reason="SLURM client programs not installed",
+)
 def test_unreachable_slurm_fails_fast_with_a_clear_message(tmp_path):
     conf = tmp_path / "slurm.conf"
-    conf.write_text("ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
-                    "AuthType=auth/none\nCredType=cred/none\n"
-                    "AccountingStorageType=accounting_storage/slurmdbd\n"
-                    "AccountingStorageHost=127.0.0.1\nAccountingStoragePort=9\n"
-                    "NodeName=localhost CPUs=1 State=UNKNOWN\n"
-                    "PartitionName=debug Nodes=localhost Default=YES State=UP\n")
+    conf.write_text(
+        "ClusterName=dead\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=9\n"
+        "AuthType=auth/none\nCredType=cred/none\n"
+        "AccountingStorageType=accounting_storage/slurmdbd\n"
+        "AccountingStorageHost=127.0.0.1\nAccountingStoragePort=9\n"
+        "NodeName=localhost CPUs=1 State=UNKNOWN\n"
+        "PartitionName=debug Nodes=localhost Default=YES State=UP\n"
+    )
     env = {**os.environ, "SLURM_CONF": str(conf), "PATH": os.environ["PATH"] + ":/usr/bin"}
     begin = time.monotonic()
     with pytest.raises(BatchError, match="SLURM is not reachable.*slurmctld") as err:

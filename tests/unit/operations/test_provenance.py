@@ -47,14 +47,22 @@ def test_rule_statistics_sum_per_rule_and_split_shared_patterns(tmp_path):
     bench(root / "ingest/zh.tsv", 5.0, 800.0, 1_000_040.0)
     bench(root / "ingest/data.tsv", 2.0, 100.0, 1_000_045.0)
     (root / "broken.tsv").write_text("")  # a killed job's leftover is skipped
-    patterns = {"simulate": "results/benchmarks/rules/simulate/{sample}/{chunk}.tsv",
-                "ingest_simulation": "results/benchmarks/rules/ingest/{sample}.tsv",
-                "ingest_data": "results/benchmarks/rules/ingest/{sample}.tsv"}
+    patterns = {
+        "simulate": "results/benchmarks/rules/simulate/{sample}/{chunk}.tsv",
+        "ingest_simulation": "results/benchmarks/rules/ingest/{sample}.tsv",
+        "ingest_data": "results/benchmarks/rules/ingest/{sample}.tsv",
+    }
     constraints = {"ingest_simulation": {"sample": "zh"}, "ingest_data": {"sample": "data"}}
-    stats, start, end = rule_statistics(Path("results/benchmarks/rules"), patterns, constraints,
-                                        workdir=tmp_path)
-    assert stats["simulate"] == {"jobs": 2, "wall_s_total": 30.0, "wall_s_max": 20.0,
-                                 "max_rss_mb": 500.0, "cpu_time_s_total": 15.0}
+    stats, start, end = rule_statistics(
+        Path("results/benchmarks/rules"), patterns, constraints, workdir=tmp_path
+    )
+    assert stats["simulate"] == {
+        "jobs": 2,
+        "wall_s_total": 30.0,
+        "wall_s_max": 20.0,
+        "max_rss_mb": 500.0,
+        "cpu_time_s_total": 15.0,
+    }
     assert stats["ingest_simulation"]["jobs"] == 1 and stats["ingest_data"]["max_rss_mb"] == 100.0
     assert start == pytest.approx(1_000_000.0) and end == pytest.approx(1_000_045.0)
 
@@ -68,9 +76,13 @@ def test_read_benchmark_rejects_an_empty_file(tmp_path):
 
 def test_collect_records_git_versions_host_and_rules(tmp_path):
     bench(tmp_path / "results/benchmarks/rules/fit.tsv", 3.0, 200.0, 1_700_000_000.0)
-    record = collect(config={"seeds": {"simulation": 1}}, repo=REPO,
-                     benchmark_dir=Path("results/benchmarks/rules"),
-                     patterns={"fit": "results/benchmarks/rules/fit.tsv"}, workdir=tmp_path)
+    record = collect(
+        config={"seeds": {"simulation": 1}},
+        repo=REPO,
+        benchmark_dir=Path("results/benchmarks/rules"),
+        patterns={"fit": "results/benchmarks/rules/fit.tsv"},
+        workdir=tmp_path,
+    )
     assert record["git"]["commit"] is None or len(record["git"]["commit"]) == 40
     assert record["packages"]["snakemake"] and record["packages"]["thetaflow"]
     assert record["config_sha256"] == config_hash({"seeds": {"simulation": 1}})
@@ -81,8 +93,9 @@ def test_collect_records_git_versions_host_and_rules(tmp_path):
 
 def test_write_provenance_writes_json(tmp_path):
     out = tmp_path / "results/provenance.json"
-    write_provenance(out, config={}, repo=tmp_path, benchmark_dir=Path("nothing"),
-                     patterns={}, workdir=tmp_path)
+    write_provenance(
+        out, config={}, repo=tmp_path, benchmark_dir=Path("nothing"), patterns={}, workdir=tmp_path
+    )
     record = json.loads(out.read_text())
     assert record["rules"] == {} and record["run"]["start"] is None
     assert record["git"] == {"commit": None, "dirty": None}

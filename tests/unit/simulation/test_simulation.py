@@ -52,7 +52,9 @@ BTAG_MEDIUM = 0.2783
 # --- helpers ------------------------------------------------------------------------------
 
 
-def truncated_cauchy_quantile(p: float, mass: float, width: float, low: float, high: float) -> float:
+def truncated_cauchy_quantile(
+    p: float, mass: float, width: float, low: float, high: float
+) -> float:
     """Quantile ``p`` of a Breit-Wigner (Cauchy) of pole ``mass``, ``width`` truncated to [low, high]."""
     lo = math.atan(2.0 * (low - mass) / width)
     hi = math.atan(2.0 * (high - mass) / width)
@@ -114,7 +116,10 @@ def settings(config) -> SimulationSettings:
 
 @pytest.fixture(scope="module")
 def models(samples):
-    return {name: model_settings(samples[name].spec["generate"]) for name in ("zh", "zz", "zjets", "ttbar")}
+    return {
+        name: model_settings(samples[name].spec["generate"])
+        for name in ("zh", "zz", "zjets", "ttbar")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +225,10 @@ def test_two_body_decay_conserves_mass_and_momentum():
     scale = np.asarray(parent.E)
     for comp in ("px", "py", "pz", "E"):
         np.testing.assert_allclose(
-            np.asarray(getattr(total, comp)), np.asarray(getattr(parent, comp)), rtol=0, atol=1e-9 * scale.max()
+            np.asarray(getattr(total, comp)),
+            np.asarray(getattr(parent, comp)),
+            rtol=0,
+            atol=1e-9 * scale.max(),
         )
     np.testing.assert_allclose(np.asarray(d1.mass), m_w, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(d2.mass), 4.78, rtol=1e-5)
@@ -241,12 +249,16 @@ def test_two_body_decay_rest_frame_momentum_and_angle():
 
 def test_two_body_decay_at_rest_is_back_to_back():
     rng = np.random.default_rng(10)
-    parent = vector.array({"px": np.zeros(3), "py": np.zeros(3), "pz": np.zeros(3), "E": np.full(3, Z_MASS_GEV)})
+    parent = vector.array(
+        {"px": np.zeros(3), "py": np.zeros(3), "pz": np.zeros(3), "E": np.full(3, Z_MASS_GEV)}
+    )
     d1, d2 = two_body_decay(rng, parent, 0.0, 0.0)
     np.testing.assert_allclose(np.asarray(d1.E), Z_MASS_GEV / 2, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(d1.mag), Z_MASS_GEV / 2, rtol=1e-12)
     for comp in ("px", "py", "pz"):
-        np.testing.assert_allclose(np.asarray(getattr(d1, comp)), -np.asarray(getattr(d2, comp)), atol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(getattr(d1, comp)), -np.asarray(getattr(d2, comp)), atol=1e-12
+        )
 
 
 # --- generator truth ------------------------------------------------------------------------
@@ -306,9 +318,9 @@ def test_dilepton_mass_is_the_z_line_shape(truth, settings, name):
     f_med = truncated_cauchy_density(median, Z_MASS_GEV, Z_WIDTH_GEV, low, high)
     assert abs(np.median(m_ll) - median) < N_SIGMA * quantile_se(0.5, f_med, n) + 0.02
     assert abs(np.median(m_ll) - Z_MASS_GEV) < 0.1
-    expected_iqr = truncated_cauchy_quantile(0.75, Z_MASS_GEV, Z_WIDTH_GEV, low, high) - truncated_cauchy_quantile(
-        0.25, Z_MASS_GEV, Z_WIDTH_GEV, low, high
-    )
+    expected_iqr = truncated_cauchy_quantile(
+        0.75, Z_MASS_GEV, Z_WIDTH_GEV, low, high
+    ) - truncated_cauchy_quantile(0.25, Z_MASS_GEV, Z_WIDTH_GEV, low, high)
     f_q = truncated_cauchy_density(Z_MASS_GEV + Z_WIDTH_GEV / 2, Z_MASS_GEV, Z_WIDTH_GEV, low, high)
     # 0.05 GeV allows for the mild m_ℓℓ dependence of the lepton p_T / p_T^ℓℓ filter cuts
     assert abs(iqr(m_ll) - expected_iqr) < N_SIGMA * 2 * quantile_se(0.25, f_q, n) + 0.05
@@ -360,7 +372,9 @@ def test_zjets_flavour_fractions_and_importance_weights(truth, models):
 
 
 def test_zjets_without_enrichment_has_unit_weights(models, settings):
-    plain = dataclasses.replace(models["zjets"], generated_flavour_fractions=None, negative_weight_fraction=0.0)
+    plain = dataclasses.replace(
+        models["zjets"], generated_flavour_fractions=None, negative_weight_fraction=0.0
+    )
     gen = generate_filtered(np.random.default_rng(31), plain, settings.filter, n_accepted=5_000)
     np.testing.assert_array_equal(gen.truth.gen_weight, 1.0)
     flav = gen.truth.hadron_flavour[:, 0]
@@ -378,7 +392,9 @@ def test_ttbar_leptons_opposite_charge_and_neutrino_met(truth):
     # two neutrinos of ~M_W/2 each in their W rest frames: tens of GeV of true MET
     assert 20.0 < np.median(nu_pt) < W_MASS_GEV
     for name in ("zh", "zz", "zjets"):
-        assert np.all(truth[name].truth.neutrino_px == 0) and np.all(truth[name].truth.neutrino_py == 0)
+        assert np.all(truth[name].truth.neutrino_px == 0) and np.all(
+            truth[name].truth.neutrino_py == 0
+        )
 
 
 def test_ttbar_gen_met_includes_the_w_neutrinos(truth, settings):
@@ -391,7 +407,9 @@ def test_ttbar_gen_met_includes_the_w_neutrinos(truth, settings):
     only_gen_jets = ak.to_numpy(ak.num(gj)) == 3  # every truth parton became a GenJet
     px = gen.neutrino_px + sl_px
     py = gen.neutrino_py + sl_py
-    np.testing.assert_allclose(reco["GenMET_pt"][only_gen_jets], np.hypot(px, py)[only_gen_jets], rtol=1e-6, atol=1e-4)  # GenMET is stored as float32, as in NanoAOD
+    np.testing.assert_allclose(
+        reco["GenMET_pt"][only_gen_jets], np.hypot(px, py)[only_gen_jets], rtol=1e-6, atol=1e-4
+    )  # GenMET is stored as float32, as in NanoAOD
 
 
 # --- detector -------------------------------------------------------------------------------
@@ -412,7 +430,9 @@ def test_btag_efficiency_matches_the_logit_normal_model(zjets_reco, config):
         sel = inside & (flav == code)
         n = int(sel.sum())
         assert n > 2_000, name
-        expected = 1.0 - stats.norm.cdf((logit_wp - cfg[name]["logit_mean"]) / cfg[name]["logit_sigma"])
+        expected = 1.0 - stats.norm.cdf(
+            (logit_wp - cfg[name]["logit_mean"]) / cfg[name]["logit_sigma"]
+        )
         eff = float(np.mean(score[sel] > BTAG_MEDIUM))
         assert abs(eff - expected) < binomial_tolerance(expected, n), (name, eff, expected)
 
@@ -428,14 +448,18 @@ def test_lepton_reconstruction_efficiency_and_acceptance(zjets_reco, config):
         n_truth = int(((pdg == code) & (np.abs(eta) < cfg["abs_eta_max"])).sum())
         n_reco = int(ak.sum(ak.num(coll)))
         # filtered truth leptons have p_T > 15 GeV, far above the storage threshold
-        assert abs(n_reco / n_truth - cfg["efficiency"]) < binomial_tolerance(cfg["efficiency"], n_truth), name
+        assert abs(n_reco / n_truth - cfg["efficiency"]) < binomial_tolerance(
+            cfg["efficiency"], n_truth
+        ), name
         assert ak.all(np.abs(coll.pdgId) == code)
         assert ak.all(np.abs(coll.eta) < cfg["abs_eta_max"])
         assert ak.all(coll.charge == -np.sign(coll.pdgId))
         assert ak.all(coll.pt[:, 1:] <= coll.pt[:, :-1])  # sorted by p_T
         passes_id = coll.tightId if name == "Muon" else coll.cutBased == 4
         n_id = int(ak.sum(passes_id))
-        assert abs(n_id / n_reco - cfg["id_efficiency"]) < binomial_tolerance(cfg["id_efficiency"], n_reco), name
+        assert abs(n_id / n_reco - cfg["id_efficiency"]) < binomial_tolerance(
+            cfg["id_efficiency"], n_reco
+        ), name
 
 
 def test_jet_response_and_resolution(zjets_reco, config):
@@ -447,11 +471,15 @@ def test_jet_response_and_resolution(zjets_reco, config):
     gen = reco["GenJet"][matched.genJetIdx]
     assert ak.all(gen.hadronFlavour == matched.hadronFlavour)
     dphi = (matched.phi - gen.phi + np.pi) % (2 * np.pi) - np.pi
-    assert ak.all(np.hypot(matched.eta - gen.eta, dphi) < 12 * math.sqrt(2) * cfg["angular_resolution"])
+    assert ak.all(
+        np.hypot(matched.eta - gen.eta, dphi) < 12 * math.sqrt(2) * cfg["angular_resolution"]
+    )
     gen_pt = ak.to_numpy(ak.flatten(gen.pt))
     response = ak.to_numpy(ak.flatten(matched.pt)) / gen_pt
     energy = gen_pt * np.cosh(ak.to_numpy(ak.flatten(gen.eta)))
-    sigma = np.sqrt(cfg["stochastic"] ** 2 / energy + cfg["constant"] ** 2 + (cfg["noise_gev"] / energy) ** 2)
+    sigma = np.sqrt(
+        cfg["stochastic"] ** 2 / energy + cfg["constant"] ** 2 + (cfg["noise_gev"] / energy) ** 2
+    )
     hard = gen_pt > 50.0  # far above the 15 GeV storage threshold: no selection bias
     n = int(hard.sum())
     assert n > 5_000
@@ -460,7 +488,9 @@ def test_jet_response_and_resolution(zjets_reco, config):
     assert abs(pull.std() - 1.0) < N_SIGMA / math.sqrt(2 * n) + 0.02
     # at E ≈ 100 GeV the relative width is √(1/100 + 0.05² + 0.03²) ≈ 11.6 %
     window = hard & (energy > 90) & (energy < 110)
-    expected = math.sqrt(cfg["stochastic"] ** 2 / 100 + cfg["constant"] ** 2 + (cfg["noise_gev"] / 100) ** 2)
+    expected = math.sqrt(
+        cfg["stochastic"] ** 2 / 100 + cfg["constant"] ** 2 + (cfg["noise_gev"] / 100) ** 2
+    )
     assert abs(response[window].mean() - 1.0) < N_SIGMA * expected / math.sqrt(window.sum())
     assert abs(response[window].std() / expected - 1.0) < 0.1
 
@@ -473,9 +503,16 @@ def mc_files(tmp_path_factory, settings, models):
     """Two identical zh chunks, one with another seed, and a Z+jets chunk (weighted)."""
     d = tmp_path_factory.mktemp("mc")
     out = {}
-    for label, seed, sample, n in (("a", 1, "zh", 1500), ("b", 1, "zh", 1500), ("seed2", 2, "zh", 1500), ("zjets", 1, "zjets", 3000)):
+    for label, seed, sample, n in (
+        ("a", 1, "zh", 1500),
+        ("b", 1, "zh", 1500),
+        ("seed2", 2, "zh", 1500),
+        ("zjets", 1, "zjets", 3000),
+    ):
         path = d / f"{label}.root"
-        info = simulate_mc_chunk(dataclasses.replace(settings, seed=seed), models[sample], sample, 0, n, str(path))
+        info = simulate_mc_chunk(
+            dataclasses.replace(settings, seed=seed), models[sample], sample, 0, n, str(path)
+        )
         out[label] = (path, info)
     return out
 
@@ -498,15 +535,22 @@ def test_another_seed_gives_other_events(mc_files):
     c = read_tree(mc_files["seed2"][0])
     n = min(len(a["MET_pt"]), len(c["MET_pt"]))
     assert not np.array_equal(ak.to_numpy(a["MET_pt"][:n]), ak.to_numpy(c["MET_pt"][:n]))
-    assert not np.array_equal(ak.to_numpy(ak.flatten(a["Jet_pt"]))[:n], ak.to_numpy(ak.flatten(c["Jet_pt"]))[:n])
+    assert not np.array_equal(
+        ak.to_numpy(ak.flatten(a["Jet_pt"]))[:n], ak.to_numpy(ak.flatten(c["Jet_pt"]))[:n]
+    )
 
 
 def test_chunks_are_independent_streams(tmp_path, settings, models):
     small = dataclasses.replace(settings, events_per_chunk=400)
-    info = [simulate_mc_chunk(small, models["zh"], "zh", k, 700, str(tmp_path / f"c{k}.root")) for k in (0, 1)]
+    info = [
+        simulate_mc_chunk(small, models["zh"], "zh", k, 700, str(tmp_path / f"c{k}.root"))
+        for k in (0, 1)
+    ]
     assert [i["filtered"] for i in info] == [400, 300]  # the last chunk takes the remainder
     c0, c1 = read_tree(tmp_path / "c0.root"), read_tree(tmp_path / "c1.root")
-    assert set(ak.to_list(c0["luminosityBlock"])) == {1} and set(ak.to_list(c1["luminosityBlock"])) == {2}
+    assert set(ak.to_list(c0["luminosityBlock"])) == {1} and set(
+        ak.to_list(c1["luminosityBlock"])
+    ) == {2}
     assert not np.array_equal(ak.to_numpy(c0["MET_pt"][:50]), ak.to_numpy(c1["MET_pt"][:50]))
     with pytest.raises(ValueError, match="beyond"):
         simulate_mc_chunk(small, models["zh"], "zh", 2, 700, str(tmp_path / "c2.root"))
@@ -528,7 +572,9 @@ def test_runs_tree_bookkeeping_unit_weights(mc_files, settings, models):
     np.testing.assert_array_equal(ak.to_numpy(events["genWeight"]), 1.0)
     # event numbers index the filtered events: unique, increasing, within 1..filtered
     ev = ak.to_numpy(events["event"])
-    assert np.all(np.diff(ev.astype(np.int64)) > 0) and ev.min() >= 1 and ev.max() <= info["filtered"]
+    assert (
+        np.all(np.diff(ev.astype(np.int64)) > 0) and ev.min() >= 1 and ev.max() <= info["filtered"]
+    )
     # the filter efficiency implied by the Runs tree agrees with an independent estimate
     eff_runs = info["filtered"] / count
     probe = generate(np.random.default_rng(51), models["zh"], 20_000)
@@ -545,10 +591,22 @@ def test_runs_tree_bookkeeping_weighted_sample(mc_files, models):
     count = int(runs["genEventCount"][0])
     sumw = float(runs["genEventSumw"][0])
     sumw2 = float(runs["genEventSumw2"][0])
-    assert len(events["run"]) == info["written"] <= info["filtered"] == 3000 <= count == info["generated"]
+    assert (
+        len(events["run"])
+        == info["written"]
+        <= info["filtered"]
+        == 3000
+        <= count
+        == info["generated"]
+    )
     model = models["zjets"]
-    phys = {k: v / sum(model.flavour_fractions.values()) for k, v in model.flavour_fractions.items()}
-    gen = {k: v / sum(model.generated_flavour_fractions.values()) for k, v in model.generated_flavour_fractions.items()}
+    phys = {
+        k: v / sum(model.flavour_fractions.values()) for k, v in model.flavour_fractions.items()
+    }
+    gen = {
+        k: v / sum(model.generated_flavour_fractions.values())
+        for k, v in model.generated_flavour_fractions.items()
+    }
     sign = 1.0 - 2.0 * model.negative_weight_fraction
     mean_w = sign * sum(phys.values())  # Σ_f g_f · p_f/g_f
     mean_w2 = sum(phys[f] ** 2 / gen[f] for f in phys)
@@ -566,10 +624,26 @@ def test_mc_file_has_nanoaod_branches(mc_files):
         keys = set(f["Events"].keys())
         assert {"Runs", "Events"} <= {k.split(";")[0] for k in f.keys()}
     for branch in (
-        "run", "luminosityBlock", "event", "genWeight", "nMuon", "Muon_pt", "Muon_tightId",
-        "nElectron", "Electron_cutBased", "nJet", "Jet_btagDeepFlavB", "Jet_genJetIdx",
-        "Jet_hadronFlavour", "nGenJet", "GenJet_nuPt", "nGenPart", "GenPart_pdgId",
-        "MET_pt", "MET_phi", "GenMET_pt",
+        "run",
+        "luminosityBlock",
+        "event",
+        "genWeight",
+        "nMuon",
+        "Muon_pt",
+        "Muon_tightId",
+        "nElectron",
+        "Electron_cutBased",
+        "nJet",
+        "Jet_btagDeepFlavB",
+        "Jet_genJetIdx",
+        "Jet_hadronFlavour",
+        "nGenJet",
+        "GenJet_nuPt",
+        "nGenPart",
+        "GenPart_pdgId",
+        "MET_pt",
+        "MET_phi",
+        "GenMET_pt",
     ):
         assert branch in keys, branch
     with uproot.open(mc_files["a"][0]) as f:
@@ -610,9 +684,14 @@ def test_pseudo_data_has_no_truth_and_poisson_counts(tmp_path, settings, samples
             keys = set(tree.keys())
             written.append(tree.num_entries)
             assert tree.num_entries == sum(counts[c.name]["written"] for c in comps)
-            assert np.array_equal(tree["event"].array(library="np"), np.arange(1, tree.num_entries + 1))
+            assert np.array_equal(
+                tree["event"].array(library="np"), np.arange(1, tree.num_entries + 1)
+            )
         assert "genWeight" not in keys
-        assert not any(k.startswith(("GenJet", "nGenJet", "GenPart", "nGenPart", "GenDressedLepton", "GenMET")) for k in keys)
+        assert not any(
+            k.startswith(("GenJet", "nGenJet", "GenPart", "nGenPart", "GenDressedLepton", "GenMET"))
+            for k in keys
+        )
         assert not {"Jet_hadronFlavour", "Jet_partonFlavour", "Jet_genJetIdx"} & keys
         assert {"Muon_pt", "Electron_pt", "Jet_pt", "Jet_btagDeepFlavB", "MET_pt"} <= keys
     # the Poisson draws differ from seed to seed
@@ -627,7 +706,9 @@ def test_pseudo_data_has_no_truth_and_poisson_counts(tmp_path, settings, samples
 
 def test_pseudo_data_with_a_process_of_zero_expected_events(tmp_path, settings, samples, models):
     comps = _components(samples, models, ["zh", "zjets"], scale=0.0)  # background-only: μ = 0
-    counts = simulate_pseudo_data_chunk(settings, comps, 0.002, 1, "data", 0, 1, str(tmp_path / "bonly.root"))
+    counts = simulate_pseudo_data_chunk(
+        settings, comps, 0.002, 1, "data", 0, 1, str(tmp_path / "bonly.root")
+    )
     assert counts["zh"]["produced"] == 0 and counts["zh"]["written"] == 0
     assert uproot.open(tmp_path / "bonly.root")["Events"].num_entries == counts["zjets"]["written"]
 
@@ -646,10 +727,24 @@ def test_file_reads_back_with_coffea_nanoevents(mc_files):
         ).events()
     raw = read_tree(path)
     assert len(events) == len(raw["run"]) > 0
-    assert {"pt", "eta", "phi", "mass", "charge", "pdgId", "tightId", "pfRelIso04_all"} <= set(events.Muon.fields)
-    assert {"pt", "eta", "phi", "mass", "charge", "pdgId", "cutBased", "pfRelIso03_all"} <= set(events.Electron.fields)
+    assert {"pt", "eta", "phi", "mass", "charge", "pdgId", "tightId", "pfRelIso04_all"} <= set(
+        events.Muon.fields
+    )
+    assert {"pt", "eta", "phi", "mass", "charge", "pdgId", "cutBased", "pfRelIso03_all"} <= set(
+        events.Electron.fields
+    )
     assert {
-        "pt", "eta", "phi", "mass", "btagDeepFlavB", "hadronFlavour", "genJetIdx", "jetId", "puId", "nMuons", "nElectrons"
+        "pt",
+        "eta",
+        "phi",
+        "mass",
+        "btagDeepFlavB",
+        "hadronFlavour",
+        "genJetIdx",
+        "jetId",
+        "puId",
+        "nMuons",
+        "nElectrons",
     } <= set(events.Jet.fields)
     assert ak.all(np.abs(events.Muon.pdgId) == 13) and ak.all(np.abs(events.Electron.pdgId) == 11)
     # the skim: ≥ 2 leptons, ≥ 2 jets, one loose b-tag
@@ -675,5 +770,9 @@ def test_reco_leptons_carry_their_pdg_mass(zjets_reco):
     """Masses come from E² - p² of boosted truth four-vectors, so the electron's 0.511 MeV
     carries float64 cancellation error ~ ε·E²/m (≲ 10 keV up to TeV energies)."""
     _, reco = zjets_reco
-    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Muon"].mass)), LEPTON_MASS_GEV[13], rtol=1e-4)
-    np.testing.assert_allclose(ak.to_numpy(ak.flatten(reco["Electron"].mass)), LEPTON_MASS_GEV[11], atol=1e-5)
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.flatten(reco["Muon"].mass)), LEPTON_MASS_GEV[13], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.flatten(reco["Electron"].mass)), LEPTON_MASS_GEV[11], atol=1e-5
+    )

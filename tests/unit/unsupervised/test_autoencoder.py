@@ -50,13 +50,17 @@ def anomalies(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_autoencoder_trained_on_background_scores_injected_anomalies_higher(kind):
     rng = np.random.default_rng(1)
     train, valid = background(rng, 3000), background(rng, 800)
-    settings = AutoencoderSettings(kind=kind, hidden_layers=(16,), bottleneck=2, epochs=25, batch_size=128, seed=5)
-    result = fit_autoencoder(train, np.ones(len(train)), valid, np.ones(len(valid)), FEATURES, settings)
+    settings = AutoencoderSettings(
+        kind=kind, hidden_layers=(16,), bottleneck=2, epochs=25, batch_size=128, seed=5
+    )
+    result = fit_autoencoder(
+        train, np.ones(len(train)), valid, np.ones(len(valid)), FEATURES, settings
+    )
     test = np.vstack([background(rng, 1000), anomalies(rng, 1000)])
     labels = np.r_[np.zeros(1000), np.ones(1000)]
-    error = reconstruct(result.scoring, result.standardisation.transform_array(test, FEATURES), kind).error(
-        settings.kl_weight, settings.error, result.record["feature_scale"]
-    )
+    error = reconstruct(
+        result.scoring, result.standardisation.transform_array(test, FEATURES), kind
+    ).error(settings.kl_weight, settings.error, result.record["feature_scale"])
     score = score_from_error(error, result.reference_error)
     assert ((score >= 0) & (score < 1)).all()
     assert auc(weighted_roc(score, labels)) > 0.9
@@ -99,7 +103,9 @@ def test_constant_features_are_dropped_with_a_note_not_nan(caplog):
 
 
 def test_bottleneck_as_wide_as_the_input_is_refused():
-    with pytest.raises(ConfigError, match=r"anomaly.model.bottleneck.*bottleneck \(6\) must be narrower.*identity"):
+    with pytest.raises(
+        ConfigError, match=r"anomaly.model.bottleneck.*bottleneck \(6\) must be narrower.*identity"
+    ):
         check_bottleneck(6, 6, "config key 'anomaly.model.bottleneck'")
     with pytest.raises(ConfigError, match=r"config key 'anomaly.model.bottleneck'"):
         load_analysis([CONFIG], overrides={"anomaly": {"model": {"bottleneck": 23}}})
@@ -107,7 +113,9 @@ def test_bottleneck_as_wide_as_the_input_is_refused():
     rng = np.random.default_rng(3)
     X = np.column_stack([rng.normal(size=(50, 2)), np.ones((50, 1))])
     settings = AutoencoderSettings(bottleneck=2)
-    with pytest.raises(ConfigError, match=r"after dropping constant features.*\(2\).*\(2 features\)"):
+    with pytest.raises(
+        ConfigError, match=r"after dropping constant features.*\(2\).*\(2 features\)"
+    ):
         fit_autoencoder(X, np.ones(50), X, np.ones(50), ["p", "q", "one"], settings)
 
 
@@ -118,14 +126,24 @@ def test_autoencoder_is_refused_as_a_supervised_model_name():
 
 def _tables(rng, n_sig=200, n_bkg=2000):
     def frame(sample, label, n, weight):
-        return pd.DataFrame({
-            "run": np.ones(n, np.uint32), "luminosityBlock": np.ones(n, np.uint32),
-            "event": np.arange(1, n + 1, dtype=np.uint64), "sample": sample,
-            "label": np.full(n, label, np.int8), "weight": np.full(n, weight),
-            "m_bb_gev": rng.uniform(20, 300, n), "a": rng.normal(size=n),
-        })
-    return {"sig": frame("sig", 1, n_sig, 1.0), "bkg": frame("bkg", 0, n_bkg, 1.0),
-            "data": frame("data", -1, 1500, 1.0)}
+        return pd.DataFrame(
+            {
+                "run": np.ones(n, np.uint32),
+                "luminosityBlock": np.ones(n, np.uint32),
+                "event": np.arange(1, n + 1, dtype=np.uint64),
+                "sample": sample,
+                "label": np.full(n, label, np.int8),
+                "weight": np.full(n, weight),
+                "m_bb_gev": rng.uniform(20, 300, n),
+                "a": rng.normal(size=n),
+            }
+        )
+
+    return {
+        "sig": frame("sig", 1, n_sig, 1.0),
+        "bkg": frame("bkg", 0, n_bkg, 1.0),
+        "data": frame("data", -1, 1500, 1.0),
+    }
 
 
 SAMPLES = {
@@ -139,7 +157,9 @@ def _config(source: str, ceiling: float = 0.05) -> dict:
     return {
         "ml": {"seed": 1, "folds": 2, "validation_fraction": 0.2},
         "features": ["m_bb_gev", "a"],
-        "anomaly": {"training": {"source": source, "max_signal_fraction": ceiling, "sideband_data": "data"}},
+        "anomaly": {
+            "training": {"source": source, "max_signal_fraction": ceiling, "sideband_data": "data"}
+        },
     }
 
 
@@ -151,10 +171,17 @@ def test_signal_fraction_above_the_ceiling_is_warned(caplog):
     with caplog.at_level(logging.WARNING):
         mixed = select_training_set(_config("simulation"), SAMPLES, tables, ["a"])
     assert mixed.signal_fraction == pytest.approx(200 / 2200)
-    assert "not background-dominated" in caplog.text and "anomaly.training.max_signal_fraction" in caplog.text
+    assert (
+        "not background-dominated" in caplog.text
+        and "anomaly.training.max_signal_fraction" in caplog.text
+    )
     sidebands = select_training_set(_config("sidebands", ceiling=0.5), SAMPLES, tables, ["a"])
     inside = sidebands.table["m_bb_gev"].between(90, 150)
-    assert not inside.any() and (sidebands.table["sample"] == "data").all() and (sidebands.table["weight"] == 1).all()
+    assert (
+        not inside.any()
+        and (sidebands.table["sample"] == "data").all()
+        and (sidebands.table["weight"] == 1).all()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,26 +190,38 @@ def trained_folds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ae")
     rng = np.random.default_rng(6)
     samples = {
-        "bkg": {"kind": "background", "xsec_pb": 1.0, "generate": {"model": "zjets", "n_events": 10}},
+        "bkg": {
+            "kind": "background",
+            "xsec_pb": 1.0,
+            "generate": {"model": "zjets", "n_events": 10},
+        },
         "sig": {"kind": "signal", "xsec_pb": 1.0, "generate": {"model": "zh", "n_events": 10}},
     }
     (tmp / "samples.yaml").write_text(yaml.safe_dump(samples))
     files = {}
     for name, label, X in (("bkg", 0, background(rng, 2500)), ("sig", 1, anomalies(rng, 300))):
         n = len(X)
-        frame = pd.DataFrame({
-            "run": np.ones(n, np.uint32), "luminosityBlock": np.full(n, 2, np.uint32),
-            "event": np.arange(1, n + 1, dtype=np.uint64), "sample": name,
-            "label": np.full(n, label, np.int8), "weight": rng.uniform(0.5, 1.5, n),
-            **{f: X[:, i].astype(np.float32) for i, f in enumerate(FEATURES)},
-        })
+        frame = pd.DataFrame(
+            {
+                "run": np.ones(n, np.uint32),
+                "luminosityBlock": np.full(n, 2, np.uint32),
+                "event": np.arange(1, n + 1, dtype=np.uint64),
+                "sample": name,
+                "label": np.full(n, label, np.int8),
+                "weight": rng.uniform(0.5, 1.5, n),
+                **{f: X[:, i].astype(np.float32) for i, f in enumerate(FEATURES)},
+            }
+        )
         files[name] = str(tmp / f"{name}.parquet")
         frame.to_parquet(files[name])
     config = {
         "samples": str(tmp / "samples.yaml"),
         "features": FEATURES,
         "ml": {"seed": 9, "folds": 2, "validation_fraction": 0.2, "inputs": []},
-        "anomaly": {"seed": 1, "model": {"hidden_layers": [12], "bottleneck": 2, "epochs": 15, "batch_size": 128}},
+        "anomaly": {
+            "seed": 1,
+            "model": {"hidden_layers": [12], "bottleneck": 2, "epochs": 15, "batch_size": 128},
+        },
     }
     dirs = [str(tmp / f"fold{k}") for k in range(2)]
     for k in range(2):
@@ -233,9 +272,13 @@ def test_out_of_fold_models_never_saw_the_events_they_score(trained_folds):
 def test_asimov_significance_limits():
     assert asimov_significance(0.0, 100.0, 5.0) == 0.0
     # no background uncertainty: sqrt(2((s+b)ln(1+s/b) - s))
-    assert asimov_significance(10.0, 100.0) == pytest.approx(math.sqrt(2 * (110 * math.log(1.1) - 10)))
+    assert asimov_significance(10.0, 100.0) == pytest.approx(
+        math.sqrt(2 * (110 * math.log(1.1) - 10))
+    )
     # large b, small s: s / sqrt(b + sigma^2)
-    assert asimov_significance(30.0, 1e4, 50.0) == pytest.approx(30 / math.sqrt(1e4 + 2500), rel=0.01)
+    assert asimov_significance(30.0, 1e4, 50.0) == pytest.approx(
+        30 / math.sqrt(1e4 + 2500), rel=0.01
+    )
     assert asimov_significance(-10.0, 100.0) < 0
     # nothing observed: a finite deficit, -sqrt(2b) without background uncertainty
     assert asimov_significance(-100.0, 100.0) == pytest.approx(-math.sqrt(200.0))
@@ -264,7 +307,11 @@ def test_tail_threshold_keeps_at_most_the_requested_efficiency():
 
 def test_bsm_process_only_enters_pseudo_data_that_names_it():
     config, samples = load_analysis([CONFIG])
-    assert samples["bsm"].is_bsm and not samples["bsm"].is_standard_model_mc and not samples["bsm"].is_data
+    assert (
+        samples["bsm"].is_bsm
+        and not samples["bsm"].is_standard_model_mc
+        and not samples["bsm"].is_data
+    )
     assert "bsm" not in pseudo_data_processes(samples["data"], samples)
     assert "bsm" in pseudo_data_processes(samples["data_bsm"], samples)
 
@@ -279,14 +326,21 @@ def test_bsm_sample_is_refused_as_training_data(tmp_path):
         files[name] = str(tmp_path / f"{name}.parquet")
         frame.to_parquet(files[name])
     with pytest.raises(TrainingDataError, match=r"bsm.*kind 'bsm' cannot be used for training"):
-        build_training_table(files, ["a"], seed=1, folds=2, validation_fraction=0.2, negative_weights="abs")
+        build_training_table(
+            files, ["a"], seed=1, folds=2, validation_fraction=0.2, negative_weights="abs"
+        )
 
 
 def test_xzy_generator_makes_a_heavy_resonance():
     from thetaflow.simulation.generator import ModelSettings, generate
 
-    truth = generate(np.random.default_rng(8), ModelSettings(model="xzy", resonance_mass_gev=700.0,
-                                                              resonance_width_gev=20.0, daughter_mass_gev=200.0), 4000)
+    truth = generate(
+        np.random.default_rng(8),
+        ModelSettings(
+            model="xzy", resonance_mass_gev=700.0, resonance_width_gev=20.0, daughter_mass_gev=200.0
+        ),
+        4000,
+    )
     bb = truth.partons[0] + truth.partons[1]
     llbb = truth.leptons[0] + truth.leptons[1] + bb
     assert np.median(np.asarray(bb.mass)) == pytest.approx(200.0, abs=5.0)

@@ -31,19 +31,30 @@ INPUTS = ["x", "y", "z"]
 
 def _frame(rng: np.random.Generator, sample: str, n: int, shift: float) -> pd.DataFrame:
     x = rng.normal(shift, 1.0, n)
-    return pd.DataFrame({
-        "run": np.ones(n, np.uint32), "luminosityBlock": np.full(n, 3, np.uint32),
-        "event": np.arange(1, n + 1, dtype=np.uint64) + (0 if sample == "bkg" else 50_000),
-        "sample": sample, "label": np.int8(0 if sample == "bkg" else 1), "weight": rng.uniform(0.5, 1.5, n),
-        "x": x, "y": 0.8 * x + rng.normal(0, 0.3, n), "z": rng.normal(-shift, 2.0, n),
-    })
+    return pd.DataFrame(
+        {
+            "run": np.ones(n, np.uint32),
+            "luminosityBlock": np.full(n, 3, np.uint32),
+            "event": np.arange(1, n + 1, dtype=np.uint64) + (0 if sample == "bkg" else 50_000),
+            "sample": sample,
+            "label": np.int8(0 if sample == "bkg" else 1),
+            "weight": rng.uniform(0.5, 1.5, n),
+            "x": x,
+            "y": 0.8 * x + rng.normal(0, 0.3, n),
+            "z": rng.normal(-shift, 2.0, n),
+        }
+    )
 
 
 @pytest.fixture()
 def setup(tmp_path):
     rng = np.random.default_rng(0)
     samples = {
-        "bkg": {"kind": "background", "xsec_pb": 1.0, "generate": {"model": "zjets", "n_events": 10}},
+        "bkg": {
+            "kind": "background",
+            "xsec_pb": 1.0,
+            "generate": {"model": "zjets", "n_events": 10},
+        },
         "sig": {"kind": "signal", "xsec_pb": 1.0, "generate": {"model": "zh", "n_events": 10}},
         "bsm": {"kind": "bsm", "xsec_pb": 1.0, "generate": {"model": "xzy", "n_events": 10}},
     }
@@ -56,9 +67,15 @@ def setup(tmp_path):
         "samples": str(tmp_path / "samples.yaml"),
         "features": INPUTS,
         "ml": {"seed": 4, "folds": 3, "validation_fraction": 0.2, "inputs": []},
-        "diagnostics": {"seed": 2, "pca": {"fold": 1, "loadings_components": 2},
-                        "clustering": {"subsample": 600, "kmeans": {"k": 0, "k_range": [2, 4]},
-                                       "dbscan": {"eps": 0.0, "min_samples": 8}}},
+        "diagnostics": {
+            "seed": 2,
+            "pca": {"fold": 1, "loadings_components": 2},
+            "clustering": {
+                "subsample": 600,
+                "kmeans": {"k": 0, "k_range": [2, 4]},
+                "dbscan": {"eps": 0.0, "min_samples": 8},
+            },
+        },
     }
     return config, files, tmp_path
 
@@ -92,8 +109,12 @@ def test_pca_is_fitted_on_the_training_folds_only(setup):
     rerun = run_pca(config, files, outputs)
     assert np.allclose(rerun["explained_variance_ratio"], summary["explained_variance_ratio"])
     # ...while changing a training-fold event changes it
-    assert not np.allclose(fit_pca(known.loc[train].assign(z=lambda f: f["x"] + 0.1 * f["z"]), INPUTS).explained_variance_ratio,
-                           expected.explained_variance_ratio)
+    assert not np.allclose(
+        fit_pca(
+            known.loc[train].assign(z=lambda f: f["x"] + 0.1 * f["z"]), INPUTS
+        ).explained_variance_ratio,
+        expected.explained_variance_ratio,
+    )
     assert all(Path(p).stat().st_size > 5_000 for k, p in outputs.items() if k != "summary")
 
 
@@ -103,7 +124,9 @@ def test_clustering_reports_purity_and_noise(setup):
     summary = run_clustering(config, files, outputs)
     assert summary["subsample"]["events"] == 600
     assert set(summary["subsample"]["per_process"].values()) == {200}
-    assert 2 <= summary["kmeans"]["k"] <= 4 and summary["kmeans"]["k_from"].startswith("best silhouette")
+    assert 2 <= summary["kmeans"]["k"] <= 4 and summary["kmeans"]["k_from"].startswith(
+        "best silhouette"
+    )
     assert 0.33 < summary["kmeans"]["purity"] <= 1.0
     assert 0 <= summary["dbscan"]["noise_fraction"] < 1 and summary["dbscan"]["eps"] > 0
     assert json.loads(Path(outputs["summary"]).read_text())["dbscan"]["eps_from"].startswith("knee")
@@ -113,15 +136,21 @@ def test_too_few_events_for_the_subsample_or_k_is_a_clear_error(setup):
     config, files, tmp = setup
     outputs = _outputs(tmp, ("summary", "kmeans_selection", "kmeans_composition", "dbscan"))
     config["diagnostics"]["clustering"]["subsample"] = 10_000
-    with pytest.raises(DiagnosticsError, match=r"diagnostics.clustering.subsample.*10000 events.*only 4200"):
+    with pytest.raises(
+        DiagnosticsError, match=r"diagnostics.clustering.subsample.*10000 events.*only 4200"
+    ):
         run_clustering(config, files, outputs)
     table = pd.read_parquet(files["sig"])
     with pytest.raises(DiagnosticsError, match="subsample"):
         stratified_subsample(table, len(table) + 1, 0)
-    with pytest.raises(ConfigError, match=r"diagnostics.clustering.kmeans.k'.*not below the subsample of 4000"):
+    with pytest.raises(
+        ConfigError, match=r"diagnostics.clustering.kmeans.k'.*not below the subsample of 4000"
+    ):
         load_analysis([CONFIG], overrides={"diagnostics": {"clustering": {"kmeans": {"k": 4000}}}})
     with pytest.raises(ConfigError, match=r"diagnostics.clustering.kmeans.k_range"):
-        load_analysis([CONFIG], overrides={"diagnostics": {"clustering": {"kmeans": {"k_range": [5, 3]}}}})
+        load_analysis(
+            [CONFIG], overrides={"diagnostics": {"clustering": {"kmeans": {"k_range": [5, 3]}}}}
+        )
 
 
 def test_knee_and_purity():

@@ -36,14 +36,21 @@ def family_class(name: str, family: str) -> type[Classifier]:
         ) from None
 
 
-def build_classifier(name: str, family: str, params: Mapping[str, Any], seed: int,
-                     feature_names: Sequence[str]) -> Classifier:
+def build_classifier(
+    name: str, family: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+) -> Classifier:
     """An unfitted classifier of ``family`` with checked ``params``."""
     return family_class(name, family)(name, params, seed, feature_names)
 
 
-def load_classifier(directory: Path, name: str, family: str, params: Mapping[str, Any], seed: int,
-                    feature_names: Sequence[str]) -> Classifier:
+def load_classifier(
+    directory: Path,
+    name: str,
+    family: str,
+    params: Mapping[str, Any],
+    seed: int,
+    feature_names: Sequence[str],
+) -> Classifier:
     """A classifier of ``family`` read from ``directory`` (written by its ``save``)."""
     model = family_class(name, family).load(Path(directory), name, params, seed, feature_names)
     log.debug("loaded model '%s' (%s) from %s", name, family, directory)

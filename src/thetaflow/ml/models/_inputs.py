@@ -31,7 +31,9 @@ def check_fit_inputs(model: Classifier, train: Dataset, valid: Dataset) -> None:
             )
         check_finite(model.name, data.X, what)
         if np.any(data.w < 0) or not np.sum(data.w) > 0:
-            raise ValueError(f"model '{model.name}': {what} weights must be non-negative with a positive sum")
+            raise ValueError(
+                f"model '{model.name}': {what} weights must be non-negative with a positive sum"
+            )
 
 
 def check_finite(name: str, X: np.ndarray, what: str) -> None:
@@ -77,10 +79,14 @@ def threads(model: Classifier) -> int:
 
 def not_fitted(model: Classifier) -> RuntimeError:
     """The error for using a model before ``fit`` or ``load``."""
-    return RuntimeError(f"model '{model.name}' (family '{model.family}') is not fitted; call fit or load first")
+    return RuntimeError(
+        f"model '{model.name}' (family '{model.family}') is not fitted; call fit or load first"
+    )
 
 
-def require_positive(cls: type[Classifier], name: str, params: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+def require_positive(
+    cls: type[Classifier], name: str, params: Mapping[str, Any], keys: tuple[str, ...]
+) -> None:
     """Raise ModelConfigError naming the model and key if one of ``keys`` is below 1."""
     for key in keys:
         if params[key] < 1:

@@ -65,7 +65,9 @@ class Classifier(abc.ABC):
     family: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]]
 
-    def __init__(self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+    ) -> None:
         self.name = name
         self.seed = int(seed)
         self.feature_names = tuple(feature_names)
@@ -104,8 +106,14 @@ class Classifier(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, directory: Path, name: str, params: Mapping[str, Any], seed: int,
-             feature_names: Sequence[str]) -> Classifier:
+    def load(
+        cls,
+        directory: Path,
+        name: str,
+        params: Mapping[str, Any],
+        seed: int,
+        feature_names: Sequence[str],
+    ) -> Classifier:
         """Read a model written by :meth:`save`."""
 
     def feature_importance(self) -> dict[str, float] | None:

@@ -51,7 +51,9 @@ class BDT(Classifier):
     }
     filename: ClassVar[str] = "model.ubj"
 
-    def __init__(self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+    ) -> None:
         super().__init__(name, params, seed, feature_names)
         self._booster: xgb.Booster | None = None
 
@@ -83,26 +85,46 @@ class BDT(Classifier):
             eval_metric="logloss",
             random_state=self.seed,
             n_jobs=threads(self),
-            callbacks=[xgboost_callback(Progress(log, f"{self.name} boosting",
-                                                 self.params.get("n_estimators", 100), "rounds"))],
+            callbacks=[
+                xgboost_callback(
+                    Progress(
+                        log, f"{self.name} boosting", self.params.get("n_estimators", 100), "rounds"
+                    )
+                )
+            ],
         )
         clf.fit(
-            train.X, train.y, sample_weight=unit_mean(train.w),
-            eval_set=[(valid.X, valid.y)], sample_weight_eval_set=[unit_mean(valid.w)], verbose=False,
+            train.X,
+            train.y,
+            sample_weight=unit_mean(train.w),
+            eval_set=[(valid.X, valid.y)],
+            sample_weight_eval_set=[unit_mean(valid.w)],
+            verbose=False,
         )
         best = int(clf.best_iteration)
         self._booster = clf.get_booster()[: best + 1]
         report = FitReport(
-            train_seconds=time.perf_counter() - start, n_train=len(train), n_valid=len(valid),
-            iterations=best + 1, extra={"best_valid_logloss": float(clf.best_score)},
+            train_seconds=time.perf_counter() - start,
+            n_train=len(train),
+            n_valid=len(valid),
+            iterations=best + 1,
+            extra={"best_valid_logloss": float(clf.best_score)},
         )
-        log.info("%s: %d trees (best round), valid logloss %.4f, %.1f s",
-                 self.name, best + 1, clf.best_score, report.train_seconds)
+        log.info(
+            "%s: %d trees (best round), valid logloss %.4f, %.1f s",
+            self.name,
+            best + 1,
+            clf.best_score,
+            report.train_seconds,
+        )
         return report
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Signal probability of each row."""
-        return np.asarray(self.booster.inplace_predict(np.ascontiguousarray(X, dtype=np.float32)), dtype=np.float64)
+        return np.asarray(
+            self.booster.inplace_predict(np.ascontiguousarray(X, dtype=np.float32)),
+            dtype=np.float64,
+        )
 
     def save(self, directory: Path) -> None:
         """Write ``model.ubj`` (XGBoost's native binary JSON)."""
@@ -110,8 +132,14 @@ class BDT(Classifier):
         self.booster.save_model(directory / self.filename)
 
     @classmethod
-    def load(cls, directory: Path, name: str, params: Mapping[str, Any], seed: int,
-             feature_names: Sequence[str]) -> BDT:
+    def load(
+        cls,
+        directory: Path,
+        name: str,
+        params: Mapping[str, Any],
+        seed: int,
+        feature_names: Sequence[str],
+    ) -> BDT:
         """Read ``model.ubj``; its feature count must match ``feature_names``."""
         model = cls(name, params, seed, feature_names)
         import xgboost as xgb
@@ -134,4 +162,6 @@ class BDT(Classifier):
         gain = self.booster.get_score(importance_type="gain")
         values = np.array([gain.get(f"f{i}", 0.0) for i in range(len(self.feature_names))])
         total = values.sum()
-        return dict(zip(self.feature_names, (values / total if total > 0 else values).tolist(), strict=True))
+        return dict(
+            zip(self.feature_names, (values / total if total > 0 else values).tolist(), strict=True)
+        )

@@ -33,9 +33,13 @@ class Cuts(Classifier):
     }
     filename: ClassVar[str] = "cuts.json"
 
-    def __init__(self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+    ) -> None:
         super().__init__(name, params, seed, feature_names)
-        self.windows = {str(f): (float(lo), float(hi)) for f, (lo, hi) in self.params["cuts"].items()}
+        self.windows = {
+            str(f): (float(lo), float(hi)) for f, (lo, hi) in self.params["cuts"].items()
+        }
 
     @classmethod
     def check_params(cls, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,11 +47,17 @@ class Cuts(Classifier):
         out = super().check_params(name, params)
         cuts = out["cuts"]
         if not cuts:
-            raise ModelConfigError(f"model '{name}' (family '{cls.family}'): hyperparameter 'cuts' is empty")
+            raise ModelConfigError(
+                f"model '{name}' (family '{cls.family}'): hyperparameter 'cuts' is empty"
+            )
         for feature, window in cuts.items():
-            ok = (isinstance(window, (list, tuple)) and len(window) == 2
-                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
-                  and not any(math.isnan(v) for v in window) and window[0] < window[1])
+            ok = (
+                isinstance(window, (list, tuple))
+                and len(window) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+                and not any(math.isnan(v) for v in window)
+                and window[0] < window[1]
+            )
             if not ok:
                 raise ModelConfigError(
                     f"model '{name}' (family '{cls.family}'): hyperparameter 'cuts' entry '{feature}' "
@@ -70,7 +80,9 @@ class Cuts(Classifier):
         start = time.perf_counter()
         check_fit_inputs(self, train, valid)
         self._columns()
-        return FitReport(train_seconds=time.perf_counter() - start, n_train=len(train), n_valid=len(valid))
+        return FitReport(
+            train_seconds=time.perf_counter() - start, n_train=len(train), n_valid=len(valid)
+        )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Fraction of the cuts each row passes (1.0 = passes all)."""
@@ -86,8 +98,14 @@ class Cuts(Classifier):
         (directory / self.filename).write_text(text + "\n")
 
     @classmethod
-    def load(cls, directory: Path, name: str, params: Mapping[str, Any], seed: int,
-             feature_names: Sequence[str]) -> Cuts:
+    def load(
+        cls,
+        directory: Path,
+        name: str,
+        params: Mapping[str, Any],
+        seed: int,
+        feature_names: Sequence[str],
+    ) -> Cuts:
         """Read ``cuts.json``; the saved windows replace those in ``params``."""
         saved = json.loads((directory / cls.filename).read_text())
         model = cls(name, {**params, "cuts": saved["cuts"]}, seed, feature_names)

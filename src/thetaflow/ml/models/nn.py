@@ -54,7 +54,9 @@ class NeuralNet(Classifier):
     }
     filename: ClassVar[str] = "model.keras"
 
-    def __init__(self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+    ) -> None:
         super().__init__(name, params, seed, feature_names)
         self._model: keras.Model | None = None
         self._forward: Callable[[np.ndarray], Any] | None = None
@@ -64,7 +66,9 @@ class NeuralNet(Classifier):
         """The base checks, plus positive integer layer widths and a dropout rate in [0, 1)."""
         out = super().check_params(name, params)
         layers = out["hidden_layers"]
-        if not layers or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in layers):
+        if not layers or not all(
+            isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in layers
+        ):
             raise ModelConfigError(
                 f"model '{name}' (family '{cls.family}'): hyperparameter 'hidden_layers' must be a "
                 f"non-empty list of positive integers, got {layers!r}"
@@ -99,23 +103,42 @@ class NeuralNet(Classifier):
             monitor="val_loss", factor=self.params["lr_factor"], patience=self.params["lr_patience"]
         )
         history = model.fit(
-            train.X, train.y.astype(np.float32), sample_weight=unit_mean(train.w),
+            train.X,
+            train.y.astype(np.float32),
+            sample_weight=unit_mean(train.w),
             validation_data=(valid.X, valid.y.astype(np.float32), unit_mean(valid.w)),
-            epochs=self.params["epochs"], batch_size=self.params["batch_size"],
-            shuffle=True, verbose=0, callbacks=[
-                stopping, reduce_lr,
-                keras_callback(Progress(log, f"{self.name} training", self.params["epochs"], "epochs")),
+            epochs=self.params["epochs"],
+            batch_size=self.params["batch_size"],
+            shuffle=True,
+            verbose=0,
+            callbacks=[
+                stopping,
+                reduce_lr,
+                keras_callback(
+                    Progress(log, f"{self.name} training", self.params["epochs"], "epochs")
+                ),
             ],
         )
         self._set_model(model)
         report = FitReport(
-            train_seconds=time.perf_counter() - start, n_train=len(train), n_valid=len(valid),
+            train_seconds=time.perf_counter() - start,
+            n_train=len(train),
+            n_valid=len(valid),
             iterations=len(history.history["val_loss"]),
-            extra={"best_epoch": stopping.best_epoch + 1, "best_valid_loss": float(stopping.best),
-                   "final_learning_rate": float(model.optimizer.learning_rate)},
+            extra={
+                "best_epoch": stopping.best_epoch + 1,
+                "best_valid_loss": float(stopping.best),
+                "final_learning_rate": float(model.optimizer.learning_rate),
+            },
         )
-        log.info("%s: %d epochs, best %d (valid loss %.4f), %.1f s", self.name, report.iterations,
-                 report.extra["best_epoch"], report.extra["best_valid_loss"], report.train_seconds)
+        log.info(
+            "%s: %d epochs, best %d (valid loss %.4f), %.1f s",
+            self.name,
+            report.iterations,
+            report.extra["best_epoch"],
+            report.extra["best_valid_loss"],
+            report.train_seconds,
+        )
         return report
 
     def _build(self, X: np.ndarray) -> keras.Model:
@@ -132,7 +155,10 @@ class NeuralNet(Classifier):
                 h = keras.layers.Dropout(self.params["dropout"], name=f"dropout_{i}")(h)
         outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
         model = keras.Model(inputs, outputs, name="mlp")
-        model.compile(optimizer=keras.optimizers.Adam(self.params["learning_rate"]), loss="binary_crossentropy")
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.params["learning_rate"]),
+            loss="binary_crossentropy",
+        )
         return model
 
     def _set_model(self, model: keras.Model) -> None:
@@ -150,7 +176,7 @@ class NeuralNet(Classifier):
         X = np.ascontiguousarray(X, dtype=np.float32)
         out = np.empty(len(X), dtype=np.float64)
         for lo in range(0, len(X), PREDICT_BATCH):
-            out[lo:lo + PREDICT_BATCH] = self._forward(X[lo:lo + PREDICT_BATCH]).numpy().ravel()
+            out[lo : lo + PREDICT_BATCH] = self._forward(X[lo : lo + PREDICT_BATCH]).numpy().ravel()
         return out
 
     def save(self, directory: Path) -> None:
@@ -159,8 +185,14 @@ class NeuralNet(Classifier):
         self.keras_model.save(directory / self.filename)
 
     @classmethod
-    def load(cls, directory: Path, name: str, params: Mapping[str, Any], seed: int,
-             feature_names: Sequence[str]) -> NeuralNet:
+    def load(
+        cls,
+        directory: Path,
+        name: str,
+        params: Mapping[str, Any],
+        seed: int,
+        feature_names: Sequence[str],
+    ) -> NeuralNet:
         """Read ``model.keras`` in Keras' safe mode; its input width must match."""
         import keras
 
@@ -187,4 +219,6 @@ def _configure_tensorflow(n_threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(n_threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
-        log.warning("TensorFlow already started; keeping its thread pools (asked for %d threads)", n_threads)
+        log.warning(
+            "TensorFlow already started; keeping its thread pools (asked for %d threads)", n_threads
+        )

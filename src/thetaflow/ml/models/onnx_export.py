@@ -50,8 +50,13 @@ def export_onnx(model: Classifier, path: Path) -> None:
             f"supported families: {', '.join(sorted(_EXPORTERS))}"
         )
     proto, output, column = exporter(model)
-    meta = {META_OUTPUT: output, META_COLUMN: str(column), "thetaflow.family": model.family,
-            "thetaflow.model": model.name, "thetaflow.feature_names": json.dumps(list(model.feature_names))}
+    meta = {
+        META_OUTPUT: output,
+        META_COLUMN: str(column),
+        "thetaflow.family": model.family,
+        "thetaflow.model": model.name,
+        "thetaflow.feature_names": json.dumps(list(model.feature_names)),
+    }
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,11 +75,17 @@ def onnx_scores(path: Path, X: np.ndarray, threads: int = 1) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     meta = session.get_modelmeta().custom_metadata_map
     if META_OUTPUT not in meta:
-        raise ValueError(f"{path}: no '{META_OUTPUT}' metadata; not written by thetaflow's export_onnx")
-    (out,) = session.run([meta[META_OUTPUT]], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)})
+        raise ValueError(
+            f"{path}: no '{META_OUTPUT}' metadata; not written by thetaflow's export_onnx"
+        )
+    (out,) = session.run(
+        [meta[META_OUTPUT]], {INPUT_NAME: np.ascontiguousarray(X, dtype=np.float32)}
+    )
     out = np.asarray(out, dtype=np.float64)
     return out[:, int(meta[META_COLUMN])] if out.ndim == 2 and out.shape[1] > 1 else out.reshape(-1)
 
@@ -86,8 +97,11 @@ def _export_bdt(model: Classifier) -> tuple[onnx.ModelProto, str, int]:
 
     assert isinstance(model, BDT)
     n = len(model.feature_names)
-    proto = convert_xgboost(model.booster, initial_types=[(INPUT_NAME, FloatTensorType([None, n]))],
-                            target_opset=BDT_OPSET)
+    proto = convert_xgboost(
+        model.booster,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, n]))],
+        target_opset=BDT_OPSET,
+    )
     return proto, "probabilities", 1
 
 

@@ -46,7 +46,9 @@ class SklearnClassifier(Classifier):
     filename: ClassVar[str] = "model.skops"
     trusted_types: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]
+    ) -> None:
         super().__init__(name, params, seed, feature_names)
         self._estimator: BaseEstimator | None = None
 
@@ -58,7 +60,9 @@ class SklearnClassifier(Classifier):
         return self._estimator
 
     @abc.abstractmethod
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         """The fitted estimator and the family's extras for the :class:`FitReport`."""
 
     def fit(self, train: Dataset, valid: Dataset) -> FitReport:
@@ -66,9 +70,15 @@ class SklearnClassifier(Classifier):
         check_fit_inputs(self, train, valid)
         start = time.perf_counter()
         self._estimator, extra = self._fit_estimator(train, valid)
-        report = FitReport(train_seconds=time.perf_counter() - start, n_train=len(train),
-                           n_valid=len(valid), extra=extra)
-        log.info("%s (%s): fitted in %.1f s %s", self.name, self.family, report.train_seconds, extra)
+        report = FitReport(
+            train_seconds=time.perf_counter() - start,
+            n_train=len(train),
+            n_valid=len(valid),
+            extra=extra,
+        )
+        log.info(
+            "%s (%s): fitted in %.1f s %s", self.name, self.family, report.train_seconds, extra
+        )
         return report
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -83,8 +93,14 @@ class SklearnClassifier(Classifier):
         sio.dump(self.estimator, directory / self.filename)
 
     @classmethod
-    def load(cls, directory: Path, name: str, params: Mapping[str, Any], seed: int,
-             feature_names: Sequence[str]) -> SklearnClassifier:
+    def load(
+        cls,
+        directory: Path,
+        name: str,
+        params: Mapping[str, Any],
+        seed: int,
+        feature_names: Sequence[str],
+    ) -> SklearnClassifier:
         """Read ``model.skops``, trusting only the family's allow-listed types.
 
         Raises:
@@ -98,7 +114,9 @@ class SklearnClassifier(Classifier):
         untrusted = sio.get_untrusted_types(file=path)
         refused = sorted(set(untrusted) - cls.trusted_types)
         if refused:
-            raise ValueError(f"model '{name}': {path} holds types not allowed for family '{cls.family}': {refused}")
+            raise ValueError(
+                f"model '{name}': {path} holds types not allowed for family '{cls.family}': {refused}"
+            )
         estimator = sio.load(path, trusted=untrusted)
         if estimator.n_features_in_ != len(model.feature_names):
             raise ValueError(
@@ -115,17 +133,23 @@ class Logistic(SklearnClassifier):
     family: ClassVar[str] = "logistic"
     defaults: ClassVar[Mapping[str, Any]] = {"C": 1.0, "max_iter": 1000}
 
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         pipe = make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=self.params["C"], max_iter=self.params["max_iter"], random_state=self.seed),
+            LogisticRegression(
+                C=self.params["C"], max_iter=self.params["max_iter"], random_state=self.seed
+            ),
         )
         w = unit_mean(train.w)
-        pipe.fit(train.X, train.y, standardscaler__sample_weight=w, logisticregression__sample_weight=w)
+        pipe.fit(
+            train.X, train.y, standardscaler__sample_weight=w, logisticregression__sample_weight=w
+        )
         return pipe, {"iterations": int(pipe[-1].n_iter_.max())}
 
 
@@ -140,11 +164,13 @@ class KNN(SklearnClassifier):
 
     family: ClassVar[str] = "knn"
     defaults: ClassVar[Mapping[str, Any]] = {"n_neighbors": 50, "max_train_events": 20000}
-    trusted_types: ClassVar[frozenset[str]] = frozenset({
-        "sklearn.metrics._dist_metrics.EuclideanDistance64",
-        "sklearn.neighbors._ball_tree.BallTree",
-        "sklearn.neighbors._kd_tree.KDTree",
-    })
+    trusted_types: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sklearn.metrics._dist_metrics.EuclideanDistance64",
+            "sklearn.neighbors._ball_tree.BallTree",
+            "sklearn.neighbors._kd_tree.KDTree",
+        }
+    )
 
     @classmethod
     def check_params(cls, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,14 +179,17 @@ class KNN(SklearnClassifier):
         require_positive(cls, name, out, ("n_neighbors", "max_train_events"))
         return out
 
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         idx = weighted_resample(train.w, self.params["max_train_events"], self.seed)
         from sklearn.neighbors import KNeighborsClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         pipe = make_pipeline(
-            StandardScaler(), KNeighborsClassifier(n_neighbors=self.params["n_neighbors"], n_jobs=threads(self))
+            StandardScaler(),
+            KNeighborsClassifier(n_neighbors=self.params["n_neighbors"], n_jobs=threads(self)),
         )
         pipe.fit(train.X[idx], train.y[idx])
         return pipe, {"n_resampled": len(idx)}
@@ -200,7 +229,9 @@ class RandomForest(SklearnClassifier):
             )
         return out
 
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         from sklearn.ensemble import RandomForestClassifier
 
         forest = RandomForestClassifier(**self.params, n_jobs=threads(self), random_state=self.seed)
@@ -216,7 +247,9 @@ class RandomForest(SklearnClassifier):
         """Mean decrease in impurity, normalised to sum 1."""
         values = np.asarray(self.estimator.feature_importances_, dtype=np.float64)
         total = values.sum()
-        return dict(zip(self.feature_names, (values / total if total > 0 else values).tolist(), strict=True))
+        return dict(
+            zip(self.feature_names, (values / total if total > 0 else values).tolist(), strict=True)
+        )
 
 
 class NaiveBayes(SklearnClassifier):
@@ -225,7 +258,9 @@ class NaiveBayes(SklearnClassifier):
     family: ClassVar[str] = "naive_bayes"
     defaults: ClassVar[Mapping[str, Any]] = {"var_smoothing": 1.0e-9}
 
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         from sklearn.naive_bayes import GaussianNB
 
         nb = GaussianNB(var_smoothing=self.params["var_smoothing"])

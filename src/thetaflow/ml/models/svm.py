@@ -42,10 +42,12 @@ class SVM(SklearnClassifier):
 
     family: ClassVar[str] = "svm"
     defaults: ClassVar[Mapping[str, Any]] = {"C": 1.0, "gamma": "scale", "max_train_events": 5000}
-    trusted_types: ClassVar[frozenset[str]] = frozenset({
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
-    })
+    trusted_types: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sklearn.calibration._CalibratedClassifier",
+            "sklearn.calibration._SigmoidCalibration",
+        }
+    )
 
     @classmethod
     def check_params(cls, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,9 @@ class SVM(SklearnClassifier):
             )
         return out
 
-    def _fit_estimator(self, train: Dataset, valid: Dataset) -> tuple[BaseEstimator, dict[str, Any]]:
+    def _fit_estimator(
+        self, train: Dataset, valid: Dataset
+    ) -> tuple[BaseEstimator, dict[str, Any]]:
         idx = weighted_resample(train.w, self.params["max_train_events"], self.seed)
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.frozen import FrozenEstimator
@@ -69,14 +73,23 @@ class SVM(SklearnClassifier):
 
         svm = make_pipeline(
             StandardScaler(),
-            SVC(kernel="rbf", C=self.params["C"], gamma=self.params["gamma"], random_state=self.seed),
+            SVC(
+                kernel="rbf", C=self.params["C"], gamma=self.params["gamma"], random_state=self.seed
+            ),
         )
         svm.fit(train.X[idx], train.y[idx])
-        log.debug("%s: SVM fitted on %d resampled events, calibrating on %d", self.name, len(idx), len(valid))
+        log.debug(
+            "%s: SVM fitted on %d resampled events, calibrating on %d",
+            self.name,
+            len(idx),
+            len(valid),
+        )
         calibrated = CalibratedClassifierCV(FrozenEstimator(svm), method="sigmoid")
         with warnings.catch_warnings():
             # The frozen SVM is not refitted, so it not taking weights is intended.
-            warnings.filterwarnings("ignore", message="Since FrozenEstimator does not appear to accept sample_weight")
+            warnings.filterwarnings(
+                "ignore", message="Since FrozenEstimator does not appear to accept sample_weight"
+            )
             calibrated.fit(valid.X, valid.y, sample_weight=unit_mean(valid.w))
         return calibrated, {"n_resampled": len(idx), "n_support": int(svm[-1].n_support_.sum())}
 
@@ -92,7 +105,11 @@ class SVM(SklearnClassifier):
             Z = scaler.transform(X)
             decision = np.empty(len(Z))
             for start in range(0, len(Z), KERNEL_BLOCK):
-                block = rbf_kernel(Z[start:start + KERNEL_BLOCK], svc.support_vectors_, gamma=svc._gamma)
-                decision[start:start + KERNEL_BLOCK] = block @ svc.dual_coef_[0] + svc.intercept_[0]
+                block = rbf_kernel(
+                    Z[start : start + KERNEL_BLOCK], svc.support_vectors_, gamma=svc._gamma
+                )
+                decision[start : start + KERNEL_BLOCK] = (
+                    block @ svc.dual_coef_[0] + svc.intercept_[0]
+                )
             probabilities.append(calibrated.calibrators[0].predict(decision))
         return np.mean(probabilities, axis=0, dtype=np.float64)
