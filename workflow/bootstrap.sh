@@ -58,6 +58,11 @@ analysis)
     ;;
 test)
     setup
+    # code habits: lint, format, types, the stage layering (import-linter), then the workflow
+    ruff check src scripts tests benchmarks
+    ruff format --check src scripts tests benchmarks
+    mypy
+    lint-imports
     snakemake --lint
     snakefmt --check .
     snakemake -n --cores 2 --quiet
