@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import cabinetry
 import numpy as np
@@ -27,7 +29,103 @@ class ScanParameterError(ThetaflowError, ValueError):
     """A scan names a parameter the model does not have."""
 
 
-def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[dict]:
+class Impact(NamedTuple):
+    """Best fit of one nuisance parameter and its pre- and post-fit impacts on μ."""
+
+    parameter: str
+    bestfit: float
+    uncertainty: float
+    prefit_up: float
+    prefit_down: float
+    postfit_up: float
+    postfit_down: float
+
+    @property
+    def size(self) -> float:
+        """The larger post-fit impact, in absolute value (what the ranking orders by)."""
+        return max(abs(self.postfit_up), abs(self.postfit_down))
+
+    def to_json(self) -> dict:
+        """One row of ``ranking.json``."""
+        return {
+            "parameter": self.parameter,
+            "bestfit": self.bestfit,
+            "uncertainty": self.uncertainty,
+            "prefit_impact": {"up": self.prefit_up, "down": self.prefit_down},
+            "postfit_impact": {"up": self.postfit_up, "down": self.postfit_down},
+        }
+
+
+class ScanResult(NamedTuple):
+    """A profile-likelihood scan of one parameter, with its 68 % interval."""
+
+    parameter: str
+    bestfit: float
+    uncertainty: float
+    values: list[float]
+    delta_twice_nll: list[float]
+    interval_68: list[float | None]  # None where the scan does not reach the crossing
+
+    def to_json(self) -> dict:
+        """One entry of ``scan.json``."""
+        return self._asdict()
+
+
+class Significance(NamedTuple):
+    """Observed and expected (Asimov, μ = 1) discovery significance and p-values."""
+
+    observed: float
+    observed_p_value: float
+    expected: float
+    expected_p_value: float
+
+    def to_json(self) -> dict:
+        """The ``significance`` entry of ``limit.json``."""
+        return {
+            **self._asdict(),
+            "method": "asymptotic q0, expected from the Asimov data set at mu = 1",
+        }
+
+
+class UpperLimit(NamedTuple):
+    """Observed and expected CLs upper limits on μ, and the grid they were found on."""
+
+    confidence_level: float
+    observed: float
+    expected: dict[str, float]  # keyed by LIMIT_CURVES[1:]: -2sigma ... +2sigma
+    bracket: list[float]
+    points: int
+
+    def to_json(self) -> dict:
+        """The ``limit`` entry of ``limit.json``."""
+        return {
+            "confidence_level": self.confidence_level,
+            "observed": self.observed,
+            "expected": self.expected,
+            "method": "CLs, asymptotic q~mu, grid + refinement",
+            "bracket": self.bracket,
+            "points": self.points,
+        }
+
+
+@dataclass(frozen=True)
+class SignificanceAndLimit:
+    """What ``limit.json`` holds for one discriminant."""
+
+    discriminant: str
+    significance: Significance
+    limit: UpperLimit
+
+    def to_json(self) -> dict:
+        """The content of ``limit.json``."""
+        return {
+            "discriminant": self.discriminant,
+            "significance": self.significance.to_json(),
+            "limit": self.limit.to_json(),
+        }
+
+
+def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[Impact]:
     """Pre- and post-fit impact of every nuisance parameter on μ, largest first."""
     model, data = load_model(workspace_path)
     region = model.config.channels[0]
@@ -47,23 +145,22 @@ def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) ->
             f"region '{region}': a fit of the impact ranking did not converge ({err})"
         ) from err
     rows = [
-        {
-            "parameter": label,
-            "bestfit": float(result.bestfit[i]),
-            "uncertainty": float(result.uncertainty[i]),
-            "prefit_impact": {
-                "up": float(result.prefit_up[i]),
-                "down": float(result.prefit_down[i]),
-            },
-            "postfit_impact": {
-                "up": float(result.postfit_up[i]),
-                "down": float(result.postfit_down[i]),
-            },
-        }
+        Impact(
+            label,
+            float(result.bestfit[i]),
+            float(result.uncertainty[i]),
+            float(result.prefit_up[i]),
+            float(result.prefit_down[i]),
+            float(result.postfit_up[i]),
+            float(result.postfit_down[i]),
+        )
         for i, label in enumerate(result.labels)
     ]
-    rows.sort(key=lambda r: -max(abs(r["postfit_impact"]["up"]), abs(r["postfit_impact"]["down"])))
-    write_json(outputs["results"], {"discriminant": region, "poi": POI, "ranking": rows})
+    rows.sort(key=lambda r: -r.size)
+    write_json(
+        outputs["results"],
+        {"discriminant": region, "poi": POI, "ranking": [r.to_json() for r in rows]},
+    )
     save_figure(
         cabinetry.visualize.ranking(result, max_pars=20, save_figure=False, close_figure=False),
         outputs["figure"],
@@ -71,7 +168,7 @@ def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) ->
     log.info(
         "%s: leading impacts %s",
         region,
-        [(r["parameter"], round(r["postfit_impact"]["up"], 4)) for r in rows[:5]],
+        [(r.parameter, round(r.postfit_up, 4)) for r in rows[:5]],
     )
     return rows
 
@@ -87,7 +184,7 @@ def check_scan_parameters(model: pyhf.pdf.Model, parameters: Sequence[str]) -> N
             )
 
 
-def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[dict]:
+def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[ScanResult]:
     """Profile-likelihood scans: μ over the configured range, others over ±3σ of their fit.
 
     ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name.
@@ -128,16 +225,18 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
             cabinetry.visualize.scan(scan, save_figure=False, close_figure=False), outputs[p]
         )
         results.append(
-            {
-                "parameter": p,
-                "bestfit": float(scan.bestfit),
-                "uncertainty": float(scan.uncertainty),
-                "values": scan.parameter_values.tolist(),
-                "delta_twice_nll": np.asarray(scan.delta_nlls).tolist(),
-                "interval_68": _interval(scan.parameter_values, scan.delta_nlls, 1.0),
-            }
+            ScanResult(
+                p,
+                float(scan.bestfit),
+                float(scan.uncertainty),
+                scan.parameter_values.tolist(),
+                np.asarray(scan.delta_nlls).tolist(),
+                _interval(scan.parameter_values, scan.delta_nlls, 1.0),
+            )
         )
-    write_json(outputs["results"], {"discriminant": region, "scans": results})
+    write_json(
+        outputs["results"], {"discriminant": region, "scans": [r.to_json() for r in results]}
+    )
     return results
 
 
@@ -231,7 +330,8 @@ class SharedFitsCalculator(pyhf.infer.calculators.AsymptoticCalculator):
             self._qmu(poi_test, self.data, self._free_data),
             self._qmu(poi_test, self.asimov, self._free_asimov),
         )
-        # numpy scalars: a vanishing Asimov q gives inf (with a warning) as pyhf's tensors do, not an exception
+        # numpy scalars: a vanishing Asimov q gives inf (with a warning) as pyhf's tensors do,
+        # not an exception
         sqrt_qmu, self.sqrtqmuA_v = np.sqrt(np.float64(qmu)), np.sqrt(np.float64(qmu_asimov))
         if sqrt_qmu <= self.sqrtqmuA_v:
             return float(sqrt_qmu - self.sqrtqmuA_v)
@@ -268,6 +368,7 @@ def cls_limits(
     target = 1.0 - level
 
     def evaluate(mu: float) -> None:
+        """Observed and expected CLs at ``mu``, computed once per μ."""
         if mu not in cache:
             cache[mu] = calculator.cls(mu)  # made below, once the quiet optimizer is set
 
@@ -286,7 +387,8 @@ def cls_limits(
                 logs = np.log(np.clip(cls[j - 1 : j + 1], 1e-300, None))
                 return float(np.interp(np.log(target), logs[::-1], mus[j - 1 : j + 1][::-1]))
         raise FitError(
-            f"the {LIMIT_CURVES[k]} CLs does not cross {target:g} in mu = [{min(cache):.4g}, {max(cache):.4g}]; "
+            f"the {LIMIT_CURVES[k]} CLs does not cross {target:g} "
+            f"in mu = [{min(cache):.4g}, {max(cache):.4g}]; "
             "set inference.limit.bracket"
         )
 
@@ -310,7 +412,7 @@ def cls_limits(
 
 def significance_and_limit(
     config: Mapping, workspace_path: str, outputs: Mapping[str, str]
-) -> dict:
+) -> SignificanceAndLimit:
     """Observed and expected discovery significance and CLs upper limits on μ (with bands).
 
     The limit grid spans the config's bracket, or, by default, (0.05σ, μ̂⁺ + 5σ) from the
@@ -332,34 +434,32 @@ def significance_and_limit(
         limit = cls_limits(model, data, limit_bounds, bracket, inf["limit"]["confidence_level"])
     except FitError as err:
         raise FitError(f"region '{region}': {err}") from err
-    result = {
-        "discriminant": region,
-        "significance": {
-            "observed": float(significance.observed_significance),
-            "observed_p_value": float(significance.observed_p_value),
-            "expected": float(significance.expected_significance),
-            "expected_p_value": float(significance.expected_p_value),
-            "method": "asymptotic q0, expected from the Asimov data set at mu = 1",
-        },
-        "limit": {
-            "confidence_level": inf["limit"]["confidence_level"],
-            "observed": float(limit.observed_limit),
-            "expected": dict(zip(LIMIT_CURVES[1:], map(float, limit.expected_limit))),
-            "method": "CLs, asymptotic q~mu, grid + refinement",
-            "bracket": [float(b) for b in bracket],
-            "points": len(limit.poi_values),
-        },
-    }
+    result = SignificanceAndLimit(
+        region,
+        Significance(
+            float(significance.observed_significance),
+            float(significance.observed_p_value),
+            float(significance.expected_significance),
+            float(significance.expected_p_value),
+        ),
+        UpperLimit(
+            inf["limit"]["confidence_level"],
+            float(limit.observed_limit),
+            dict(zip(LIMIT_CURVES[1:], map(float, limit.expected_limit), strict=True)),
+            [float(b) for b in bracket],
+            len(limit.poi_values),
+        ),
+    )
     save_figure(
         cabinetry.visualize.limit(limit, save_figure=False, close_figure=False), outputs["figure"]
     )
-    write_json(outputs["results"], result)
+    write_json(outputs["results"], result.to_json())
     log.info(
         "%s: Z obs %.2f exp %.2f; mu < %.3f obs, %.3f exp",
         region,
-        result["significance"]["observed"],
-        result["significance"]["expected"],
-        result["limit"]["observed"],
-        result["limit"]["expected"]["median"],
+        result.significance.observed,
+        result.significance.expected,
+        result.limit.observed,
+        result.limit.expected["median"],
     )
     return result

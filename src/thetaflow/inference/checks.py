@@ -29,7 +29,8 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
     for name in closure_discriminants(config):
         if name not in names:
             raise ConfigError(
-                f"config key 'inference.closure.discriminants': '{name}' is not in 'inference.discriminants'"
+                f"config key 'inference.closure.discriminants': '{name}' "
+                "is not in 'inference.discriminants'"
             )
     if main_data_sample(config, samples) is None:
         raise ConfigError("sample list: the fit needs a data sample (kind 'data')")
@@ -53,7 +54,8 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 )
             elif missing:
                 raise ConfigError(
-                    f"config key '{key}.samples': '{missing[0]}' is not a signal or background sample ({', '.join(mc)})"
+                    f"config key '{key}.samples': '{missing[0]}' is not a signal or background "
+                    f"sample ({', '.join(mc)})"
                 )
             if group == "systematics":
                 available = shape_variations if spec["type"] == "shape" else weight_columns
@@ -61,7 +63,8 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 for direction in ("up", "down"):
                     if spec[direction] not in available:
                         raise ConfigError(
-                            f"config key '{key}.{direction}': no sample has the {what} '{spec[direction]}' "
+                            f"config key '{key}.{direction}': no sample has the {what} "
+                            f"'{spec[direction]}' "
                             f"(available: {', '.join(available) or 'none'})"
                         )
     known = {"mu", *inf["normalisation"], *inf["systematics"]}

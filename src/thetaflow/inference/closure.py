@@ -32,6 +32,8 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import cabinetry
 import matplotlib.pyplot as plt
@@ -48,9 +50,146 @@ log = logging.getLogger(__name__)
 
 #: Asimov closure tolerance on |μ̂ − μ₀|.
 ASIMOV_TOLERANCE = 1e-3
+#: The pull of the toys' headline statistics (see the module docstring).
+PULL_DEFINITION = "sign(mu_hat - mu0) * sqrt(-2 ln lambda(mu0))"
+#: What ``injection.json`` keeps of each point's :class:`PullStatistics`.
+INJECTION_KEYS = (
+    "mu_injected",
+    "toys",
+    "converged",
+    "mu_hat_mean",
+    "mu_hat_mean_error",
+    "mu_hat_std",
+)
 
 
-def asimov_closure(config: Mapping, workspace_path: str, output: str) -> dict:
+class AsimovFit(NamedTuple):
+    """The fit of the Asimov data set made at μ₀ = ``mu_injected``."""
+
+    mu_injected: float
+    mu_fitted: float
+    uncertainty: float
+    difference: float
+    closes: bool  # |μ̂ − μ₀| < ASIMOV_TOLERANCE
+
+    def to_json(self) -> dict:
+        """One entry of ``asimov.json``."""
+        return self._asdict()
+
+
+@dataclass(frozen=True)
+class AsimovClosure:
+    """The Asimov fits of one discriminant (``asimov.json``)."""
+
+    discriminant: str
+    fits: list[AsimovFit]
+    tolerance: float = ASIMOV_TOLERANCE
+
+    @property
+    def all_close(self) -> bool:
+        """Whether every Asimov fit gives back its μ₀."""
+        return all(f.closes for f in self.fits)
+
+    def to_json(self) -> dict:
+        """The content of ``asimov.json``."""
+        return {
+            "discriminant": self.discriminant,
+            "tolerance": self.tolerance,
+            "fits": [f.to_json() for f in self.fits],
+            "all_close": self.all_close,
+        }
+
+
+class MeanAndWidth(NamedTuple):
+    """Mean and standard deviation of a pull distribution, with their statistical errors."""
+
+    mean: float
+    mean_error: float
+    width: float
+    width_error: float
+
+    def to_json(self) -> dict:
+        """The JSON form (keys as the fields)."""
+        return self._asdict()
+
+
+@dataclass(frozen=True)
+class PullStatistics:
+    """Toy fits at one μ₀: likelihood (headline) and Hesse pulls, μ̂ and convergence."""
+
+    mu_injected: float
+    toys: int
+    converged: int
+    convergence_rate: float
+    pull: MeanAndWidth  # of the likelihood pull
+    fraction_within_1sigma: float
+    hesse_pull: MeanAndWidth
+    mu_hat_mean: float
+    mu_hat_mean_error: float
+    mu_hat_std: float
+    pulls: list[float]
+    hesse_pulls: list[float]
+
+    def to_json(self) -> dict:
+        """One entry of ``toys.json``."""
+        return {
+            "mu_injected": self.mu_injected,
+            "toys": self.toys,
+            "converged": self.converged,
+            "convergence_rate": self.convergence_rate,
+            "pull_definition": PULL_DEFINITION,
+            "pull_mean": self.pull.mean,
+            "pull_mean_error": self.pull.mean_error,
+            "pull_width": self.pull.width,
+            "pull_width_error": self.pull.width_error,
+            "fraction_within_1sigma": self.fraction_within_1sigma,
+            "hesse_pull": self.hesse_pull.to_json(),
+            "mu_hat_mean": self.mu_hat_mean,
+            "mu_hat_mean_error": self.mu_hat_mean_error,
+            "mu_hat_std": self.mu_hat_std,
+            "pulls": self.pulls,
+            "hesse_pulls": self.hesse_pulls,
+        }
+
+
+@dataclass(frozen=True)
+class ToyClosure:
+    """The toys of one discriminant at every ``closure.toy_mu`` (``toys.json``)."""
+
+    discriminant: str
+    seed: int
+    poi_bounds: list[float]
+    toys: list[PullStatistics]
+
+    def to_json(self) -> dict:
+        """The content of ``toys.json``."""
+        return {
+            "discriminant": self.discriminant,
+            "seed": self.seed,
+            "poi_bounds": self.poi_bounds,
+            "toys": [row.to_json() for row in self.toys],
+        }
+
+
+@dataclass(frozen=True)
+class InjectionScan:
+    """Mean fitted μ against the injected one, with its straight-line fit (``injection.json``)."""
+
+    discriminant: str
+    points: list[PullStatistics]
+    slope: float
+    offset: float
+
+    def to_json(self) -> dict:
+        """The content of ``injection.json``."""
+        return {
+            "discriminant": self.discriminant,
+            "points": [{k: p.to_json()[k] for k in INJECTION_KEYS} for p in self.points],
+            "linear_fit": {"slope": self.slope, "offset": self.offset},
+        }
+
+
+def asimov_closure(config: Mapping, workspace_path: str, output: str) -> AsimovClosure:
     """Fit the Asimov data set at every ``closure.asimov_mu``; record μ̂ − μ₀."""
     inf = config["inference"]
     model, _ = load_model(workspace_path)
@@ -74,24 +213,19 @@ def asimov_closure(config: Mapping, workspace_path: str, output: str) -> dict:
         )
         i = model.config.poi_index
         rows.append(
-            {
-                "mu_injected": mu0,
-                "mu_fitted": float(result.bestfit[i]),
-                "uncertainty": float(result.uncertainty[i]),
-                "difference": float(result.bestfit[i] - mu0),
-                "closes": bool(abs(result.bestfit[i] - mu0) < ASIMOV_TOLERANCE),
-            }
+            AsimovFit(
+                mu0,
+                float(result.bestfit[i]),
+                float(result.uncertainty[i]),
+                float(result.bestfit[i] - mu0),
+                bool(abs(result.bestfit[i] - mu0) < ASIMOV_TOLERANCE),
+            )
         )
         log.info(
             "%s: Asimov mu=%g -> %.6f ± %.4f", region, mu0, result.bestfit[i], result.uncertainty[i]
         )
-    summary = {
-        "discriminant": region,
-        "tolerance": ASIMOV_TOLERANCE,
-        "fits": rows,
-        "all_close": all(r["closes"] for r in rows),
-    }
-    write_json(output, summary)
+    summary = AsimovClosure(region, rows)
+    write_json(output, summary.to_json())
     return summary
 
 
@@ -116,6 +250,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(workspace: dict, bounds: list) -> None:
+    """Build the worker's model once, on the toy backend, with warnings silenced."""
     logging.disable(logging.WARNING)
     pyhf.set_backend(TOY_BACKEND)  # before the model is built, so its tensors live there
     _WORKER["model"] = cabinetry.model_utils.model_and_data(workspace)[0]
@@ -193,72 +328,70 @@ def fit_toys(
     return fit_toy_points(workspace_path, poi_bounds, [(mu0, seed)], n, workers)[0]
 
 
-def _mean_and_width(pulls: np.ndarray) -> dict:
+def _mean_and_width(pulls: np.ndarray) -> MeanAndWidth:
+    """Mean and width (sample standard deviation) of ``pulls``, with their errors."""
     n, width = len(pulls), float(np.std(pulls, ddof=1))
-    return {
-        "mean": float(np.mean(pulls)),
-        "mean_error": width / np.sqrt(n),
-        "width": width,
-        "width_error": width / np.sqrt(2 * (n - 1)),
-    }
+    return MeanAndWidth(
+        float(np.mean(pulls)),
+        width / np.sqrt(n),
+        width,
+        width / np.sqrt(2 * (n - 1)),
+    )
 
 
-def pull_statistics(fits: np.ndarray, mu0: float) -> dict:
+def pull_statistics(fits: np.ndarray, mu0: float) -> PullStatistics:
     """Pull mean and width (with statistical uncertainties), coverage and convergence of toy
     fits (rows μ̂, σ̂, likelihood pull, converged): the likelihood pull is the headline, the
     Hesse pull (μ̂ − μ₀)/σ̂ is kept beside it."""
     ok = fits[:, 3].astype(bool)
     mu_hat, sigma, pulls = fits[ok, 0], fits[ok, 1], fits[ok, 2]
     likelihood, hesse = _mean_and_width(pulls), _mean_and_width((mu_hat - mu0) / sigma)
-    return {
-        "mu_injected": mu0,
-        "toys": int(len(fits)),
-        "converged": int(ok.sum()),
-        "convergence_rate": float(ok.mean()),
-        "pull_definition": "sign(mu_hat - mu0) * sqrt(-2 ln lambda(mu0))",
-        "pull_mean": likelihood["mean"],
-        "pull_mean_error": likelihood["mean_error"],
-        "pull_width": likelihood["width"],
-        "pull_width_error": likelihood["width_error"],
-        "fraction_within_1sigma": float(np.mean(np.abs(pulls) < 1)),
-        "hesse_pull": hesse,
-        "mu_hat_mean": float(np.mean(mu_hat)),
-        "mu_hat_mean_error": float(np.std(mu_hat, ddof=1) / np.sqrt(len(mu_hat))),
-        "mu_hat_std": float(np.std(mu_hat, ddof=1)),
-        "pulls": pulls.tolist(),
-        "hesse_pulls": ((mu_hat - mu0) / sigma).tolist(),
-    }
+    return PullStatistics(
+        mu_injected=mu0,
+        toys=int(len(fits)),
+        converged=int(ok.sum()),
+        convergence_rate=float(ok.mean()),
+        pull=likelihood,
+        fraction_within_1sigma=float(np.mean(np.abs(pulls) < 1)),
+        hesse_pull=hesse,
+        mu_hat_mean=float(np.mean(mu_hat)),
+        mu_hat_mean_error=float(np.std(mu_hat, ddof=1) / np.sqrt(len(mu_hat))),
+        mu_hat_std=float(np.std(mu_hat, ddof=1)),
+        pulls=pulls.tolist(),
+        hesse_pulls=((mu_hat - mu0) / sigma).tolist(),
+    )
 
 
 def _toy_points(
     config: Mapping, workspace_path: str, mus: Sequence[float], n: int, seed: int, workers: int
-) -> tuple[str, list[dict]]:
+) -> tuple[str, list[PullStatistics]]:
     """The region and :func:`pull_statistics` of ``n`` toys at every μ₀ of ``mus``."""
     region = load_model(workspace_path)[0].config.channels[0]
     bounds = config["inference"]["poi_bounds"]
-    rows = []
+    rows: list[PullStatistics] = []
     points = [(mu0, toy_seed(seed, region, mu0)) for mu0 in mus]
     for mu0, fits in zip(
         mus, fit_toy_points(workspace_path, bounds, points, n, workers), strict=True
     ):
         rows.append(pull_statistics(fits, mu0))
         log.info(
-            "%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, converged %.1f %%",
+            "%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, "
+            "converged %.1f %%",
             region,
             mu0,
-            rows[-1]["pull_mean"],
-            rows[-1]["pull_mean_error"],
-            rows[-1]["pull_width"],
-            rows[-1]["pull_width_error"],
-            rows[-1]["mu_hat_mean"],
-            100 * rows[-1]["convergence_rate"],
+            rows[-1].pull.mean,
+            rows[-1].pull.mean_error,
+            rows[-1].pull.width,
+            rows[-1].pull.width_error,
+            rows[-1].mu_hat_mean,
+            100 * rows[-1].convergence_rate,
         )
     return region, rows
 
 
 def toy_closure(
     config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1
-) -> dict:
+) -> ToyClosure:
     """Toys at every ``closure.toy_mu``: pull distributions of μ and fit-convergence rates."""
     inf = config["inference"]
     closure = inf["closure"]
@@ -266,19 +399,14 @@ def toy_closure(
         config, workspace_path, closure["toy_mu"], closure["toys"], closure["seed"], workers
     )
     _plot_pulls(rows, region, outputs["figure"])
-    summary = {
-        "discriminant": region,
-        "seed": closure["seed"],
-        "poi_bounds": list(inf["poi_bounds"]),
-        "toys": rows,
-    }
-    write_json(outputs["results"], summary)
+    summary = ToyClosure(region, closure["seed"], list(inf["poi_bounds"]), rows)
+    write_json(outputs["results"], summary.to_json())
     return summary
 
 
 def injection_scan(
     config: Mapping, workspace_path: str, outputs: Mapping[str, str], workers: int = 1
-) -> dict:
+) -> InjectionScan:
     """Toys at every ``closure.injection_mu``: mean fitted μ against the injected one."""
     closure = config["inference"]["closure"]
     region, points = _toy_points(
@@ -289,74 +417,71 @@ def injection_scan(
         closure["seed"] + 1,
         workers,
     )
-    keys = ("mu_injected", "toys", "converged", "mu_hat_mean", "mu_hat_mean_error", "mu_hat_std")
-    rows = [{k: p[k] for k in keys} for p in points]
-    x = np.array([r["mu_injected"] for r in rows])
-    y = np.array([r["mu_hat_mean"] for r in rows])
-    w = 1 / np.array([r["mu_hat_mean_error"] for r in rows]) ** 2
+    x = np.array([p.mu_injected for p in points])
+    y = np.array([p.mu_hat_mean for p in points])
+    w = 1 / np.array([p.mu_hat_mean_error for p in points]) ** 2
     slope, offset = np.polyfit(x, y, 1, w=np.sqrt(w))
-    summary = {
-        "discriminant": region,
-        "points": rows,
-        "linear_fit": {"slope": float(slope), "offset": float(offset)},
-    }
-    _plot_injection(rows, (slope, offset), region, outputs["figure"])
-    write_json(outputs["results"], summary)
+    summary = InjectionScan(region, points, float(slope), float(offset))
+    _plot_injection(points, (slope, offset), region, outputs["figure"])
+    write_json(outputs["results"], summary.to_json())
     return summary
 
 
-def _plot_pulls(rows: Sequence[dict], region: str, output: str) -> None:
+def _plot_pulls(rows: Sequence[PullStatistics], region: str, output: str) -> None:
+    """Likelihood and Hesse pull distributions, one panel per μ₀, against N(0, 1)."""
     with plt.style.context(mplhep.style.ROOT):
         fig, axes = plt.subplots(1, len(rows), figsize=(7 * len(rows), 6), squeeze=False)
         grid = np.linspace(-4, 4, 200)
-        for ax, row in zip(axes[0], rows):
+        for ax, row in zip(axes[0], rows, strict=True):
             ax.hist(
-                np.clip(row["pulls"], -4, 4),
+                np.clip(row.pulls, -4, 4),
                 bins=32,
                 range=(-4, 4),
                 density=True,
                 histtype="step",
                 color="black",
                 linewidth=2,
-                label=f"likelihood pull ({row['converged']}/{row['toys']} converged)",
+                label=f"likelihood pull ({row.converged}/{row.toys} converged)",
             )
-            hesse = row["hesse_pull"]
+            hesse = row.hesse_pull
             ax.hist(
-                np.clip(row["hesse_pulls"], -4, 4),
+                np.clip(row.hesse_pulls, -4, 4),
                 bins=32,
                 range=(-4, 4),
                 density=True,
                 histtype="step",
                 color="#1f77b4",
                 linestyle="--",
-                label=f"Hesse pull: mean {hesse['mean']:.2f} ± {hesse['mean_error']:.2f}, width {hesse['width']:.2f}",
+                label=f"Hesse pull: mean {hesse.mean:.2f} ± {hesse.mean_error:.2f}, "
+                f"width {hesse.width:.2f}",
             )
             ax.plot(grid, stats.norm.pdf(grid), color="grey", linestyle=":", label="N(0, 1)")
             ax.plot(
                 grid,
-                stats.norm.pdf(grid, row["pull_mean"], row["pull_width"]),
+                stats.norm.pdf(grid, row.pull.mean, row.pull.width),
                 color="#d62728",
-                label=f"mean {row['pull_mean']:.2f} ± {row['pull_mean_error']:.2f}\n"
-                f"width {row['pull_width']:.2f} ± {row['pull_width_error']:.2f}",
+                label=f"mean {row.pull.mean:.2f} ± {row.pull.mean_error:.2f}\n"
+                f"width {row.pull.width:.2f} ± {row.pull.width_error:.2f}",
             )
             ax.set_xlabel(r"pull of $\mu$")
             ax.set_ylabel("toys (normalised)")
             ax.set_ylim(0, 0.65)
             ax.legend(fontsize="x-small", loc="upper left")
-            experiment_label(ax, f"{region}, $\\mu_0$ = {row['mu_injected']:g}")
+            experiment_label(ax, f"{region}, $\\mu_0$ = {row.mu_injected:g}")
         save_figure(fig, output)
 
 
 def _plot_injection(
-    rows: Sequence[dict], line: tuple[float, float], region: str, output: str
+    rows: Sequence[PullStatistics], line: tuple[float, float], region: str, output: str
 ) -> None:
-    x = np.array([r["mu_injected"] for r in rows])
+    """Mean fitted μ (bars: toy spread) against the injected μ, with the diagonal and fit."""
+    x = np.array([r.mu_injected for r in rows])
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(7, 6))
         ax.errorbar(
             x,
-            [r["mu_hat_mean"] for r in rows],
-            yerr=[r["mu_hat_std"] for r in rows],
+            [r.mu_hat_mean for r in rows],
+            yerr=[r.mu_hat_std for r in rows],
             fmt="o",
             color="black",
             capsize=4,

@@ -100,7 +100,8 @@ def discriminant(config: Mapping, name: str) -> Discriminant:
         )
     if "range" not in spec:
         raise ConfigError(
-            f"config key '{key}.range': a feature discriminant needs its histogram range [low, high]"
+            f"config key '{key}.range': a feature discriminant needs its histogram range "
+            "[low, high]"
         )
     return Discriminant(name, source, column, tuple(spec["range"]), spec.get("label", column))
 
@@ -150,6 +151,7 @@ def read_values(
 
 
 def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame:
+    """Columns of a parquet file; a missing file or column is named with the discriminant."""
     try:
         return pd.read_parquet(path, columns=list(columns))
     except FileNotFoundError as err:
@@ -159,6 +161,7 @@ def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame
 
 
 def _values(values: pd.Series, table: pd.DataFrame, weight_columns: Sequence[str]) -> pd.DataFrame:
+    """The table :func:`read_values` returns: ``value`` and the weight columns, as float64."""
     return pd.DataFrame(
         {
             "value": values.to_numpy(dtype=np.float64),

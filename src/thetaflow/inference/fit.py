@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import cabinetry
 import numpy as np
@@ -29,6 +30,57 @@ log = logging.getLogger(__name__)
 
 class FitError(ThetaflowError, RuntimeError):
     """A fit did not converge; the message names the region and the suspicious parameters."""
+
+
+class PoiEstimate(NamedTuple):
+    """μ̂ with its Hesse uncertainty and, when asked for, its MINOS errors (down, up)."""
+
+    value: float
+    hesse: float
+    minos: tuple[float, float] | None
+
+    @property
+    def up(self) -> float:
+        """The upward error: MINOS if computed, else Hesse."""
+        return self.minos[1] if self.minos is not None else self.hesse
+
+    @property
+    def down(self) -> float:
+        """The downward error (negative): MINOS if computed, else −Hesse."""
+        return self.minos[0] if self.minos is not None else -self.hesse
+
+    def to_json(self) -> dict:
+        """The ``mu`` entry of ``fit.json``."""
+        minos = self.minos
+        return {
+            "value": self.value,
+            "hesse": self.hesse,
+            "minos": {"down": minos[0], "up": minos[1]} if minos is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """The results of one fit of the pseudo-data, as ``fit.json`` holds them."""
+
+    discriminant: str
+    mu: PoiEstimate
+    parameters: list[dict]  # rows of :func:`parameter_table`
+    labels: list[str]
+    correlation: list[list[float]]  # rounded to 6 digits
+    gof_p_value: float  # saturated model
+    best_twice_nll: float
+
+    def to_json(self) -> dict:
+        """The content of ``fit.json``."""
+        return {
+            "discriminant": self.discriminant,
+            "mu": self.mu.to_json(),
+            "parameters": self.parameters,
+            "correlation": {"labels": self.labels, "matrix": self.correlation},
+            "goodness_of_fit": {"p_value": self.gof_p_value, "method": "saturated model"},
+            "best_twice_nll": self.best_twice_nll,
+        }
 
 
 def load_model(workspace_path: str, asimov: bool = False) -> tuple[pyhf.pdf.Model, list[float]]:
@@ -51,7 +103,7 @@ def _explain(
     minuit = getattr(result, "minuit", None)
     details = []
     if minuit is not None:
-        for name, p in zip(model.config.par_names, minuit.params):
+        for name, p in zip(model.config.par_names, minuit.params, strict=True):
             if p.is_fixed:
                 continue
             span = (p.upper_limit - p.lower_limit) if p.has_limits else 0.0
@@ -82,7 +134,7 @@ def checked_fit(
         result = cabinetry.fit.fit(model, list(data), **kwargs)
     except pyhf.exceptions.FailedMinimization as err:
         raise _explain(model, err, region) from err
-    bad = [n for n, u in zip(result.labels, result.uncertainty) if not np.isfinite(u)]
+    bad = [n for n, u in zip(result.labels, result.uncertainty, strict=True) if not np.isfinite(u)]
     if bad:
         raise FitError(
             f"region '{region}': the fit converged but {', '.join(bad)} have no finite uncertainty"
@@ -110,28 +162,26 @@ def parameter_table(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults) -> 
     return rows
 
 
-def fit_summary(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults, region: str) -> dict:
-    """JSON-ready results of one fit: μ (Hesse and MINOS), parameters, correlations, GoF."""
+def fit_summary(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults, region: str) -> FitSummary:
+    """The results of one fit: μ (Hesse and MINOS), parameters, correlations, GoF."""
     i = model.config.poi_index
     minos = result.minos_uncertainty.get(POI)
-    return {
-        "discriminant": region,
-        "mu": {
-            "value": float(result.bestfit[i]),
-            "hesse": float(result.uncertainty[i]),
-            "minos": {"down": float(minos[0]), "up": float(minos[1])} if minos else None,
-        },
-        "parameters": parameter_table(model, result),
-        "correlation": {
-            "labels": list(result.labels),
-            "matrix": np.round(result.corr_mat, 6).tolist(),
-        },
-        "goodness_of_fit": {"p_value": result.goodness_of_fit, "method": "saturated model"},
-        "best_twice_nll": result.best_twice_nll,
-    }
+    return FitSummary(
+        discriminant=region,
+        mu=PoiEstimate(
+            float(result.bestfit[i]),
+            float(result.uncertainty[i]),
+            (float(minos[0]), float(minos[1])) if minos else None,
+        ),
+        parameters=parameter_table(model, result),
+        labels=list(result.labels),
+        correlation=np.round(result.corr_mat, 6).tolist(),
+        gof_p_value=result.goodness_of_fit,
+        best_twice_nll=result.best_twice_nll,
+    )
 
 
-def _yields(prefit: Any, postfit: Any, data: Sequence[float]) -> pd.DataFrame:
+def _yields(prefit: Any, postfit: Any, data: list[float]) -> pd.DataFrame:
     """Per-process yields before and after the fit, with uncertainties, and the data."""
     rows = []
     for label, pred in (("prefit", prefit), ("postfit", postfit)):
@@ -170,7 +220,7 @@ def _plot_config(cab: dict, strategy: str) -> dict:
 
 def fit_data(
     config: Mapping, workspace_path: str, cabinetry_path: str, outputs: Mapping[str, str]
-) -> dict:
+) -> FitSummary:
     """Fit the pseudo-data; write results, pulls, correlations, pre/post-fit plots and yields."""
     inf = config["inference"]
     model, data = load_model(workspace_path)
@@ -184,14 +234,14 @@ def fit_data(
         par_bounds=par_bounds(model, inf["poi_bounds"]),
     )
     summary = fit_summary(model, result, region)
-    mu = summary["mu"]
+    mu = summary.mu
     log.info(
         "%s: mu = %.4f +%.4f -%.4f (MINOS), GoF p = %.3f",
         region,
-        mu["value"],
-        (mu["minos"] or {}).get("up", mu["hesse"]),
-        -(mu["minos"] or {}).get("down", -mu["hesse"]),
-        summary["goodness_of_fit"]["p_value"],
+        mu.value,
+        mu.up,
+        -mu.down,
+        summary.gof_p_value,
     )
     cab = _plot_config(read_yaml(cabinetry_path), binning_settings(config, region)["strategy"])
     prefit = cabinetry.model_utils.prediction(model)
@@ -200,6 +250,7 @@ def fit_data(
         figures = cabinetry.visualize.data_mc(
             pred, data, config=cab, save_figure=False, close_figure=False
         )
+        assert figures, "cabinetry draws one figure per channel; the model has one"
         save_figure(figures[0]["figure"], outputs[key])
     save_figure(
         cabinetry.visualize.pulls(result, exclude=[POI], save_figure=False, close_figure=False),
@@ -214,5 +265,5 @@ def fit_data(
     yields = _yields(prefit, postfit, data)
     with atomic_path(outputs["yields"]) as tmp:
         yields.to_csv(tmp, index=False, float_format="%.4g")
-    write_json(outputs["results"], summary)
+    write_json(outputs["results"], summary.to_json())
     return summary

@@ -18,10 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import hist
 import numpy as np
+import pandas as pd
 
+from thetaflow.core.errors import ConfigError
 from thetaflow.core.io import read_json, write_json
 from thetaflow.core.samples import Sample, main_data_sample
 from thetaflow.inference.discriminants import (
@@ -38,19 +41,54 @@ log = logging.getLogger(__name__)
 NOMINAL = "nominal"
 
 
-@dataclass
-class Template:
-    """Sum of weights and of squared weights per bin."""
+def histogram(
+    edges: np.ndarray | Sequence[float],
+    values: np.ndarray | Sequence[float],
+    variances: np.ndarray | Sequence[float],
+) -> hist.Hist:
+    """A weighted-storage histogram over ``edges`` holding ``values`` and ``variances``.
 
-    sumw: np.ndarray
-    sumw2: np.ndarray
+    The one histogram format of the templates: the sum of weights and of squared weights per
+    bin, no under- or overflow. Contents are set exactly (no square root and back).
+    """
+    h = hist.Hist(
+        hist.axis.Variable(edges, underflow=False, overflow=False), storage=hist.storage.Weight()
+    )
+    h[...] = np.stack([np.asarray(values, float), np.asarray(variances, float)], axis=-1)
+    return h
 
-    def merged(self, groups: Sequence[np.ndarray]) -> Template:
-        """The template with the fine bins of each group summed into one bin."""
-        return Template(
-            np.array([self.sumw[g].sum() for g in groups]),
-            np.array([self.sumw2[g].sum() for g in groups]),
-        )
+
+def set_values(h: hist.Hist, values: np.ndarray | Sequence[float]) -> None:
+    """Replace the sums of weights of ``h`` in place (its variances are kept)."""
+    h[...] = np.stack([np.asarray(values, float), variances(h)], axis=-1)
+
+
+def variances(h: hist.Hist) -> np.ndarray:
+    """The sums of squared weights of a template (always stored: weighted storage)."""
+    result = h.variances()
+    if result is None:
+        raise TypeError("a template needs weighted storage (hist.storage.Weight)")
+    return result
+
+
+def counts_histogram(edges: np.ndarray | Sequence[float], counts: np.ndarray) -> hist.Hist:
+    """The (pseudo-)data histogram: event counts with their Poisson variance."""
+    return histogram(edges, counts, counts)
+
+
+def rebinned(h: hist.Hist, boundaries: Sequence[int]) -> hist.Hist:
+    """``h`` on the coarse bins whose edges are its edges at fine-bin indices ``boundaries``.
+
+    Values and variances of each group of fine bins are summed with NumPy (pairwise
+    summation) rather than ``hist.rebin``, whose running sums round differently: the model
+    and every fit number stay as they were.
+    """
+    values, sumw2 = np.array(h.values()), np.array(variances(h))
+    return histogram(
+        h.axes[0].edges[list(boundaries)],
+        np.array([values[a:b].sum() for a, b in pairwise(boundaries)]),
+        np.array([sumw2[a:b].sum() for a, b in pairwise(boundaries)]),
+    )
 
 
 @dataclass
@@ -58,67 +96,74 @@ class ProcessTemplates:
     """The templates of one simulated process, keyed ``nominal``, ``{systematic}_up``, ..."""
 
     kind: str
-    templates: dict[str, Template] = field(default_factory=dict)
+    templates: dict[str, hist.Hist] = field(default_factory=dict)
 
     @property
-    def nominal(self) -> Template:
+    def nominal(self) -> hist.Hist:
+        """The nominal template."""
         return self.templates[NOMINAL]
 
 
 @dataclass
 class TemplateSet:
-    """Every histogram of one discriminant on a common binning."""
+    """Every histogram of one discriminant on a common binning (the data's)."""
 
     discriminant: str
     label: str
-    edges: np.ndarray
     data_sample: str
-    data: np.ndarray
+    data: hist.Hist
     processes: dict[str, ProcessTemplates]
 
     @property
+    def edges(self) -> np.ndarray:
+        """The common bin edges."""
+        return np.asarray(self.data.axes[0].edges)
+
+    @property
     def signal(self) -> list[str]:
+        """The signal processes, in order."""
         return [p for p, t in self.processes.items() if t.kind == "signal"]
 
     @property
     def background(self) -> list[str]:
+        """The background processes, in order."""
         return [p for p, t in self.processes.items() if t.kind == "background"]
 
-    def total(self, names: Sequence[str]) -> Template:
+    def total(self, names: Sequence[str]) -> hist.Hist:
         """Nominal sum over processes ``names``."""
         n = len(self.edges) - 1
-        sumw, sumw2 = np.zeros(n), np.zeros(n)
+        result = histogram(self.edges, np.zeros(n), np.zeros(n))
         for p in names:
-            sumw += self.processes[p].nominal.sumw
-            sumw2 += self.processes[p].nominal.sumw2
-        return Template(sumw, sumw2)
+            result += self.processes[p].nominal
+        return result
 
     def rebinned(self, boundaries: Sequence[int]) -> TemplateSet:
         """The set on the coarse bins whose edges are the fine edges at ``boundaries``."""
-        groups = [np.arange(a, b) for a, b in zip(boundaries[:-1], boundaries[1:])]
         return TemplateSet(
             self.discriminant,
             self.label,
-            self.edges[list(boundaries)],
             self.data_sample,
-            np.array([self.data[g].sum() for g in groups]),
+            rebinned(self.data, boundaries),
             {
-                p: ProcessTemplates(t.kind, {k: v.merged(groups) for k, v in t.templates.items()})
+                p: ProcessTemplates(
+                    t.kind, {k: rebinned(v, boundaries) for k, v in t.templates.items()}
+                )
                 for p, t in self.processes.items()
             },
         )
 
     def to_json(self) -> dict:
+        """JSON-ready form: edges, data counts, and per template ``sumw`` and ``sumw2``."""
         return {
             "discriminant": self.discriminant,
             "label": self.label,
             "edges": self.edges.tolist(),
-            "data": {"sample": self.data_sample, "counts": self.data.tolist()},
+            "data": {"sample": self.data_sample, "counts": self.data.values().tolist()},
             "processes": {
                 p: {
                     "kind": t.kind,
                     "templates": {
-                        k: {"sumw": v.sumw.tolist(), "sumw2": v.sumw2.tolist()}
+                        k: {"sumw": v.values().tolist(), "sumw2": variances(v).tolist()}
                         for k, v in t.templates.items()
                     },
                 }
@@ -128,18 +173,21 @@ class TemplateSet:
 
     @classmethod
     def from_json(cls, data: Mapping) -> TemplateSet:
+        """The set written by :meth:`to_json`."""
+        edges = np.asarray(data["edges"], dtype=float)
         return cls(
             data["discriminant"],
             data["label"],
-            np.asarray(data["edges"], dtype=float),
             data["data"]["sample"],
-            np.asarray(data["data"]["counts"], dtype=float),
+            counts_histogram(edges, np.asarray(data["data"]["counts"], dtype=float)),
             {
                 p: ProcessTemplates(
                     t["kind"],
                     {
-                        k: Template(
-                            np.asarray(v["sumw"], dtype=float), np.asarray(v["sumw2"], dtype=float)
+                        k: histogram(
+                            edges,
+                            np.asarray(v["sumw"], dtype=float),
+                            np.asarray(v["sumw2"], dtype=float),
                         )
                         for k, v in t["templates"].items()
                     },
@@ -149,10 +197,12 @@ class TemplateSet:
         )
 
     def save(self, path: str) -> None:
+        """Write the set as JSON (atomically)."""
         write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> TemplateSet:
+        """Read a set written by :meth:`save`."""
         return cls.from_json(read_json(path))
 
 
@@ -166,6 +216,14 @@ def systematic_samples(spec: Mapping, processes: Sequence[str]) -> list[str]:
         return list(processes)
     chosen = set(listed)  # a set: this runs for every process of a 200-sample list
     return [p for p in processes if p in chosen]
+
+
+def fit_data_sample(config: Mapping, samples: Mapping[str, Sample]) -> str:
+    """The data sample the fit uses (:func:`main_data_sample`); the fit cannot run without."""
+    data = main_data_sample(config, samples)
+    if data is None:
+        raise ConfigError("sample list: the fit needs a data sample (kind 'data')")
+    return data
 
 
 def template_inputs(
@@ -193,12 +251,13 @@ def template_inputs(
             for d in ("up", "down")
         ]
         files[process] = _paths(disc, process, variations)
-    data = main_data_sample(config, samples)
+    data = fit_data_sample(config, samples)
     files[data] = _paths(disc, data, [NOMINAL])
     return files
 
 
 def _paths(disc: Discriminant, sample: str, variations: Sequence[str]) -> list[str]:
+    """Feature table (and values file, unless a feature) of each variation of ``sample``."""
     paths = []
     for v in variations:
         paths.append(feature_path(sample, v))
@@ -229,14 +288,13 @@ def fine_edges(
     return edges
 
 
-def _fill(edges: np.ndarray, values: np.ndarray, weights: np.ndarray) -> Template:
+def _fill(edges: np.ndarray, values: np.ndarray, weights: np.ndarray) -> hist.Hist:
     """Weighted histogram with values clipped into the range (no under/overflow loss)."""
-    h = hist.Hist(
-        hist.axis.Variable(edges, underflow=False, overflow=False), storage=hist.storage.Weight()
-    )
+    n = len(edges) - 1
+    h = histogram(edges, np.zeros(n), np.zeros(n))
     top = np.nextafter(edges[-1], edges[0])
     h.fill(np.clip(values, edges[0], top), weight=weights)
-    return Template(h.values().copy(), h.variances().copy())
+    return h
 
 
 def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -> TemplateSet:
@@ -249,7 +307,8 @@ def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -
     shape = {s: spec for s, spec in systematics.items() if spec["type"] == "shape"}
     weight = {s: spec for s, spec in systematics.items() if spec["type"] == "weight"}
 
-    def load(sample: str, variation: str, columns: Sequence[str]):
+    def load(sample: str, variation: str, columns: Sequence[str]) -> pd.DataFrame:
+        """Values and weight ``columns`` of one sample and variation."""
         return read_values(
             disc, disc.path(sample, variation), feature_path(sample, variation), list(columns)
         )
@@ -288,12 +347,13 @@ def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -
                         edges, varied["value"].to_numpy(), varied["weight"].to_numpy()
                     )
         result[p] = ProcessTemplates(samples[p].kind, templates)
-        log.info("%s: %d events, nominal yield %.3f", p, len(table), templates[NOMINAL].sumw.sum())
-    data_name = main_data_sample(config, samples)
+        yield_ = templates[NOMINAL].values().sum()
+        log.info("%s: %d events, nominal yield %.3f", p, len(table), yield_)
+    data_name = fit_data_sample(config, samples)
     data = load(data_name, NOMINAL, ["weight"])
-    counts = _fill(edges, data["value"].to_numpy(), data["weight"].to_numpy()).sumw
+    counts = _fill(edges, data["value"].to_numpy(), data["weight"].to_numpy()).values()
     log.info("%s: %d events in %d fine bins", data_name, counts.sum(), len(edges) - 1)
-    return TemplateSet(name, disc.label, edges, data_name, counts, result)
+    return TemplateSet(name, disc.label, data_name, counts_histogram(edges, counts), result)
 
 
 # -- binning ------------------------------------------------------------------------------------
@@ -307,7 +367,7 @@ def _initial_boundaries(fine: TemplateSet, binning: Mapping) -> list[int]:
         targets = np.linspace(fine.edges[0], fine.edges[-1], n_bins + 1)[1:-1]
         inner = np.abs(fine.edges[None, :] - targets[:, None]).argmin(axis=1)
     else:  # equal_signal
-        signal = np.clip(fine.total(fine.signal).sumw, 0, None)
+        signal = np.clip(fine.total(fine.signal).values(), 0, None)
         cumulative = np.cumsum(signal) / max(signal.sum(), 1e-300)
         inner = np.searchsorted(cumulative, np.arange(1, n_bins) / n_bins) + 1
     return sorted({0, n_fine, *[int(i) for i in inner if 0 < i < n_fine]})
@@ -317,11 +377,12 @@ def choose_bins(fine: TemplateSet, binning: Mapping) -> list[int]:
     """Fine-bin indices of the model's bin edges (see the module docstring)."""
     boundaries = _initial_boundaries(fine, binning)
     background = fine.total(fine.background)
+    values, sumw2 = np.array(background.values()), np.array(variances(background))
     min_bkg = binning["min_background"]
     max_rel = binning["max_stat_uncertainty"]
     while len(boundaries) > 2:
-        b = np.array([background.sumw[a:c].sum() for a, c in zip(boundaries[:-1], boundaries[1:])])
-        v = np.array([background.sumw2[a:c].sum() for a, c in zip(boundaries[:-1], boundaries[1:])])
+        b = np.array([values[a:c].sum() for a, c in pairwise(boundaries)])
+        v = np.array([sumw2[a:c].sum() for a, c in pairwise(boundaries)])
         rel = np.where(b > 0, np.sqrt(v) / np.where(b > 0, b, 1), np.inf)
         bad = np.flatnonzero((b < min_bkg) | (rel > max_rel))
         if not len(bad):

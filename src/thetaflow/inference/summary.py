@@ -80,6 +80,7 @@ def compare_discriminants(
 
 
 def _plot(table: pd.DataFrame, lumi_fb: float, output: str) -> None:
+    """Expected/observed significance (left) and upper limits (right) per discriminant."""
     y = np.arange(len(table))[::-1]
     colors = np.where(table["is_reference"], "#ff7f0e", "#1f77b4")
     with plt.style.context(mplhep.style.ROOT):
@@ -113,6 +114,7 @@ def _plot(table: pd.DataFrame, lumi_fb: float, output: str) -> None:
 
 
 def _fit_numbers(fit_path: str, limit_path: str) -> dict:
+    """The headline numbers of one discriminant, read from its fit and limit JSON."""
     fit, lim = read_json(fit_path), read_json(limit_path)
     return {
         "mu": fit["mu"]["value"],
@@ -131,6 +133,7 @@ def _fit_numbers(fit_path: str, limit_path: str) -> dict:
 
 
 def _closure_numbers(asimov: str, toys: str, injection: str) -> dict:
+    """The closure results kept in the summary, read from the three closure JSON files."""
     a, t, i = read_json(asimov), read_json(toys), read_json(injection)
     return {
         "asimov": [{k: r[k] for k in ("mu_injected", "mu_fitted", "closes")} for r in a["fits"]],
@@ -186,7 +189,7 @@ def write_summary(
             "ratio_to_reference": float(best["significance_vs_reference"]),
         },
         "expected_significance": dict(
-            zip(table["discriminant"], map(float, table["expected_significance"]))
+            zip(table["discriminant"], map(float, table["expected_significance"]), strict=True)
         ),
         "closure": {name: _closure_numbers(*paths) for name, paths in closures.items()},
     }

@@ -13,19 +13,27 @@ so the model can be inspected with cabinetry directly.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import cabinetry
+import hist
 import numpy as np
 import pyhf
 import yaml
 
 from thetaflow.core.errors import ThetaflowError
-from thetaflow.core.io import atomic_path, write_json
+from thetaflow.core.io import atomic_directory, atomic_path, write_json
 from thetaflow.inference.discriminants import binning_settings
-from thetaflow.inference.histograms import NOMINAL, TemplateSet, choose_bins, systematic_samples
+from thetaflow.inference.histograms import (
+    NOMINAL,
+    TemplateSet,
+    choose_bins,
+    set_values,
+    systematic_samples,
+    variances,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +54,13 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
     per-bin yields (negative generator weights) are set to zero, with a note in the log.
     """
     region = templates.discriminant
-    if templates.data.sum() <= 0:
+    if templates.data.values().sum() <= 0:
         raise ModelBuildError(
             f"region '{region}': the data histogram ({templates.data_sample}) is empty"
         )
     kept = {}
     for name, process in templates.processes.items():
-        total = process.nominal.sumw.sum()
+        total = process.nominal.values().sum()
         if not total > 0:
             log.warning(
                 "region '%s': process '%s' has zero expected yield (%.3g); dropped from the model",
@@ -62,12 +70,12 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
             )
             continue
         for key, template in process.templates.items():
-            if key != NOMINAL and not np.any(template.sumw > 0):
+            if key != NOMINAL and not np.any(template.values() > 0):
                 raise ModelBuildError(
                     f"region '{region}': template '{key}' of process '{name}' is empty or all zero "
                     f"while its nominal yield is {total:.4g}"
                 )
-            negative = template.sumw < 0
+            negative = template.values() < 0
             if negative.any():
                 log.info(
                     "region '%s': %s/%s: %d bins with negative yield set to 0",
@@ -76,15 +84,10 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
                     key,
                     negative.sum(),
                 )
-                template.sumw = np.where(negative, 0.0, template.sumw)
+                set_values(template, np.where(negative, 0.0, template.values()))
         kept[name] = process
     result = TemplateSet(
-        templates.discriminant,
-        templates.label,
-        templates.edges,
-        templates.data_sample,
-        templates.data,
-        kept,
+        templates.discriminant, templates.label, templates.data_sample, templates.data, kept
     )
     if not result.signal:
         raise ModelBuildError(
@@ -167,29 +170,31 @@ def cabinetry_config(
     }
 
 
+#: cabinetry's names of the systematic templates, and ours.
+DIRECTIONS: tuple[tuple[Literal["Up", "Down"], str], ...] = (("Up", "up"), ("Down", "down"))
+
+
+def _save(h: hist.Hist, path: Path) -> None:
+    """Save one template as cabinetry's histogram (``.npz``: bins, yields, stdev)."""
+    edges, stdev = h.axes[0].edges, np.sqrt(variances(h))
+    cabinetry.histo.Histogram.from_arrays(edges, h.values(), stdev).save(path)
+
+
 def write_histograms(templates: TemplateSet, config: Mapping) -> None:
     """Write every template in cabinetry's histogram-folder format, then post-process them."""
     folder = Path(config["General"]["HistogramFolder"])
     region = config["Regions"][0]
-    edges = templates.edges
-    data_entry = config["Samples"][0]
-    counts = templates.data
-    cabinetry.histo.Histogram.from_arrays(edges, counts, np.sqrt(counts)).save(
-        folder / cabinetry.histo.name(region, data_entry, {})
-    )
+    _save(templates.data, folder / cabinetry.histo.name(region, config["Samples"][0], {}))
     for entry in config["Samples"][1:]:
         process = templates.processes[entry["Name"]]
-        nominal = process.nominal
-        cabinetry.histo.Histogram.from_arrays(edges, nominal.sumw, np.sqrt(nominal.sumw2)).save(
-            folder / cabinetry.histo.name(region, entry, {})
-        )
+        _save(process.nominal, folder / cabinetry.histo.name(region, entry, {}))
         for systematic in config["Systematics"]:
             if systematic["Type"] != "NormPlusShape" or entry["Name"] not in systematic["Samples"]:
                 continue
-            for direction, template in (("Up", "up"), ("Down", "down")):
-                t = process.templates[f"{systematic['Name']}_{template}"]
-                cabinetry.histo.Histogram.from_arrays(edges, t.sumw, np.sqrt(t.sumw2)).save(
-                    folder / cabinetry.histo.name(region, entry, systematic, template=direction)
+            for direction, template in DIRECTIONS:
+                _save(
+                    process.templates[f"{systematic['Name']}_{template}"],
+                    folder / cabinetry.histo.name(region, entry, systematic, template=direction),
                 )
     cabinetry.templates.postprocess(dict(config))
 
@@ -214,18 +219,15 @@ def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str])
     )
 
     folder = Path(outputs["templates"])
-    tmp_folder = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp_folder, ignore_errors=True)
-    tmp_folder.mkdir(parents=True)
     measurement = f"{config['analysis']['name']}_{fine.discriminant}"
-    cab = cabinetry_config(coarse, config["inference"], str(tmp_folder), measurement)
-    cabinetry.configuration.validate(cab)
-    write_histograms(coarse, cab)
-    workspace = cabinetry.workspace.build(cab)  # validates against the HistFactory schema
-    pyhf.schema.validate(workspace, "workspace.json")
-
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp_folder.rename(folder)
+    # cabinetry writes and reads the histograms in the temporary folder; the config kept on
+    # disk names the final one
+    with atomic_directory(folder) as tmp_folder:
+        cab = cabinetry_config(coarse, config["inference"], str(tmp_folder), measurement)
+        cabinetry.configuration.validate(cab)
+        write_histograms(coarse, cab)
+        workspace = cabinetry.workspace.build(cab)  # validates against the HistFactory schema
+        pyhf.schema.validate(workspace, "workspace.json")
     cab["General"]["HistogramFolder"] = str(folder)
     with atomic_path(outputs["cabinetry"]) as tmp:
         tmp.write_text(yaml.safe_dump(cab, sort_keys=False))
@@ -235,8 +237,8 @@ def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str])
             "discriminant": fine.discriminant,
             "strategy": binning,
             "edges": coarse.edges.tolist(),
-            "data": coarse.data.tolist(),
-            "yields": {p: t.nominal.sumw.tolist() for p, t in coarse.processes.items()},
+            "data": coarse.data.values().tolist(),
+            "yields": {p: t.nominal.values().tolist() for p, t in coarse.processes.items()},
             "dropped_processes": sorted(set(fine.processes) - set(coarse.processes)),
         },
     )

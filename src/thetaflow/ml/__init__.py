@@ -1,1 +1,2 @@
-"""Supervised learning: folds, training tables, training, out-of-fold scoring, evaluation, the b-jet regression; classifier families in models/."""
+"""Supervised learning: folds, training tables, training, out-of-fold scoring, evaluation,
+the b-jet regression; classifier families in models/."""

@@ -7,7 +7,6 @@ scores saved next to each fold's model feed the Kolmogorov–Smirnov overtrainin
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ from thetaflow.ml.metrics import (
 )
 from thetaflow.ml.plots import plot_comparison, plot_importances, plot_overtraining, plot_roc_curves
 from thetaflow.ml.scoring import FoldModels, load_fold_models
-from thetaflow.ml.training import TRAIN_SCORES, TRAINING_RECORD, ml_inputs
+from thetaflow.ml.training import TRAIN_SCORES, TrainingRecord, ml_inputs
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +85,28 @@ def evaluate_model(
     inference_seconds = time.perf_counter() - start
     test = _test_sample(table, folds, scores)
     train = _train_sample(model_dirs)
-    records = [json.loads((Path(d) / TRAINING_RECORD).read_text()) for d in model_dirs]
+    records = [TrainingRecord.read(d) for d in model_dirs]
     metrics = score_summary(
         model,
         train,
         test,
-        train_seconds=float(np.mean([r["train_seconds"] for r in records])),
+        train_seconds=float(np.mean([r.train_seconds for r in records])),
         inference_seconds=inference_seconds,
     )
     importance = _importances(config, fold_models, table, inputs)
     builtin = [m.feature_importance() for m in fold_models.models]
+    known = [b for b in builtin if b is not None]
     builtin_mean = (
-        {f: float(np.mean([b[f] for b in builtin])) for f in inputs}
-        if all(b is not None for b in builtin)
+        {f: float(np.mean([b[f] for b in known])) for f in inputs}
+        if len(known) == len(builtin)
         else None
     )
     roc = weighted_roc(test.scores, test.labels, test.weights)
     document = {
         **metrics.as_row(),
         "family": config["ml"]["models"][model]["family"],
-        "train_seconds_per_fold": [r["train_seconds"] for r in records],
-        "n_train_per_fold": [r["n_train"] for r in records],
+        "train_seconds_per_fold": [r.train_seconds for r in records],
+        "n_train_per_fold": [r.n_train for r in records],
         "permutation_importance": {f: r._asdict() for f, r in importance.items()},
         "builtin_importance": builtin_mean,
         "roc": _thin_roc(test.scores, test.labels, test.weights),

@@ -63,6 +63,12 @@ def event_hash(
     return h
 
 
+def event_ids(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(run, luminosityBlock, event) columns of ``frame``: the arguments of the id hashes."""
+    run, lumi, event = (frame[c].to_numpy() for c in ID_COLUMNS)
+    return run, lumi, event
+
+
 def assign_folds(
     run: np.ndarray, lumi: np.ndarray, event: np.ndarray, seed: int, k: int
 ) -> np.ndarray:
@@ -91,8 +97,8 @@ def read_fold_record(
         raise error(f"{what} fold {fold}: cannot read {path} ({err})") from err
     if record["fold"] != fold or record["folds"] != folds or record["inputs"] != list(inputs):
         raise error(
-            f"{what}: {directory} was trained for fold {record['fold']} of {record['folds']} with inputs "
-            f"{record['inputs']}, not fold {fold} of {folds} with {list(inputs)}"
+            f"{what}: {directory} was trained for fold {record['fold']} of {record['folds']} "
+            f"with inputs {record['inputs']}, not fold {fold} of {folds} with {list(inputs)}"
         )
     return record
 
@@ -150,13 +156,13 @@ def check_inputs(frame: pd.DataFrame, inputs: Sequence[str], source: str) -> Non
     missing = [f for f in inputs if f not in frame.columns]
     if missing:
         raise TrainingDataError(
-            f"{source}: feature(s) {', '.join(missing)} named in ml.inputs are not in the feature table "
-            f"(it has: {', '.join(c for c in frame.columns)})"
+            f"{source}: feature(s) {', '.join(missing)} named in ml.inputs are not in the feature "
+            f"table (it has: {', '.join(c for c in frame.columns)})"
         )
     values = frame[list(inputs)].to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
-        counts = {f: int(n) for f, n in zip(inputs, bad.sum(axis=0)) if n}
+        counts = {f: int(n) for f, n in zip(inputs, bad.sum(axis=0), strict=True) if n}
         raise TrainingDataError(
             f"{source}: NaN/inf in training features {counts} ({int(bad.any(axis=1).sum())} events)"
         )
@@ -186,7 +192,7 @@ def build_training_table(
             f"sample(s) {', '.join(bsm)} of kind 'bsm' cannot be used for training: the blind "
             "search's unknown process must stay unseen by every supervised model"
         )
-    ids = [table[c].to_numpy() for c in ID_COLUMNS]
+    ids = event_ids(table)
     table["fold"] = assign_folds(*ids, seed, folds)
     table["is_validation"] = validation_flags(*ids, seed, validation_fraction)
     table["train_weight"] = training_weights(
@@ -254,7 +260,7 @@ def ids_checksum(table: pd.DataFrame, mask: np.ndarray) -> str:
     part = table.loc[mask]
     codes = {name: zlib.crc32(str(name).encode()) for name in part["sample"].unique()}
     salt = part["sample"].map(codes).to_numpy(dtype=np.uint64)
-    h = event_hash(*(part[c].to_numpy() for c in ID_COLUMNS), 0, 0) ^ _splitmix64(salt)
+    h = event_hash(*event_ids(part), 0, 0) ^ _splitmix64(salt)
     return (
         f"{int(np.bitwise_xor.reduce(_splitmix64(h), initial=np.uint64(0))):016x}-{int(mask.sum())}"
     )

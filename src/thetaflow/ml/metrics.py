@@ -117,7 +117,7 @@ class ScoredSample(NamedTuple):
 
 
 def _as_1d(name: str, values: ArrayLike, dtype: type = np.float64) -> np.ndarray:
-    arr = np.asarray(values, dtype=dtype)
+    arr: np.ndarray = np.asarray(values, dtype=dtype)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     return arr

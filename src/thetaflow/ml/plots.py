@@ -2,8 +2,9 @@
 
 One function per figure. Each takes results already computed by
 :mod:`thetaflow.ml.metrics`, draws in the mplhep ROOT style with the experiment label used
-by :mod:`thetaflow.plotting.style`, writes a PNG atomically (:func:`thetaflow.plotting.style.save_figure`) and
-returns nothing, so the plotting code holds no analysis logic.
+by :mod:`thetaflow.plotting.style`, writes a PNG atomically
+(:func:`thetaflow.plotting.style.save_figure`) and returns nothing, so the plotting code holds
+no analysis logic.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import xgboost as xgb
 from thetaflow.core.io import atomic_path, write_json
 from thetaflow.core.samples import load_samples
 from thetaflow.features.compute import LABEL_SIGNAL
-from thetaflow.ml.folds import ID_COLUMNS, event_hash
+from thetaflow.ml.folds import ID_COLUMNS, event_hash, event_ids
 from thetaflow.ml.plots import plot_mass_comparison
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ def jet_matrix(frame: pd.DataFrame, jet: str) -> np.ndarray:
 
 def halves(frame: pd.DataFrame, seed: int) -> np.ndarray:
     """Hash half (0 or 1) of each event: the regression of half h is applied to half 1-h."""
-    ids = [frame[c].to_numpy() for c in ID_COLUMNS]
-    return (event_hash(*ids, seed, HALF_SALT) % np.uint64(2)).astype(np.int8)
+    return (event_hash(*event_ids(frame), seed, HALF_SALT) % np.uint64(2)).astype(np.int8)
 
 
 def training_jets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

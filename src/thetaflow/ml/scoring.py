@@ -19,10 +19,16 @@ import pandas as pd
 
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_path
-from thetaflow.ml.folds import ID_COLUMNS, assign_folds, check_inputs, read_fold_record
+from thetaflow.ml.folds import (
+    ID_COLUMNS,
+    assign_folds,
+    check_inputs,
+    event_ids,
+    read_fold_record,
+)
 from thetaflow.ml.models import load_classifier
 from thetaflow.ml.models.base import Classifier
-from thetaflow.ml.training import TRAINING_RECORD, ml_inputs
+from thetaflow.ml.training import TRAINING_RECORD, TrainingRecord, ml_inputs
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +48,7 @@ class FoldModels:
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(fold, score) of every row of ``frame``, each from its own fold's model."""
-        ids = [frame[c].to_numpy() for c in ID_COLUMNS]
-        folds = assign_folds(*ids, self.seed, len(self.models))
+        folds = assign_folds(*event_ids(frame), self.seed, len(self.models))
         X = frame[list(self.inputs)].to_numpy(dtype=np.float32)
         scores = np.full(len(frame), np.nan)
         for k, model in enumerate(self.models):
@@ -53,38 +58,37 @@ class FoldModels:
         return folds, scores
 
 
+def load_fold_classifier(
+    config: Mapping, model: str, directory: str | Path, fold: int, folds: int
+) -> Classifier:
+    """The model in one (model, fold) directory: its training record is checked to be that
+    of fold ``fold`` of ``folds`` on this config's inputs (a model of another fold would
+    score its own training events), then the classifier is read with the recorded seed.
+    The one way the workflow loads a trained classifier; errors are ScoringError."""
+    spec = config["ml"]["models"][model]
+    inputs = ml_inputs(config)
+    checked = read_fold_record(
+        directory, fold, folds, inputs, TRAINING_RECORD, f"model '{model}'", ScoringError
+    )
+    try:
+        record = TrainingRecord.from_json(checked)
+        return load_classifier(
+            Path(directory), model, spec["family"], spec.get("params", {}), record.seed, inputs
+        )
+    except Exception as err:
+        raise ScoringError(
+            f"model '{model}' fold {fold}: cannot load the model in {directory} "
+            f"({type(err).__name__}: {err})"
+        ) from err
+
+
 def load_fold_models(config: Mapping, model: str, directories: Sequence[str]) -> FoldModels:
     """Load every fold's model, checking each was trained for this fold and these inputs."""
-    ml = config["ml"]
-    spec = ml["models"][model]
-    inputs = ml_inputs(config)
-    models = []
-    for k, directory in enumerate(directories):
-        record = read_fold_record(
-            directory,
-            k,
-            len(directories),
-            inputs,
-            TRAINING_RECORD,
-            f"model '{model}'",
-            ScoringError,
-        )
-        try:
-            models.append(
-                load_classifier(
-                    Path(directory),
-                    model,
-                    spec["family"],
-                    spec.get("params", {}),
-                    record["seed"],
-                    inputs,
-                )
-            )
-        except Exception as err:
-            raise ScoringError(
-                f"model '{model}' fold {k}: cannot load the model in {directory} ({type(err).__name__}: {err})"
-            ) from err
-    return FoldModels(model, tuple(models), tuple(inputs), int(ml["seed"]))
+    models = tuple(
+        load_fold_classifier(config, model, directory, k, len(directories))
+        for k, directory in enumerate(directories)
+    )
+    return FoldModels(model, models, tuple(ml_inputs(config)), int(config["ml"]["seed"]))
 
 
 def score_samples(

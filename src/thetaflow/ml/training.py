@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from thetaflow.core.io import atomic_path, write_json
+from thetaflow.core.io import atomic_directory, atomic_path, write_json
 from thetaflow.features.compute import LABEL_SIGNAL
 from thetaflow.ml.folds import (
     build_training_table,
@@ -41,6 +42,72 @@ TRAIN_SCORES = "train_scores.parquet"
 ONNX_FILE = "model.onnx"
 ONNX_CHECK_EVENTS = 5_000
 ONNX_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """The ``training.json`` of one (model, fold) directory, read by attribute.
+
+    Written by :func:`train_fold`, read back by scoring, evaluation and the benchmarks; the
+    file keeps its keys and rendering (indent 2, sorted keys, ``default=float`` for NumPy
+    scalars), and ``onnx_max_abs_difference`` is present only for families exported to ONNX.
+    """
+
+    model: str
+    family: str
+    params: dict[str, Any]
+    inputs: list[str]
+    fold: int
+    folds: int
+    seed: int
+    n_train: int
+    n_valid: int
+    train_ids: str
+    valid_ids: str
+    train_seconds: float
+    iterations: int | None
+    extra: dict[str, Any]
+    onnx_max_abs_difference: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object written: every field, the ONNX check only when there is one."""
+        out = {
+            "model": self.model,
+            "family": self.family,
+            "params": self.params,
+            "inputs": self.inputs,
+            "fold": self.fold,
+            "folds": self.folds,
+            "seed": self.seed,
+            "n_train": self.n_train,
+            "n_valid": self.n_valid,
+            "train_ids": self.train_ids,
+            "valid_ids": self.valid_ids,
+            "train_seconds": self.train_seconds,
+            "iterations": self.iterations,
+            "extra": self.extra,
+        }
+        if self.onnx_max_abs_difference is not None:
+            out["onnx_max_abs_difference"] = self.onnx_max_abs_difference
+        return out
+
+    def to_json(self) -> str:
+        """The text of ``training.json``."""
+        return json.dumps(self.as_dict(), indent=2, sort_keys=True, default=float) + "\n"
+
+    @classmethod
+    def from_json(cls, data: str | Mapping[str, Any]) -> TrainingRecord:
+        """From the text of ``training.json`` or its decoded object (unknown keys refused)."""
+        record = json.loads(data) if isinstance(data, str) else data
+        try:
+            return cls(**record)
+        except TypeError as err:
+            raise ValueError(f"not a {TRAINING_RECORD} training record ({err})") from err
+
+    @classmethod
+    def read(cls, directory: str | Path) -> TrainingRecord:
+        """The record in a model directory (unchecked: see :func:`read_fold_record`)."""
+        return cls.from_json((Path(directory) / TRAINING_RECORD).read_text())
 
 
 def ml_inputs(config: Mapping) -> list[str]:
@@ -105,8 +172,9 @@ def _export_checked_onnx(clf: Classifier, path: Path, sample: pd.DataFrame) -> f
 
 def train_fold(
     config: Mapping, model: str, fold: int, table_path: str, output_dir: str, threads: int = 1
-) -> dict:
-    """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it."""
+) -> TrainingRecord:
+    """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it (model,
+    ONNX export where the family has one, training-sample scores, record) atomically."""
     ml = config["ml"]
     spec = ml["models"][model]
     inputs = ml_inputs(config)
@@ -122,22 +190,22 @@ def train_fold(
     start = time.perf_counter()
     report = clf.fit(train, valid)
     seconds = time.perf_counter() - start
-    record = {
-        "model": model,
-        "family": spec["family"],
-        "params": clf.params,
-        "inputs": inputs,
-        "fold": fold,
-        "folds": ml["folds"],
-        "seed": seed,
-        "n_train": int(train_mask.sum()),
-        "n_valid": int(valid_mask.sum()),
-        "train_ids": ids_checksum(table, train_mask),
-        "valid_ids": ids_checksum(table, valid_mask),
-        "train_seconds": seconds,
-        "iterations": report.iterations,
-        "extra": report.extra,
-    }
+    record = TrainingRecord(
+        model=model,
+        family=spec["family"],
+        params=clf.params,
+        inputs=inputs,
+        fold=fold,
+        folds=ml["folds"],
+        seed=seed,
+        n_train=int(train_mask.sum()),
+        n_valid=int(valid_mask.sum()),
+        train_ids=ids_checksum(table, train_mask),
+        valid_ids=ids_checksum(table, valid_mask),
+        train_seconds=seconds,
+        iterations=report.iterations,
+        extra=report.extra,
+    )
     shown = subsample(train_mask, TRAIN_SCORE_SAMPLE, seed + 2)
     train_scores = pd.DataFrame(
         {
@@ -146,31 +214,19 @@ def train_fold(
             "score": clf.predict(table.loc[shown, inputs].to_numpy(dtype=np.float32)),
         }
     )
-    out = Path(output_dir)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(output_dir) as tmp:
         clf.save(tmp)
         if has_onnx_export(spec["family"]):
-            record["onnx_max_abs_difference"] = _export_checked_onnx(
-                clf, tmp / ONNX_FILE, table.loc[shown, inputs]
-            )
+            difference = _export_checked_onnx(clf, tmp / ONNX_FILE, table.loc[shown, inputs])
+            record = replace(record, onnx_max_abs_difference=difference)
         train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
-        (tmp / TRAINING_RECORD).write_text(
-            json.dumps(record, indent=2, sort_keys=True, default=float) + "\n"
-        )
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / TRAINING_RECORD).write_text(record.to_json())
     log.info(
         "%s fold %d: %d train / %d valid events, %.1f s",
         model,
         fold,
-        record["n_train"],
-        record["n_valid"],
+        record.n_train,
+        record.n_valid,
         seconds,
     )
     return record

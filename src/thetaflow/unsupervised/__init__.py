@@ -1,1 +1,2 @@
-"""Unsupervised stages: the autoencoder anomaly score, its evaluation, the blind search, PCA and clustering diagnostics."""
+"""Unsupervised stages: the autoencoder anomaly score, its evaluation, the blind search, PCA
+and clustering diagnostics."""

@@ -19,20 +19,20 @@ mass), so an event is anomalous when it is badly reconstructed *for that feature
 is the plain mean squared error, ``max`` the largest normalised term. The variational
 autoencoder adds β·KL/d (its loss, evaluated at the posterior mean).
 
-Score format. The raw error ``e`` is unbounded and its scale depends on the fold's network. The score written is the
-monotone map ``score = e / (e + e_ref)``, where ``e_ref`` is the weighted median error of
-the fold's own validation events: a score in [0, 1) that is 0.5 for a typical training
-event and tends to 1 for anomalies (e = 9·e_ref gives 0.9, 99·e_ref 0.99). Being monotone it
-leaves every ROC and tail selection unchanged; the reference makes the folds' scores
-comparable; and 1 − score = e_ref/(e + e_ref) keeps float64 resolution for errors up to
-~10¹⁵·e_ref, so the far tail is never flattened into ties (an exponential map would be).
+Score format. The raw error ``e`` is unbounded and its scale depends on the fold's network.
+The score written is the monotone map ``score = e / (e + e_ref)``, where ``e_ref`` is the
+weighted median error of the fold's own validation events: a score in [0, 1) that is 0.5 for
+a typical training event and tends to 1 for anomalies (e = 9·e_ref gives 0.9, 99·e_ref
+0.99). Being monotone it leaves every ROC and tail selection unchanged; the reference makes
+the folds' scores comparable; and 1 − score = e_ref/(e + e_ref) keeps float64 resolution for
+errors up to ~10¹⁵·e_ref, so the far tail is never flattened into ties (an exponential map
+would be).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -43,18 +43,21 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ConfigError, ThetaflowError
-from thetaflow.core.io import atomic_path
-from thetaflow.core.samples import Sample
+from thetaflow.core.io import atomic_directory, atomic_path
+from thetaflow.core.samples import Sample, load_samples, main_data_sample
 from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_SIGNAL
 from thetaflow.ml.folds import (
     ID_COLUMNS,
     assign_folds,
     check_inputs,
+    event_ids,
     ids_checksum,
     read_fold_record,
     subsample,
     validation_flags,
 )
+from thetaflow.ml.models.nn import configure_tensorflow
+from thetaflow.ml.training import ml_inputs
 
 if TYPE_CHECKING:
     import keras
@@ -106,8 +109,6 @@ class AutoencoderSettings:
 
 def anomaly_inputs(config: Mapping) -> list[str]:
     """Input features of the autoencoder: ``anomaly.inputs``, else the classifiers' inputs."""
-    from thetaflow.ml.training import ml_inputs
-
     return list(config["anomaly"].get("inputs") or ml_inputs(config))
 
 
@@ -124,12 +125,25 @@ def training_source(config: Mapping) -> dict:
     return spec
 
 
+def sideband_data(config: Mapping, samples: Mapping[str, Sample]) -> str:
+    """The pseudo-data sample whose sidebands train the autoencoder (``source: sidebands``):
+    ``anomaly.training.sideband_data``, else the main data sample; there must be one."""
+    data = training_source(config)["sideband_data"] or main_data_sample(config, samples)
+    if data is None:
+        raise ConfigError(
+            "config key 'anomaly.training.sideband_data': not set and the sample list has no "
+            "data sample for the sidebands"
+        )
+    return str(data)
+
+
 def check_bottleneck(bottleneck: int, width: int, where: str) -> None:
     """A bottleneck as wide as the input lets the network learn the identity: refused."""
     if bottleneck >= width:
         raise ConfigError(
-            f"{where}: the bottleneck ({bottleneck}) must be narrower than the input ({width} features); "
-            "an autoencoder as wide as its input learns the identity and scores nothing as anomalous"
+            f"{where}: the bottleneck ({bottleneck}) must be narrower than the input ({width} "
+            "features); an autoencoder as wide as its input learns the identity and scores nothing "
+            "as anomalous"
         )
 
 
@@ -141,8 +155,7 @@ def training_samples(config: Mapping, samples: Mapping[str, Sample]) -> list[str
     sm = [s.name for s in samples.values() if s.is_standard_model_mc]
     if source == "simulation":
         return sm
-    data = training_source(config)["sideband_data"] or main_data_sample(config, samples)
-    return [*sm, data]  # simulation only for the signal-fraction estimate
+    return [*sm, sideband_data(config, samples)]  # simulation only for the signal-fraction estimate
 
 
 # ----------------------------------------------------------------------------- standardisation
@@ -167,7 +180,7 @@ class Standardisation:
         mean = np.average(X, axis=0, weights=w)
         std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
         constant = std <= CONSTANT_TOLERANCE * np.maximum(1.0, np.abs(mean))
-        dropped = tuple(n for n, c in zip(names, constant) if c)
+        dropped = tuple(n for n, c in zip(names, constant, strict=True) if c)
         if dropped:
             log.warning(
                 "constant feature(s) %s in the training set: dropped (no information, would be NaN "
@@ -176,7 +189,7 @@ class Standardisation:
             )
         keep = ~constant
         return cls(
-            features=tuple(n for n, k in zip(names, keep) if k),
+            features=tuple(n for n, k in zip(names, keep, strict=True) if k),
             mean=tuple(float(m) for m in mean[keep]),
             scale=tuple(float(s) for s in std[keep]),
             dropped=dropped,
@@ -241,7 +254,7 @@ def select_training_set(
     source = spec["source"]
     sm = [s for s in tables if samples[s].is_standard_model_mc]
     if source == "sidebands":
-        data = spec["sideband_data"] or main_data_sample(config, samples)
+        data = sideband_data(config, samples)
         feature = spec["signal_region"]["feature"]
         lo, hi = spec["signal_region"]["window_gev"]
 
@@ -255,16 +268,17 @@ def select_training_set(
         names = [s for s in sm if source == "simulation" or samples[s].kind == "background"]
         table = pd.concat([tables[s] for s in names], ignore_index=True)
         mc = table
-        note = f"simulated {'known physics' if source == 'simulation' else 'backgrounds'}: {', '.join(names)}"
+        what = "known physics" if source == "simulation" else "backgrounds"
+        note = f"simulated {what}: {', '.join(names)}"
     total = mc["weight"].sum()
     signal = mc.loc[mc["label"] == LABEL_SIGNAL, "weight"].sum()
     fraction = float(signal / total) if total > 0 else 0.0
     ceiling = spec["max_signal_fraction"]
     if fraction > ceiling:
         log.warning(
-            "anomaly.training.source '%s': expected signal fraction %.3g of the training set is above "
-            "anomaly.training.max_signal_fraction = %.3g: not background-dominated, the autoencoder "
-            "learns part of the signal and scores it less anomalous",
+            "anomaly.training.source '%s': expected signal fraction %.3g of the training set is "
+            "above anomaly.training.max_signal_fraction = %.3g: not background-dominated, the "
+            "autoencoder learns part of the signal and scores it less anomalous",
             source,
             fraction,
             ceiling,
@@ -273,7 +287,7 @@ def select_training_set(
     if source == "sidebands":
         table["weight"] = 1.0
     ml = config["ml"]
-    ids = [table[c].to_numpy() for c in ID_COLUMNS]
+    ids = event_ids(table)
     table["fold"] = assign_folds(*ids, ml["seed"], ml["folds"])
     table["is_validation"] = validation_flags(*ids, ml["seed"], ml["validation_fraction"])
     if len(table) == 0:
@@ -282,12 +296,6 @@ def select_training_set(
 
 
 # ----------------------------------------------------------------------------- networks
-
-
-def _configure_tensorflow(n_threads: int) -> None:
-    from thetaflow.ml.models.nn import _configure_tensorflow as configure
-
-    configure(n_threads)
 
 
 def build_networks(width: int, settings: AutoencoderSettings) -> tuple[keras.Model, keras.Model]:
@@ -474,7 +482,7 @@ def fit_autoencoder(
         raise AnomalyError(
             "the validation set is empty: more events or a larger ml.validation_fraction are needed"
         )
-    _configure_tensorflow(threads)
+    configure_tensorflow(threads)
     keras.utils.set_random_seed(settings.seed)
     Xt, Xv = std.transform_array(train_X, names), std.transform_array(valid_X, names)
     training, scoring = build_networks(Xt.shape[1], settings)
@@ -531,8 +539,6 @@ def train_autoencoder_fold(
     standardisation, dropped features, reference error, fold, sizes, id fingerprints of
     the training and validation events, training record) into ``output_dir``, atomically.
     """
-    from thetaflow.core.samples import load_samples
-
     samples = load_samples(config)
     inputs = anomaly_inputs(config)
     spec = training_source(config)
@@ -564,20 +570,11 @@ def train_autoencoder_fold(
         "valid_ids": ids_checksum(table, valid),
         "score": "error / (error + reference_error)",
     }
-    out = Path(output_dir)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(output_dir) as tmp:
         result.scoring.save(tmp / MODEL_FILE)
         (tmp / RECORD_FILE).write_text(
             json.dumps(record, indent=2, sort_keys=True, default=float) + "\n"
         )
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return record
 
 
@@ -611,35 +608,41 @@ class FoldAutoencoder:
         return error, score_from_error(error, rec["reference_error"])
 
 
-def load_fold_autoencoders(config: Mapping, directories: Sequence[str]) -> list[FoldAutoencoder]:
-    """Every fold's autoencoder, checked to belong to its fold and to these inputs."""
+def load_autoencoder_fold(
+    directory: str | Path, fold: int, folds: int, inputs: Sequence[str]
+) -> FoldAutoencoder:
+    """One fold's autoencoder directory: ``autoencoder.json``, checked to be the record of
+    fold ``fold`` of ``folds`` trained on ``inputs`` (a network of another fold would score
+    its own training events), and the scoring network ``model.keras`` (safe mode). The one
+    way the workflow reads a trained autoencoder; errors are AnomalyError naming the file."""
     import keras
 
-    _configure_tensorflow(1)
+    record = read_fold_record(
+        directory, fold, folds, inputs, RECORD_FILE, "autoencoder", AnomalyError
+    )
+    path = Path(directory) / MODEL_FILE
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:
+        raise AnomalyError(f"autoencoder fold {fold}: cannot load {path} ({err})") from err
+    return FoldAutoencoder(model, record)
+
+
+def load_fold_autoencoders(config: Mapping, directories: Sequence[str]) -> list[FoldAutoencoder]:
+    """Every fold's autoencoder, checked to belong to its fold and to these inputs."""
+    configure_tensorflow(1)
     inputs = anomaly_inputs(config)
-    out = []
-    for k, directory in enumerate(directories):
-        record = read_fold_record(
-            directory, k, len(directories), inputs, RECORD_FILE, "autoencoder", AnomalyError
-        )
-        try:
-            model = keras.saving.load_model(
-                Path(directory) / MODEL_FILE, compile=False, safe_mode=True
-            )
-        except Exception as err:
-            raise AnomalyError(
-                f"autoencoder fold {k}: cannot load {Path(directory) / MODEL_FILE} ({err})"
-            ) from err
-        out.append(FoldAutoencoder(model, record))
-    return out
+    return [
+        load_autoencoder_fold(directory, k, len(directories), inputs)
+        for k, directory in enumerate(directories)
+    ]
 
 
 def out_of_fold(
     config: Mapping, models: Sequence[FoldAutoencoder], frame: pd.DataFrame
 ) -> pd.DataFrame:
     """Fold, raw error and score of every row of ``frame``, each from its own fold's model."""
-    ids = [frame[c].to_numpy() for c in ID_COLUMNS]
-    folds = assign_folds(*ids, config["ml"]["seed"], len(models))
+    folds = assign_folds(*event_ids(frame), config["ml"]["seed"], len(models))
     error = np.full(len(frame), np.nan)
     score = np.full(len(frame), np.nan)
     for k, model in enumerate(models):
@@ -680,10 +683,12 @@ __all__ = [
     "LABEL_BACKGROUND",
     "anomaly_inputs",
     "fit_autoencoder",
+    "load_autoencoder_fold",
     "load_fold_autoencoders",
     "out_of_fold",
     "score_autoencoder",
     "score_from_error",
     "select_training_set",
+    "sideband_data",
     "train_autoencoder_fold",
 ]

@@ -48,22 +48,26 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
     training = training_source(config)
     if training["source"] == "sidebands":
         data = training["sideband_data"] or main_data_sample(config, samples)
-        if data not in samples or not samples[data].is_data:
+        if data is None or data not in samples or not samples[data].is_data:
             raise ConfigError(
-                f"config key 'anomaly.training.sideband_data': '{data}' is not a data sample of the sample list"
+                f"config key 'anomaly.training.sideband_data': '{data}' is not a data sample of "
+                "the sample list"
             )
         feature = training["signal_region"]["feature"]
         if feature not in config["features"]:
             raise ConfigError(
-                f"config key 'anomaly.training.signal_region.feature': '{feature}' is not in 'features'"
+                f"config key 'anomaly.training.signal_region.feature': '{feature}' is not in "
+                "'features'"
             )
         lo, hi = training["signal_region"]["window_gev"]
         if not lo < hi:
             raise ConfigError(
-                f"config key 'anomaly.training.signal_region.window_gev': need low < high, got {[lo, hi]}"
+                "config key 'anomaly.training.signal_region.window_gev': need low < high, "
+                f"got {[lo, hi]}"
             )
     for name in config["anomaly"].get("blind_search", {}).get("data", []):
         if name not in samples or not samples[name].is_data:
             raise ConfigError(
-                f"config key 'anomaly.blind_search.data': '{name}' is not a data sample of the sample list"
+                f"config key 'anomaly.blind_search.data': '{name}' is not a data sample of the "
+                "sample list"
             )

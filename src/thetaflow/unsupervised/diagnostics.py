@@ -19,13 +19,16 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.io import write_json
-from thetaflow.ml.folds import ID_COLUMNS, assign_folds, ids_checksum
+from thetaflow.core.samples import load_samples
+from thetaflow.ml.folds import ID_COLUMNS, assign_folds, event_ids, ids_checksum
+from thetaflow.ml.training import ml_inputs
 from thetaflow.unsupervised.autoencoder import Standardisation, anomaly_inputs
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,6 @@ def diagnostic_inputs(config: Mapping) -> list[str]:
     """Inputs: the autoencoder's if configured, else the classifiers'."""
     if "anomaly" in config:
         return anomaly_inputs(config)
-    from thetaflow.ml.training import ml_inputs
-
     return ml_inputs(config)
 
 
@@ -64,7 +65,8 @@ def check_diagnostics_config(config: Mapping) -> None:
     lo, hi = spec["clustering"]["kmeans"]["k_range"]
     if not 2 <= lo <= hi:
         raise ConfigError(
-            f"config key 'diagnostics.clustering.kmeans.k_range': need 2 <= low <= high, got {[lo, hi]}"
+            "config key 'diagnostics.clustering.kmeans.k_range': need 2 <= low <= high, "
+            f"got {[lo, hi]}"
         )
     k = spec["clustering"]["kmeans"]["k"]
     n = spec["clustering"]["subsample"]
@@ -114,13 +116,12 @@ def fit_pca(frame: pd.DataFrame, features: Sequence[str]) -> PcaResult:
 
 def training_fold_mask(frame: pd.DataFrame, config: Mapping, fold: int) -> np.ndarray:
     """Events of the training folds of ``fold`` (fold != ``fold``)."""
-    ids = [frame[c].to_numpy() for c in ID_COLUMNS]
-    return assign_folds(*ids, config["ml"]["seed"], config["ml"]["folds"]) != fold
+    return assign_folds(*event_ids(frame), config["ml"]["seed"], config["ml"]["folds"]) != fold
 
 
 def run_pca(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
     """Workflow entry point: PCA fitted on the training folds; scree, projections, loadings."""
-    from thetaflow.core.samples import load_samples
+    # matplotlib deferred: this module is imported when the workflow parses (config checks)
     from thetaflow.unsupervised.plots import plot_loadings, plot_pca_projections, plot_scree
 
     start = time.perf_counter()
@@ -146,7 +147,10 @@ def run_pca(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[
     plot_loadings(pca.components[:n_load], list(pca.standardisation.features), outputs["loadings"])
     cumulative = np.cumsum(pca.explained_variance_ratio)
     summary = {
-        "fitted_on": f"simulated known physics of the training folds of fold {spec['fold']} (fold != {spec['fold']}), |w|",
+        "fitted_on": (
+            f"simulated known physics of the training folds of fold {spec['fold']} "
+            f"(fold != {spec['fold']}), |w|"
+        ),
         "fold": spec["fold"],
         "n_fit": int(fit_on.sum()),
         "fit_ids": ids_checksum(table, fit_on),
@@ -156,7 +160,9 @@ def run_pca(config: Mapping, feature_files: Mapping[str, str], outputs: Mapping[
         "explained_variance_ratio": pca.explained_variance_ratio.tolist(),
         "components_for_90_percent": int(np.searchsorted(cumulative, 0.9) + 1),
         "loadings": {
-            f"pc{i + 1}": dict(zip(pca.standardisation.features, pca.components[i].tolist()))
+            f"pc{i + 1}": dict(
+                zip(pca.standardisation.features, pca.components[i].tolist(), strict=True)
+            )
             for i in range(n_load)
         },
         "seconds": time.perf_counter() - start,
@@ -181,8 +187,8 @@ def stratified_subsample(table: pd.DataFrame, size: int, seed: int) -> pd.DataFr
     """
     if len(table) < size:
         raise DiagnosticsError(
-            f"config key 'diagnostics.clustering.subsample': asks for {size} events, the samples hold only "
-            f"{len(table)}; lower it"
+            f"config key 'diagnostics.clustering.subsample': asks for {size} events, the samples "
+            f"hold only {len(table)}; lower it"
         )
     rng = np.random.default_rng(seed)
     groups = {
@@ -244,7 +250,7 @@ def run_clustering(
     from sklearn.cluster import DBSCAN, KMeans
     from sklearn.neighbors import NearestNeighbors
 
-    from thetaflow.core.samples import load_samples
+    # matplotlib deferred: this module is imported when the workflow parses (config checks)
     from thetaflow.unsupervised.plots import (
         plot_cluster_composition,
         plot_dbscan,
@@ -264,7 +270,8 @@ def run_clustering(
     for key, k in (("kmeans.k", spec["kmeans"]["k"]), ("kmeans.k_range", k_hi)):
         if k >= len(X):
             raise DiagnosticsError(
-                f"config key 'diagnostics.clustering.{key}': k = {k} needs more than {len(X)} events"
+                f"config key 'diagnostics.clustering.{key}': k = {k} needs more than {len(X)} "
+                "events"
             )
     inertia, silhouette = choose_k(X, (k_lo, k_hi), seed)
     k = spec["kmeans"]["k"] or max(silhouette, key=silhouette.__getitem__)
@@ -275,7 +282,8 @@ def run_clustering(
     min_samples = spec["dbscan"]["min_samples"]
     if min_samples >= len(X):
         raise DiagnosticsError(
-            f"config key 'diagnostics.clustering.dbscan.min_samples': {min_samples} needs more than {len(X)} events"
+            f"config key 'diagnostics.clustering.dbscan.min_samples': {min_samples} needs more "
+            f"than {len(X)} events"
         )
     distances = NearestNeighbors(n_neighbors=min_samples).fit(X).kneighbors(X)[0][:, -1]
     kdist = np.sort(distances)
@@ -287,7 +295,7 @@ def run_clustering(
         pd.Series(processes[noise]).value_counts(normalize=True) if noise.any() else overall * 0
     )
     plot_dbscan(kdist, eps, overall, noise_comp, float(noise.mean()), outputs["dbscan"])
-    summary = {
+    summary: dict[str, Any] = {
         "subsample": {
             "events": len(X),
             "per_process": table["sample"].value_counts().to_dict(),

@@ -18,10 +18,13 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.io import write_json
+from thetaflow.core.samples import load_samples
 from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS
 from thetaflow.ml.metrics import Roc, auc, signal_efficiency_at, weighted_roc
+from thetaflow.ml.plots import plot_roc_curves
 from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_fold_autoencoders, out_of_fold
+from thetaflow.unsupervised.plots import plot_feature_errors, plot_score_distributions
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,6 @@ def evaluate_autoencoder(
     outputs: Mapping[str, str],
 ) -> dict:
     """Workflow entry point: metrics JSON and the figures of the anomaly score."""
-    from thetaflow.core.samples import load_samples
-    from thetaflow.ml.plots import plot_roc_curves
-    from thetaflow.unsupervised.plots import plot_feature_errors, plot_score_distributions
 
     samples = load_samples(config)
     inputs = anomaly_inputs(config)
@@ -83,10 +83,7 @@ def evaluate_autoencoder(
     weight = table["weight"].to_numpy()
     score = table["score"].to_numpy()
     background = labels == LABEL_BACKGROUND
-    metrics: dict = {
-        "training": _training_summary(model_dirs),
-        "score": "error / (error + reference_error)",
-    }
+    metrics: dict = {"score": "error / (error + reference_error)"}
     rocs = {}
     for name, label in (("known signal", LABEL_SIGNAL), ("bsm", LABEL_BSM)):
         sel = background | (labels == label)
@@ -106,6 +103,7 @@ def evaluate_autoencoder(
     )
     # which features make events anomalous: per-feature squared errors, each from its fold's model
     models = load_fold_autoencoders(config, model_dirs)
+    metrics["training"] = _training_summary([m.record for m in models])
     kept = list(models[0].standardisation.features)
     squared = np.empty((len(table), len(kept)))
     folds = out_of_fold(config, models, table)["fold"].to_numpy()
@@ -141,13 +139,8 @@ def evaluate_autoencoder(
     return metrics
 
 
-def _training_summary(model_dirs: Sequence[str]) -> dict:
-    import json
-    from pathlib import Path
-
-    from thetaflow.unsupervised.autoencoder import RECORD_FILE
-
-    records = [json.loads((Path(d) / RECORD_FILE).read_text()) for d in model_dirs]
+def _training_summary(records: Sequence[Mapping]) -> dict:
+    """What the fold autoencoders' training records say, for the metrics JSON."""
     return {
         "kind": records[0]["kind"],
         "source": records[0]["source"],

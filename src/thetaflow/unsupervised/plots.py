@@ -1,15 +1,15 @@
 """Figures of the unsupervised stage: anomaly score, blind search, PCA and clustering.
 
-One function per figure; each takes results already computed by :mod:`thetaflow.unsupervised.autoencoder`,
-:mod:`thetaflow.unsupervised.evaluation`, :mod:`thetaflow.unsupervised.blind_search` or
-:mod:`thetaflow.unsupervised.diagnostics`, draws in the mplhep ROOT style and writes a PNG atomically.
+One function per figure; each takes results already computed by
+:mod:`thetaflow.unsupervised.autoencoder`, :mod:`thetaflow.unsupervised.evaluation`,
+:mod:`thetaflow.unsupervised.blind_search` or :mod:`thetaflow.unsupervised.diagnostics`, draws
+in the mplhep ROOT style and writes a PNG atomically.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -20,9 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from thetaflow.plotting.style import experiment_label, save_figure  # noqa: E402
-
-if TYPE_CHECKING:
-    from thetaflow.unsupervised.blind_search import TailResult
+from thetaflow.unsupervised.autoencoder import error_ratio  # noqa: E402
+from thetaflow.unsupervised.tails import TailResult, tail_efficiency  # noqa: E402
 
 
 def plot_score_distributions(
@@ -33,8 +32,6 @@ def plot_score_distributions(
     colors: Sequence[str | None] = (),
 ) -> None:
     """Normalised distributions of e/e_ref = score/(1 − score) per process, log axes."""
-    from thetaflow.unsupervised.autoencoder import error_ratio
-
     ratio = error_ratio(score)
     positive = ratio[ratio > 0]
     lo = max(float(np.quantile(positive, 0.001)), 1e-3) if len(positive) else 1e-3
@@ -151,8 +148,6 @@ def plot_tails(
     process stacked on it, and the pseudo-data sets as points; the dashed line is the
     headline tail.
     """
-    from thetaflow.unsupervised.blind_search import tail_efficiency
-
     n = len(frames)
     cols = min(3, n)
     rows = math.ceil(n / cols)
@@ -160,19 +155,20 @@ def plot_tails(
     with plt.style.context(mplhep.style.ROOT):
         fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 5.5 * rows), squeeze=False)
         fig.subplots_adjust(hspace=0.45, wspace=0.3)
-        for i_ax, (ax, (disc, read)) in enumerate(zip(axes.ravel(), frames.items())):
+
+        def hist(
+            frame: pd.DataFrame, rs: np.ndarray, rw: np.ndarray, weighted: bool = True
+        ) -> tuple[np.ndarray, np.ndarray]:
+            """(Σw, Σw²) per bin of −log₁₀ SM tail efficiency, the SM reference (rs, rw)."""
+            x = -np.log10(np.clip(tail_efficiency(frame["score"].to_numpy(), rs, rw), 1e-4, 1.0))
+            x = np.clip(x, 0, edges[-1] - 1e-9)
+            w = frame["weight"].to_numpy() if weighted else np.ones(len(frame))
+            return np.histogram(x, edges, weights=w)[0], np.histogram(x, edges, weights=w**2)[0]
+
+        for i_ax, (ax, (disc, read)) in enumerate(zip(axes.ravel(), frames.items(), strict=False)):
             ref = pd.concat([read[s] for s in sm], ignore_index=True)
             rs, rw = ref["score"].to_numpy(), ref["weight"].to_numpy()
-
-            def hist(frame: pd.DataFrame, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
-                x = -np.log10(
-                    np.clip(tail_efficiency(frame["score"].to_numpy(), rs, rw), 1e-4, 1.0)
-                )
-                x = np.clip(x, 0, edges[-1] - 1e-9)
-                w = frame["weight"].to_numpy() if weighted else np.ones(len(frame))
-                return np.histogram(x, edges, weights=w)[0], np.histogram(x, edges, weights=w**2)[0]
-
-            expected, variance = hist(ref)
+            expected, variance = hist(ref, rs, rw)
             ax.stairs(expected, edges, color="tab:blue", label="expected SM")
             ax.stairs(
                 expected + np.sqrt(variance),
@@ -183,7 +179,7 @@ def plot_tails(
                 alpha=0.3,
             )
             if bsm:
-                extra = hist(pd.concat([read[s] for s in bsm], ignore_index=True))[0]
+                extra = hist(pd.concat([read[s] for s in bsm], ignore_index=True), rs, rw)[0]
                 ax.stairs(
                     expected + extra,
                     edges,
@@ -195,7 +191,7 @@ def plot_tails(
                 )
             centres = 0.5 * (edges[1:] + edges[:-1])
             for i, d in enumerate(data):
-                counts = hist(read[d], weighted=False)[0]
+                counts = hist(read[d], rs, rw, weighted=False)[0]
                 ax.errorbar(
                     centres + 0.04 * i,
                     counts,

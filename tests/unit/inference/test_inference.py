@@ -35,13 +35,16 @@ from thetaflow.inference.discriminants import InferenceInputError, discriminant,
 from thetaflow.inference.fit import FitError, checked_fit, fit_data, load_model, par_bounds
 from thetaflow.inference.histograms import (
     ProcessTemplates,
-    Template,
     TemplateSet,
     _fill,
     choose_bins,
+    counts_histogram,
     fine_edges,
+    histogram,
+    rebinned,
     systematic_samples,
     template_inputs,
+    variances,
 )
 from thetaflow.inference.workspace import ModelBuildError, build_workspace, usable_templates
 
@@ -76,10 +79,10 @@ def synthetic_templates(mu_data: float = 1.0, seed: int = 7, n_fine: int = 60) -
             templates[f"btag_{d}"] = _fill(edges, x, w * (1.05 if d == "up" else 0.95))
         processes[name] = ProcessTemplates(kind, templates)
     expected = sum(
-        (mu_data if p.kind == "signal" else 1.0) * p.nominal.sumw for p in processes.values()
+        (mu_data if p.kind == "signal" else 1.0) * p.nominal.values() for p in processes.values()
     )
     data = rng.poisson(expected).astype(float)
-    return TemplateSet("nn", "nn score", edges, "data", data, processes)
+    return TemplateSet("nn", "nn score", "data", counts_histogram(edges, data), processes)
 
 
 def synthetic_config(config: dict) -> dict:
@@ -155,8 +158,16 @@ def test_fill_clips_out_of_range_values_into_the_edge_bins():
         np.array([-3.0, 0.2, 0.7, 1.0, 7.0]),
         np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
     )
-    assert t.sumw.tolist() == [3.0, 12.0]
-    assert t.sumw2.tolist() == [5.0, 50.0]
+    assert t.values().tolist() == [3.0, 12.0]
+    assert variances(t).tolist() == [5.0, 50.0]
+
+
+def test_rebinned_sums_values_and_variances_of_the_merged_bins():
+    h = histogram([0.0, 0.1, 0.2, 0.5, 1.0], [1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 1.5, 2.0])
+    coarse = rebinned(h, [0, 3, 4])
+    assert coarse.axes[0].edges.tolist() == [0.0, 0.5, 1.0]
+    assert coarse.values().tolist() == [6.0, 4.0]
+    assert variances(coarse).tolist() == [3.0, 2.0]
 
 
 def test_equal_signal_bins_meet_the_background_constraints():
@@ -170,19 +181,19 @@ def test_equal_signal_bins_meet_the_background_constraints():
     boundaries = choose_bins(fine, binning)
     coarse = fine.rebinned(boundaries)
     bkg = coarse.total(coarse.background)
-    assert np.all(bkg.sumw >= 20.0)
-    assert np.all(np.sqrt(bkg.sumw2) / bkg.sumw <= 0.1)
+    assert np.all(bkg.values() >= 20.0)
+    assert np.all(np.sqrt(variances(bkg)) / bkg.values() <= 0.1)
     # nothing lost in the rebinning
     for name, process in fine.processes.items():
-        assert coarse.processes[name].nominal.sumw.sum() == pytest.approx(
-            process.nominal.sumw.sum()
+        assert coarse.processes[name].nominal.values().sum() == pytest.approx(
+            process.nominal.values().sum()
         )
-    assert coarse.data.sum() == fine.data.sum()
+    assert coarse.data.values().sum() == fine.data.values().sum()
     # without the constraints the bins hold equal signal
     loose = fine.rebinned(
         choose_bins(fine, {**binning, "min_background": 0.0, "max_stat_uncertainty": 10.0})
     )
-    sig = loose.total(loose.signal).sumw
+    sig = loose.total(loose.signal).values()
     assert len(sig) == 8 and sig.std() / sig.mean() < 0.25
 
 
@@ -190,10 +201,14 @@ def test_template_set_round_trips_through_json(tmp_path):
     fine = synthetic_templates()
     fine.save(str(tmp_path / "h.json"))
     back = TemplateSet.load(str(tmp_path / "h.json"))
-    assert np.array_equal(back.edges, fine.edges) and np.array_equal(back.data, fine.data)
-    assert np.array_equal(
-        back.processes["zh"].templates["jes_up"].sumw, fine.processes["zh"].templates["jes_up"].sumw
+    assert np.array_equal(back.edges, fine.edges)
+    assert np.array_equal(back.data.values(), fine.data.values())
+    back_jes, fine_jes = (
+        back.processes["zh"].templates["jes_up"],
+        fine.processes["zh"].templates["jes_up"],
     )
+    assert np.array_equal(back_jes.values(), fine_jes.values())
+    assert np.array_equal(variances(back_jes), variances(fine_jes))
 
 
 # -- workspace ----------------------------------------------------------------------------------
@@ -222,10 +237,27 @@ def test_workspace_validates_against_the_histfactory_schema(workspace):
     assert 2 <= len(binning["edges"]) - 1 <= 6
 
 
+def test_failed_build_keeps_the_previous_histogram_folder(workspace, tmp_path, monkeypatch):
+    import cabinetry
+
+    config, outputs = workspace
+    before = sorted(p.name for p in (tmp_path / "templates").iterdir())
+
+    def broken(_config):
+        raise RuntimeError("build failed")
+
+    monkeypatch.setattr(cabinetry.workspace, "build", broken)
+    with pytest.raises(RuntimeError, match="build failed"):
+        write_workspace(config, tmp_path, synthetic_templates(seed=8))
+    assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == before
+    assert not (tmp_path / ".templates.tmp").exists()
+    assert read_json(outputs["binning"])  # the outputs of the first build are untouched
+
+
 def test_process_with_zero_yield_is_dropped_with_a_warning(config, tmp_path, caplog):
     templates = synthetic_templates()
     templates.processes["empty"] = ProcessTemplates(
-        "background", {"nominal": Template(np.zeros(60), np.zeros(60))}
+        "background", {"nominal": histogram(templates.edges, np.zeros(60), np.zeros(60))}
     )
     with caplog.at_level(logging.WARNING):
         kept = usable_templates(templates)
@@ -235,7 +267,9 @@ def test_process_with_zero_yield_is_dropped_with_a_warning(config, tmp_path, cap
 
 def test_all_zero_systematic_template_names_process_template_and_region():
     templates = synthetic_templates()
-    templates.processes["ttbar"].templates["jes_up"] = Template(np.zeros(60), np.zeros(60))
+    templates.processes["ttbar"].templates["jes_up"] = histogram(
+        templates.edges, np.zeros(60), np.zeros(60)
+    )
     with pytest.raises(
         ModelBuildError, match=r"region 'nn': template 'jes_up' of process 'ttbar' is empty"
     ):
@@ -244,7 +278,7 @@ def test_all_zero_systematic_template_names_process_template_and_region():
 
 def test_empty_data_histogram_is_an_error():
     templates = synthetic_templates()
-    templates.data = np.zeros_like(templates.data)
+    templates.data = counts_histogram(templates.edges, np.zeros(60))
     with pytest.raises(ModelBuildError, match=r"region 'nn': the data histogram \(data\) is empty"):
         usable_templates(templates)
 
@@ -255,10 +289,11 @@ def test_empty_data_histogram_is_an_error():
 def test_asimov_fits_recover_mu(workspace, tmp_path):
     config, outputs = workspace
     summary = asimov_closure(config, outputs["workspace"], str(tmp_path / "asimov.json"))
-    assert [r["mu_injected"] for r in summary["fits"]] == [0.0, 1.0]
-    for row in summary["fits"]:
-        assert abs(row["difference"]) < 1e-3
-    assert summary["all_close"]
+    assert [r.mu_injected for r in summary.fits] == [0.0, 1.0]
+    for row in summary.fits:
+        assert abs(row.difference) < 1e-3
+    assert summary.all_close
+    assert read_json(str(tmp_path / "asimov.json")) == summary.to_json()
 
 
 def test_fit_recovers_a_known_injected_signal_strength(config, tmp_path):
@@ -270,12 +305,16 @@ def test_fit_recovers_a_known_injected_signal_strength(config, tmp_path):
     }
     fit_outputs |= {"yields": str(tmp_path / "yields.csv"), "results": str(tmp_path / "fit.json")}
     summary = fit_data(config, outputs["workspace"], outputs["cabinetry"], fit_outputs)
-    mu = summary["mu"]
-    assert abs(mu["value"] - 2.5) < 2.5 * mu["hesse"]
-    assert mu["minos"]["down"] < 0 < mu["minos"]["up"]
-    assert (mu["value"] - 1.0) / mu["hesse"] > 2
-    assert 0 < summary["goodness_of_fit"]["p_value"] <= 1
-    names = {p["name"] for p in summary["parameters"]}
+    mu = summary.mu
+    assert abs(mu.value - 2.5) < 2.5 * mu.hesse
+    assert mu.minos is not None and mu.minos[0] < 0 < mu.minos[1]
+    assert (mu.down, mu.up) == mu.minos
+    assert (mu.value - 1.0) / mu.hesse > 2
+    assert 0 < summary.gof_p_value <= 1
+    written = read_json(fit_outputs["results"])
+    assert written == summary.to_json()
+    assert written["mu"]["minos"] == {"down": mu.minos[0], "up": mu.minos[1]}
+    names = {p["name"] for p in summary.parameters}
     assert {"mu", "lumi", "jes", "btag", "xsec_ttbar"} <= names
     yields = pd.read_csv(fit_outputs["yields"])
     assert set(yields["stage"]) == {"prefit", "postfit"} and "data" in set(yields["sample"])
@@ -291,9 +330,12 @@ def test_toys_give_unit_pulls_and_are_reproducible(workspace, tmp_path):
         outputs["workspace"],
         {"results": str(tmp_path / "t.json"), "figure": str(tmp_path / "t.png")},
     )
-    row = summary["toys"][0]
-    assert row["convergence_rate"] >= 0.9
-    assert abs(row["pull_mean"]) < 0.5 and 0.6 < row["pull_width"] < 1.4
+    row = summary.toys[0]
+    assert row.convergence_rate >= 0.9
+    assert abs(row.pull.mean) < 0.5 and 0.6 < row.pull.width < 1.4
+    written = read_json(str(tmp_path / "t.json"))
+    assert written == summary.to_json()
+    assert written["toys"][0]["pull_mean"] == row.pull.mean
 
 
 def test_pull_statistics_of_a_standard_normal():
@@ -301,10 +343,10 @@ def test_pull_statistics_of_a_standard_normal():
     mu_hat = 1.0 + 0.2 * rng.standard_normal(4000)
     fits = np.column_stack([mu_hat, np.full(4000, 0.2), (mu_hat - 1.0) / 0.2, np.ones(4000)])
     stats = pull_statistics(fits, 1.0)
-    assert abs(stats["pull_mean"]) < 3 * stats["pull_mean_error"]
-    assert abs(stats["pull_width"] - 1) < 3 * stats["pull_width_error"]
-    assert stats["fraction_within_1sigma"] == pytest.approx(0.683, abs=0.03)
-    assert stats["hesse_pull"]["mean"] == pytest.approx(stats["pull_mean"])
+    assert abs(stats.pull.mean) < 3 * stats.pull.mean_error
+    assert abs(stats.pull.width - 1) < 3 * stats.pull.width_error
+    assert stats.fraction_within_1sigma == pytest.approx(0.683, abs=0.03)
+    assert stats.hesse_pull.mean == pytest.approx(stats.pull.mean)
 
 
 def test_likelihood_pull_has_the_sign_of_the_deviation(workspace):
@@ -323,9 +365,10 @@ def test_significance_and_limit_are_consistent(workspace, tmp_path):
         outputs["workspace"],
         {"results": str(tmp_path / "l.json"), "figure": str(tmp_path / "l.png")},
     )
-    exp = result["limit"]["expected"]
+    exp = result.limit.expected
     assert exp["-2sigma"] < exp["-1sigma"] < exp["median"] < exp["+1sigma"] < exp["+2sigma"]
-    assert result["significance"]["expected"] > 1
+    assert result.significance.expected > 1
+    assert read_json(str(tmp_path / "l.json")) == result.to_json()
 
 
 def test_shared_fits_calculator_equals_pyhf_hypotest(workspace):
@@ -369,7 +412,9 @@ def test_unknown_scan_parameter_is_named(workspace, tmp_path):
             "jes": str(tmp_path / "jes.png"),
         },
     )
-    assert [r["parameter"] for r in result] == ["mu", "jes"]
+    assert [r.parameter for r in result] == ["mu", "jes"]
+    written = read_json(str(tmp_path / "s.json"))["scans"]
+    assert written == [r.to_json() for r in result]
 
 
 # -- configuration and inputs --------------------------------------------------------------------
@@ -456,9 +501,10 @@ def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_pa
         outputs["workspace"],
         {"results": str(tmp_path / "i.json"), "figure": str(tmp_path / "i.png")},
     )
-    assert [p["mu_injected"] for p in result["points"]] == [0.0, 2.0]
-    assert all(p["converged"] == 8 for p in result["points"])
-    assert 0.3 < result["linear_fit"]["slope"] < 1.7
+    assert [p.mu_injected for p in result.points] == [0.0, 2.0]
+    assert all(p.converged == 8 for p in result.points)
+    assert 0.3 < result.slope < 1.7
+    assert read_json(str(tmp_path / "i.json")) == result.to_json()
 
 
 def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_stop(

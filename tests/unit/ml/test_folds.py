@@ -152,7 +152,8 @@ def test_fold_without_signal_is_rejected(tmp_path):
 
 
 def test_fold_record_is_checked_against_its_fold_and_inputs(tmp_path):
-    """A model directory handed to the wrong fold, or trained on other inputs, is refused by name."""
+    """A model directory handed to the wrong fold, or trained on other inputs, is refused by
+    name."""
     record = {"fold": 1, "folds": 3, "inputs": ["m_bb", "pt_bb"], "seed": 7}
     (tmp_path / "record.json").write_text(json.dumps(record))
     args = ("record.json", "model 'bdt'", TrainingDataError)

@@ -92,7 +92,8 @@ def toy_frame(n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
 def trained_toy(
     tmp_path: Path, n: int, seed: int, n_estimators: int
 ) -> tuple[dict, dict, dict, dict]:
-    """Write signal/background toy tables, train the regression; (config, files, outputs, summary)."""
+    """Write signal/background toy tables, train the regression; (config, files, outputs,
+    summary)."""
     rng = np.random.default_rng(seed)
     files = {}
     for name, label in (("sig", 1), ("bkg", 0)):

@@ -9,8 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from thetaflow.ml.scoring import ScoringError, load_fold_models, score_samples
-from thetaflow.ml.training import TRAINING_RECORD, prepare_training_data, train_fold
+from thetaflow.ml.scoring import (
+    ScoringError,
+    load_fold_classifier,
+    load_fold_models,
+    score_samples,
+)
+from thetaflow.ml.training import (
+    TRAINING_RECORD,
+    TrainingRecord,
+    prepare_training_data,
+    train_fold,
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +90,27 @@ def test_missing_or_corrupt_model_is_named(trained, tmp_path):
         load_fold_models(config, "lr", swapped)
     record = json.loads((Path(dirs[0]) / TRAINING_RECORD).read_text())
     assert record["n_train"] > 0 and record["train_ids"].endswith(f"-{record['n_train']}")
+
+
+def test_training_record_reads_back_to_the_same_file(trained):
+    """The typed record renders exactly the training.json train_fold wrote (keys, floats)."""
+    config, _, dirs, _ = trained
+    for k, directory in enumerate(dirs):
+        text = (Path(directory) / TRAINING_RECORD).read_text()
+        record = TrainingRecord.from_json(text)
+        assert record.to_json() == text and TrainingRecord.read(directory) == record
+        assert record.fold == k and record.folds == 2 and record.inputs == ["x"]
+        assert record.onnx_max_abs_difference is None  # logistic: no ONNX export
+        assert "onnx_max_abs_difference" not in json.loads(text)
+        # written through a temporary sibling directory that is gone afterwards
+        assert not (Path(directory).parent / f".{Path(directory).name}.tmp").exists()
+    with pytest.raises(ValueError, match="not a training.json training record"):
+        TrainingRecord.from_json('{"seed": 1}')
+
+
+def test_one_fold_classifier_is_checked_against_its_fold(trained):
+    config, _, dirs, _ = trained
+    clf = load_fold_classifier(config, "lr", dirs[1], 1, 2)
+    assert clf.seed == TrainingRecord.read(dirs[1]).seed
+    with pytest.raises(ScoringError, match=r"was trained for fold 1 of 2"):
+        load_fold_classifier(config, "lr", dirs[1], 0, 2)

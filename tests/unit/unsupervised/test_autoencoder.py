@@ -17,17 +17,20 @@ from thetaflow.core.samples import Sample, pseudo_data_processes
 from thetaflow.features.compute import LABEL_BSM
 from thetaflow.ml.metrics import auc, weighted_roc
 from thetaflow.unsupervised.autoencoder import (
+    AnomalyError,
     AutoencoderSettings,
     Standardisation,
     check_bottleneck,
     fit_autoencoder,
+    load_autoencoder_fold,
     reconstruct,
     score_autoencoder,
     score_from_error,
     select_training_set,
+    sideband_data,
     train_autoencoder_fold,
 )
-from thetaflow.unsupervised.blind_search import asimov_significance, tail_counts, tail_threshold
+from thetaflow.unsupervised.tails import asimov_significance, tail_counts, tail_threshold
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.yaml"
@@ -184,6 +187,16 @@ def test_signal_fraction_above_the_ceiling_is_warned(caplog):
     )
 
 
+def test_sideband_data_defaults_to_the_main_data_sample():
+    config = _config("sidebands")
+    assert sideband_data(config, SAMPLES) == "data"
+    del config["anomaly"]["training"]["sideband_data"]
+    assert sideband_data(config, SAMPLES) == "data"
+    no_data = {k: s for k, s in SAMPLES.items() if k != "data"}
+    with pytest.raises(ConfigError, match=r"anomaly.training.sideband_data"):
+        sideband_data(config, no_data)
+
+
 @pytest.fixture(scope="module")
 def trained_folds(tmp_path_factory):
     """A two-fold toy autoencoder trained through the workflow entry point."""
@@ -233,7 +246,7 @@ def test_scores_have_the_classifier_score_format(trained_folds):
     config, files, dirs, tmp = trained_folds
     outputs = {files[s]: str(tmp / f"score_{s}.parquet") for s in files}
     score_autoencoder(config, dirs, outputs)
-    for sample, path in files.items():
+    for path in files.values():
         features = pd.read_parquet(path)
         scores = pd.read_parquet(outputs[path])
         assert list(scores.columns) == ["run", "luminosityBlock", "event", "fold", "score"]
@@ -264,6 +277,18 @@ def test_out_of_fold_models_never_saw_the_events_they_score(trained_folds):
         record = json.loads((Path(directory) / "autoencoder.json").read_text())
         assert record["train_ids"] == ids_checksum(table, (folds != k) & ~valid)
         assert record["valid_ids"] == ids_checksum(table, (folds != k) & valid)
+
+
+def test_one_fold_autoencoder_is_checked_against_its_fold(trained_folds, tmp_path):
+    """The single loader of an autoencoder directory refuses another fold's and names files."""
+    _, _, dirs, _ = trained_folds
+    model = load_autoencoder_fold(dirs[1], 1, 2, FEATURES)
+    assert model.record["fold"] == 1 and model.standardisation.features == tuple(FEATURES)
+    with pytest.raises(AnomalyError, match=r"was trained for fold 1 of 2"):
+        load_autoencoder_fold(dirs[1], 0, 2, FEATURES)
+    with pytest.raises(AnomalyError, match=r"autoencoder fold 0: cannot read .*autoencoder.json"):
+        load_autoencoder_fold(tmp_path / "nowhere", 0, 2, FEATURES)
+    assert not (Path(dirs[0]).parent / f".{Path(dirs[0]).name}.tmp").exists()
 
 
 # ----------------------------------------------------------------------------- blind search

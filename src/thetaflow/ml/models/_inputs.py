@@ -91,5 +91,6 @@ def require_positive(
     for key in keys:
         if params[key] < 1:
             raise ModelConfigError(
-                f"model '{name}' (family '{cls.family}'): hyperparameter '{key}' must be >= 1, got {params[key]!r}"
+                f"model '{name}' (family '{cls.family}'): hyperparameter '{key}' must be >= 1, "
+                f"got {params[key]!r}"
             )

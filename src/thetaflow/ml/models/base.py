@@ -64,6 +64,9 @@ class Classifier(abc.ABC):
 
     family: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]]
+    #: CPU threads for fit/predict, set by the caller before use (read by the families that
+    #: run multi-threaded; 1 unless set)
+    threads: int = 1
 
     def __init__(
         self, name: str, params: Mapping[str, Any], seed: int, feature_names: Sequence[str]

@@ -147,8 +147,8 @@ class BDT(Classifier):
         booster = xgb.Booster(model_file=directory / cls.filename)
         if booster.num_features() != len(model.feature_names):
             raise ValueError(
-                f"model '{name}': {directory / cls.filename} has {booster.num_features()} features, "
-                f"expected {len(model.feature_names)}"
+                f"model '{name}': {directory / cls.filename} has {booster.num_features()} "
+                f"features, expected {len(model.feature_names)}"
             )
         model._booster = booster
         return model

@@ -60,8 +60,8 @@ class Cuts(Classifier):
             )
             if not ok:
                 raise ModelConfigError(
-                    f"model '{name}' (family '{cls.family}'): hyperparameter 'cuts' entry '{feature}' "
-                    f"must be [low, high] with low < high, got {window!r}"
+                    f"model '{name}' (family '{cls.family}'): hyperparameter 'cuts' entry "
+                    f"'{feature}' must be [low, high] with low < high, got {window!r}"
                 )
         return out
 
@@ -70,8 +70,8 @@ class Cuts(Classifier):
         missing = [f for f in self.windows if f not in self.feature_names]
         if missing:
             raise ModelConfigError(
-                f"model '{self.name}' (family '{self.family}'): cut feature(s) {', '.join(missing)} "
-                f"not among the inputs {', '.join(self.feature_names)}"
+                f"model '{self.name}' (family '{self.family}'): cut feature(s) "
+                f"{', '.join(missing)} not among the inputs {', '.join(self.feature_names)}"
             )
         return [self.feature_names.index(f) for f in self.windows]
 

@@ -75,8 +75,8 @@ class NeuralNet(Classifier):
             )
         if not 0.0 <= out["dropout"] < 1.0:
             raise ModelConfigError(
-                f"model '{name}' (family '{cls.family}'): hyperparameter 'dropout' must be in [0, 1), "
-                f"got {out['dropout']!r}"
+                f"model '{name}' (family '{cls.family}'): hyperparameter 'dropout' must be in "
+                f"[0, 1), got {out['dropout']!r}"
             )
         return out
 
@@ -92,7 +92,7 @@ class NeuralNet(Classifier):
         import keras
 
         check_fit_inputs(self, train, valid)
-        _configure_tensorflow(threads(self))
+        configure_tensorflow(threads(self))
         keras.utils.set_random_seed(self.seed)
         start = time.perf_counter()
         model = self._build(train.X)
@@ -197,7 +197,7 @@ class NeuralNet(Classifier):
         import keras
 
         model = cls(name, params, seed, feature_names)
-        _configure_tensorflow(threads(model))
+        configure_tensorflow(threads(model))
         net = keras.saving.load_model(directory / cls.filename, compile=False, safe_mode=True)
         if net.input_shape[-1] != len(model.feature_names):
             raise ValueError(
@@ -208,7 +208,7 @@ class NeuralNet(Classifier):
         return model
 
 
-def _configure_tensorflow(n_threads: int) -> None:
+def configure_tensorflow(n_threads: int) -> None:
     """Deterministic ops and ``n_threads`` intra-op threads, if TF has not started yet."""
     import tensorflow as tf
 

@@ -115,7 +115,8 @@ class SklearnClassifier(Classifier):
         refused = sorted(set(untrusted) - cls.trusted_types)
         if refused:
             raise ValueError(
-                f"model '{name}': {path} holds types not allowed for family '{cls.family}': {refused}"
+                f"model '{name}': {path} holds types not allowed for family '{cls.family}': "
+                f"{refused}"
             )
         estimator = sio.load(path, trusted=untrusted)
         if estimator.n_features_in_ != len(model.feature_names):
@@ -224,8 +225,8 @@ class RandomForest(SklearnClassifier):
         out = super().check_params(name, params)
         if not 0 < out["max_samples"] <= 1:
             raise ModelConfigError(
-                f"model '{name}' (family '{cls.family}'): hyperparameter 'max_samples' must be in (0, 1], "
-                f"got {out['max_samples']!r}"
+                f"model '{name}' (family '{cls.family}'): hyperparameter 'max_samples' must be "
+                f"in (0, 1], got {out['max_samples']!r}"
             )
         return out
 

@@ -112,4 +112,4 @@ class SVM(SklearnClassifier):
                     block @ svc.dual_coef_[0] + svc.intercept_[0]
                 )
             probabilities.append(calibrated.calibrators[0].predict(decision))
-        return np.mean(probabilities, axis=0, dtype=np.float64)
+        return np.asarray(np.mean(probabilities, axis=0, dtype=np.float64))
