@@ -33,9 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT / "src") not in sys.path:  # also without an editable install
     sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from thetaflow.analysis import load_analysis
+from thetaflow.analysis import load_analysis  # noqa: E402
 from thetaflow.core.io import write_json  # noqa: E402
-from thetaflow.core.samples import load_samples
+from thetaflow.core.samples import load_samples  # noqa: E402
 from thetaflow.ingestion.ingest import ingest_from_config, variations  # noqa: E402
 from thetaflow.simulation.production import SimulationSettings, model_settings, simulate_mc_chunk  # noqa: E402
 
@@ -202,8 +202,8 @@ def ingest_files(
     }
     cutflow = ingest_from_config(config, sample, list(files), outputs, str(out / "cutflow.json"))
     return {
-        "events_read": cutflow["events_read"],
-        "selected": cutflow["selected"],
+        "events_read": cutflow.events_read,
+        "selected": cutflow.selected,
         "variations": list(outputs),
         "events_paths": outputs,
         "cutflow_path": str(out / "cutflow.json"),
@@ -258,7 +258,8 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=False)
         ).rstrip()
 
     print(f"\n{title}")

@@ -7,7 +7,8 @@ default config this takes about an hour on two cores; ``--configfile config/ci.y
 gives the toy version in a few minutes (its speed-up is lower: many short jobs, and
 Snakemake's own start-up per job counts for more). Run it on an otherwise idle machine.
 
-    .venv/bin/python benchmarks/cores_speedup.py [--configfile config/ci.yaml] [--cores 1 2] [TARGET...]
+    .venv/bin/python benchmarks/cores_speedup.py [--configfile config/ci.yaml] [--cores 1 2] \\
+        [TARGET...]
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pstats
 import re
 import resource
 import subprocess
@@ -45,7 +46,8 @@ def write_inputs(directory: Path, n_samples: int) -> Path:
 
 
 def dry_run(directory: Path, config: Path) -> dict:
-    """Wall and CPU time of one ``snakemake -n --quiet rules`` of the whole DAG, and its job count."""
+    """Wall and CPU time of one ``snakemake -n --quiet rules`` of the whole DAG, and its job
+    count."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     run = subprocess.run(
@@ -104,8 +106,6 @@ def profile_parse(directory: Path, config: Path, top: int = 25) -> None:
         text=True,
         check=True,
     )
-    import pstats
-
     pstats.Stats(str(out)).sort_stats("cumulative").print_stats(top)
 
 

@@ -14,8 +14,9 @@ cutflows (``results/cutflow/<sample>.json``) say which luminosity and files a ru
 they differ from the default config (e.g. a CI run on config/ci.yaml), or the config files
 are newer than the results, a warning says so.
 
-Also, if Snakemake's benchmark files ``results/benchmarks/rules/{simulate,ingest,features}/**/*.tsv``
-exist, the wall time (column ``s``) is summed per rule over the jobs of the current config
+Also, if Snakemake's benchmark files
+``results/benchmarks/rules/{simulate,ingest,features}/**/*.tsv`` exist, the wall time (column
+``s``) is summed per rule over the jobs of the current config
 (files left by runs with other sample sizes are counted apart, not summed).
 
 Nothing is computed anew: run the default analysis first (``bash workflow/bootstrap.sh analysis``).
@@ -108,7 +109,8 @@ def stale_results(config: Mapping, cutflows: list[Path]) -> list[str]:
     oldest = min(present, key=lambda p: p.stat().st_mtime)
     if newest.stat().st_mtime > oldest.stat().st_mtime:
         return [
-            f"{newest.relative_to(REPO_ROOT)} changed after {oldest} was written (results may be stale)"
+            f"{newest.relative_to(REPO_ROOT)} changed after {oldest} was written (results may be "
+            "stale)"
         ]
     return []
 
@@ -237,14 +239,16 @@ def report(fig: dict) -> None:
         for m in sizes["missing"]:
             print(f"  {m['sample']}: no {' nor '.join(m['files'])}")
         print(
-            f"  produce them with: {PRODUCE_COMMAND}  (Snakemake, profiles/default, config/config.yaml)"
+            f"  produce them with: {PRODUCE_COMMAND}  (Snakemake, profiles/default, "
+            "config/config.yaml)"
         )
     total = [sizes["background_total"]] if sizes["background_total"] else []
     rows = [_size_row(r, r["sample"], r["goal_met"]) for r in sizes["backgrounds"] + total]
     rows += [_size_row(r, f"{r['sample']} (signal, info)", None) for r in sizes["signal"]]
     if rows:
         print_table(
-            f"MC size after selection vs expected data ({fig['lumi_fb']} fb^-1 in config; goal N_eff/expected ≥ {GOAL_RATIO:g})",
+            f"MC size after selection vs expected data ({fig['lumi_fb']} fb^-1 in config; goal "
+            f"N_eff/expected ≥ {GOAL_RATIO:g})",
             [
                 "sample",
                 "n_events (config)",
@@ -259,7 +263,8 @@ def report(fig: dict) -> None:
         )
     for d in sizes["pseudo_data"]:
         print(
-            f"\npseudo-data '{d['sample']}': {d['selected']:,} events selected ({d['events_read']:,} read); "
+            f"\npseudo-data '{d['sample']}': {d['selected']:,} events selected "
+            f"({d['events_read']:,} read); "
             f"expected (signal + backgrounds): {sizes['expected_total_events']:,.1f}"
         )
     if sizes["provenance_warnings"]:

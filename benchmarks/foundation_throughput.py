@@ -83,7 +83,8 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
     """Run the four stages on files under ``workdir``; return every figure."""
     chunk_size = config["ingest"]["chunk_size"]
     print(
-        f"(a) simulating ≥ {n_events:,} {BENCH_SAMPLE} events in chunks of {filtered_per_chunk:,} filtered events ..."
+        f"(a) simulating ≥ {n_events:,} {BENCH_SAMPLE} events in chunks of {filtered_per_chunk:,} "
+        "filtered events ..."
     )
     sim = run_isolated(
         simulate_files, config, n_events, str(workdir / "simulation"), filtered_per_chunk
@@ -99,13 +100,17 @@ def run_benchmark(config: dict, n_events: int, filtered_per_chunk: int, workdir:
         files[0], "Events", Selection.from_config(config["selection"]), is_data=False
     )
     print(
-        f"(b) plain uproot read of {written:,} events, {len(branches)} branches, from {len(files)} files ..."
+        f"(b) plain uproot read of {written:,} events, {len(branches)} branches, from {len(files)} "
+        "files ..."
     )
     read = run_isolated(read_with_uproot, files, branches, chunk_size)
     with uproot.open(files[0]) as handle:
-        collections = [name for name in handle["Events"].keys() if is_collection_branch(name)]
+        # a TTree iterates over its branches; keys() gives their names
+        names = handle["Events"].keys()
+        collections = [name for name in names if is_collection_branch(name)]
     print(
-        f"    and of all {len(collections)} branches of the collections ingestion uses (a looser reference) ..."
+        f"    and of all {len(collections)} branches of the collections ingestion uses (a looser "
+        "reference) ..."
     )
     read_collections = run_isolated(read_with_uproot, files, collections, chunk_size)
     print("(c) ingesting (nominal, jes_up, jes_down from one read) ...")
@@ -195,19 +200,22 @@ def report(fig: dict) -> None:
     sim = fig["simulation"]
     print_table(
         f"Foundation throughput, {fig['sample']}, one process per stage "
-        f"({fig['files']} files, {fig['file_size_mb']:.0f} MB, entry ranges of {fig['config']['ingest.chunk_size']:,})",
+        f"({fig['files']} files, {fig['file_size_mb']:.0f} MB, entry ranges of "
+        f"{fig['config']['ingest.chunk_size']:,})",
         ["stage", "events", "wall s", "CPU s", "events/s", "file events/s", "peak RSS MiB"],
         rows,
     )
     print(
-        f"\nsimulation: {sim['written_per_s']:,.0f} written / {sim['filtered_per_s']:,.0f} filtered / "
+        f"\nsimulation: {sim['written_per_s']:,.0f} written / {sim['filtered_per_s']:,.0f} "
+        "filtered / "
         f"{sim['generated_per_s']:,.0f} generated events per second (one core)"
     )
     print(f"selected events per variation: {fig['selected']}")
     verdict = "MET" if fig["goal_met"] else "NOT MET"
     print(
         f"(ingest + features) / uproot read = {fig['ratio_to_uproot']:.1%} "
-        f"(ingest alone {fig['ingest_only_ratio_to_uproot']:.1%}); goal ≥ {fig['goal_ratio']:.0%}: {verdict}"
+        f"(ingest alone {fig['ingest_only_ratio_to_uproot']:.1%}); goal ≥ {fig['goal_ratio']:.0%}: "
+        f"{verdict}"
     )
     print(
         f"against a read of all {fig['collection_branches']} branches of the used collections "

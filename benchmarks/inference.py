@@ -2,8 +2,9 @@
 
 Reads ``results/fit/{discriminant}/workspace.json`` of a finished default run (default: the
 headline discriminant), then times, each in its own spawned interpreter (imports done before the
-timer, no shared caches) the four steps the issue's target covers: the MINOS fit of the pseudo-data, the
-observed/expected significance, the CLs limit with its bands and the impact ranking. Prints
+timer, no shared caches) the four steps the issue's target covers: the MINOS fit of the
+pseudo-data, the observed/expected significance, the CLs limit with its bands and the impact
+ranking. Prints
 the times and their sum against the 60 s target; never asserts.
 """
 

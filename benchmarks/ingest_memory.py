@@ -212,7 +212,8 @@ def report(fig: dict) -> None:
         for f in fig["files"]
     ]
     print_table(
-        f"Ingestion peak memory vs file size (entry ranges of {fig['config']['ingest.chunk_size']:,}; "
+        "Ingestion peak memory vs file size (entry ranges of "
+        f"{fig['config']['ingest.chunk_size']:,}; "
         f"one fresh process per file)",
         [
             "file",
@@ -230,7 +231,8 @@ def report(fig: dict) -> None:
     verdict = "MET" if fig["goal_met"] else "NOT MET"
     growth = fig["peak_rss_above_imports_ratio"]
     print(
-        f"\npeak RSS large / small = {fig['peak_rss_ratio']:.3f} (goal ≤ {fig['goal_ratio']}): {verdict}; "
+        f"\npeak RSS large / small = {fig['peak_rss_ratio']:.3f} (goal ≤ {fig['goal_ratio']}): "
+        f"{verdict}; "
         f"growth above the post-import RSS: {'n/a' if growth is None else f'{growth:.3f}'}"
     )
 

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from _common import add_json_argument, load_config, print_table, save_json
 
+from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models import load_classifier
-from thetaflow.ml.training import TRAINING_RECORD, ml_inputs
+from thetaflow.ml.training import TRAINING_RECORD
 
 BATCHES = (1, 16_384)
 

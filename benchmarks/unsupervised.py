@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -30,8 +31,9 @@ from thetaflow.core.samples import load_samples
 
 
 def _train_fold(config: dict, files: dict, fold: int, output: str) -> dict:
-    import resource
-
+    """Train one fold in a worker process; its wall and CPU time and the training record."""
+    # here, not at the top: the spawned workers re-import this module, and the import is not
+    # part of the timed training
     from thetaflow.unsupervised.autoencoder import train_autoencoder_fold
 
     def cpu() -> float:  # this worker's CPU seconds (a worker may train several folds)
@@ -51,7 +53,7 @@ def _train_fold(config: dict, files: dict, fold: int, output: str) -> dict:
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]
-    import resource
+    """``fn(*args)`` with its wall and CPU seconds."""
 
     def cpu() -> float:
         u = resource.getrusage(resource.RUSAGE_SELF)
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             f"no nominal feature table of sample '{sample}' under {[str(b) for b in args.features]}"
         )
 
+    # here, not at the top: the spawned training workers re-import this module and need none
+    # of these stages
     from thetaflow.ml.scoring import score_samples
     from thetaflow.unsupervised.autoencoder import score_autoencoder, training_samples
     from thetaflow.unsupervised.blind_search import blind_search_settings, run_blind_search
@@ -198,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     print(
-        f"all folds: {train['wall_s_2_cores']:.1f} s wall on 2 cores, {train['cpu_s_all_folds']:.1f} s CPU "
-        f"(goal <= 180 s wall; load average at start {figures['environment']['load_average_1min_at_start']:.1f})"
+        f"all folds: {train['wall_s_2_cores']:.1f} s wall on 2 cores, "
+        f"{train['cpu_s_all_folds']:.1f} s CPU "
+        "(goal <= 180 s wall; load average at start "
+        f"{figures['environment']['load_average_1min_at_start']:.1f})"
     )
     diag = figures["diagnostics"]
     rows = [
@@ -245,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
     print_table(
-        f"Blind search, tail {figures['blind_search']['headline_tail_efficiency']:g} of the expected SM",
+        f"Blind search, tail {figures['blind_search']['headline_tail_efficiency']:g} of the "
+        "expected SM",
         ["data", "discriminant", "SM exp.", "± unc.", "BSM exp.", "observed", "Z obs", "Z exp"],
         rows,
     )

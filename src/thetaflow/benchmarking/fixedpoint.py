@@ -119,7 +119,8 @@ class RangeReport:
         if self.ok:
             return f"every input fits {self.type} (range [{self.low:g}, {self.high:g}])"
         parts = [
-            f"{name}: {int(v['events'])} of {self.events} events outside (max |x| = {v['max_abs']:.3g})"
+            f"{name}: {int(v['events'])} of {self.events} events outside (max |x| = "
+            f"{v['max_abs']:.3g})"
             for name, v in self.overflowing.items()
         ]
         return (

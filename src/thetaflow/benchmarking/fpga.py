@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,8 @@ from thetaflow.benchmarking.tools import (
 )
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import write_json
+from thetaflow.ml.folds import ml_inputs
+from thetaflow.ml.models.nn import configure_tensorflow
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,8 @@ class FPGASettings:
         bad = [w for w in widths if w <= default.integer]
         if bad:
             raise PrecisionError(
-                f"benchmarks.fpga.scan_widths: widths {bad} leave no fractional bit with the {default.integer} "
+                f"benchmarks.fpga.scan_widths: widths {bad} leave no fractional bit with the "
+                f"{default.integer} "
                 f"integer bits of default_precision {default.hls()}"
             )
         return cls(
@@ -131,6 +134,68 @@ class FPGASettings:
     def clock_period_ns(self) -> float:
         """Clock period in ns."""
         return 1e3 / self.clock_mhz
+
+
+# ----------------------------------------------------------------------------- tiers
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Tier 1 of one model: its bit-accurate fixed-point emulation against the float model,
+    over the precision scan."""
+
+    method: str
+    default: dict[str, Any]  # the scan row of the default precision
+    scan: list[dict[str, Any]]
+    input_profile: dict[str, Any]
+    #: what the backend adds: layer_integer_bits (hls4ml), conversion_check (conifer)
+    details: dict[str, Any]
+    exact: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``fidelity`` section of the benchmark JSON."""
+        return {
+            "method": self.method,
+            "exact": self.exact,
+            "default": self.default,
+            "scan": self.scan,
+            "input_profile": self.input_profile,
+            **self.details,
+        }
+
+
+class Hardware(NamedTuple):
+    """Tiers 2 and 3 of one model as their JSON sections: ``latency`` (cycles of a generated
+    design) and ``resources`` (labelled estimates), each saying whether it is ``available``
+    and, where not, why (``note``)."""
+
+    latency: dict[str, Any]
+    resources: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``latency`` and ``resources`` sections of the benchmark JSON."""
+        return {"latency": self.latency, "resources": self.resources}
+
+
+@dataclass(frozen=True)
+class ModelTiers:
+    """The three tiers of one model, and what describes the model that was benchmarked."""
+
+    fidelity: Fidelity
+    hardware: Hardware
+    ensemble: dict[str, int] | None = None  # a BDT's n_trees, max_depth, n_features
+    #: a network's [inputs, outputs, activation] per Dense layer
+    architecture: list[list[int | str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The tier sections of the benchmark JSON (model description included)."""
+        out: dict[str, Any] = {"fidelity": self.fidelity.to_json()}
+        if self.ensemble is not None:
+            out["ensemble"] = self.ensemble
+        out.update(self.hardware.to_json())
+        if self.architecture is not None:
+            out["architecture"] = self.architecture
+        return out
 
 
 # ----------------------------------------------------------------------------- networks
@@ -165,7 +230,8 @@ class DenseNetwork:
 
     def score(self, outputs: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """Score from network outputs: the sigmoid output, or the autoencoder's reconstruction
-        error as :mod:`thetaflow.unsupervised.autoencoder` defines it (mse, normalised or max; no KL term)."""
+        error as :mod:`thetaflow.unsupervised.autoencoder` defines it (mse, normalised or max;
+        no KL term)."""
         if self.kind == "autoencoder":
             terms = (np.asarray(Z, np.float64) - outputs) ** 2
             if self.error_mode != "mse" and self.feature_scale is not None:
@@ -175,7 +241,7 @@ class DenseNetwork:
 
     def keras_model(self) -> Any:
         """A fresh Keras model of Dense layers with these weights (what hls4ml converts)."""
-        import keras
+        import keras  # deferred: TensorFlow is heavy; the tier-1 emulation alone needs it
 
         x = keras.Input(shape=(self.layers[0][0].shape[0],), name="z")
         h = x
@@ -204,7 +270,8 @@ def _activate(h: np.ndarray, act: str) -> np.ndarray:
 
 
 def _dense_layers(model: Any, where: str) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    import keras
+    """(W, b, activation) of each Dense layer of a Keras model; other layers have no path."""
+    import keras  # deferred: TensorFlow is heavy; only reading a network needs it
 
     layers = []
     for layer in model.layers:
@@ -226,10 +293,9 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     """The NN family's ``model.keras``: its Normalization layer becomes μ, σ."""
     import keras
 
-    from thetaflow.core.io import read_json
-    from thetaflow.ml.training import TRAINING_RECORD
+    from thetaflow.ml.training import TrainingRecord
 
-    record = read_json(Path(directory) / TRAINING_RECORD)
+    record = TrainingRecord.read(directory)
     model = keras.saving.load_model(Path(directory) / "model.keras", compile=False, safe_mode=True)
     norm = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
     if len(norm) != 1:
@@ -243,28 +309,30 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     return DenseNetwork(
         name,
         "classifier",
-        tuple(record["inputs"]),
+        tuple(record.inputs),
         mean,
         scale,
         _dense_layers(model, f"model '{name}'"),
     )
 
 
-def load_autoencoder(directory: Path, name: str = "autoencoder") -> DenseNetwork:
-    """The autoencoder's ``model.keras`` and recorded standardisation (plain AE only)."""
-    import keras
+def load_autoencoder(config: Mapping, directory: Path, name: str = "autoencoder") -> DenseNetwork:
+    """The autoencoder's ``model.keras`` and recorded standardisation (plain AE only), read
+    and checked to be fold ``benchmarks.fold``'s by the scoring stage's loader."""
+    from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
-    from thetaflow.core.io import read_json
-    from thetaflow.unsupervised.autoencoder import MODEL_FILE, RECORD_FILE
-
-    record = read_json(Path(directory) / RECORD_FILE)
+    fold, folds = int(config["benchmarks"]["fold"]), int(config["ml"]["folds"])
+    autoencoder = load_autoencoder_fold(directory, fold, folds, anomaly_inputs(config))
+    record = autoencoder.record
     if record.get("kind", "ae") != "ae":
         raise UnsupportedModelError(
-            f"{name}: kind '{record.get('kind')}' (variational autoencoder) has no FPGA path here: its scoring "
-            "model has three outputs and a KL term; only the plain autoencoder (anomaly.model.kind: ae) is benchmarked"
+            f"{name}: kind '{record.get('kind')}' (variational autoencoder) has no FPGA path here: "
+            "its scoring "
+            "model has three outputs and a KL term; only the plain autoencoder "
+            "(anomaly.model.kind: ae) is benchmarked"
         )
     std = record["standardisation"]
-    model = keras.saving.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
+    model = autoencoder.model
     scale = record.get("feature_scale")
     return DenseNetwork(
         name,
@@ -298,7 +366,9 @@ class LayerTypes:
                 "max_abs_pre_activation": r[0],
                 "max_abs_activation": r[1],
             }
-            for k, (d, a, r) in enumerate(zip(self.dense, self.activation, self.ranges))
+            for k, (d, a, r) in enumerate(
+                zip(self.dense, self.activation, self.ranges, strict=True)
+            )
         ]
 
 
@@ -323,9 +393,9 @@ def layer_types(
 ) -> LayerTypes:
     """Per-layer types at ``ftype``'s width: ``ftype`` itself (mode ``fixed``), or with the
     integer bits raised where profiling shows larger values (mode ``profile``, never fewer
-    than ``ftype``'s) and saturation instead of wrap-around beyond them. A layer needing more integer bits than the width leaves raises
-    :class:`PrecisionError` naming the layer — also in ``fixed`` mode, where the type would
-    overflow silently."""
+    than ``ftype``'s) and saturation instead of wrap-around beyond them. A layer needing more
+    integer bits than the width leaves raises :class:`PrecisionError` naming the layer — also
+    in ``fixed`` mode, where the type would overflow silently."""
     dense, activation = [], []
     for k, (pre, post) in enumerate(ranges):
         types = []
@@ -334,8 +404,10 @@ def layer_types(
             if mode == "fixed":
                 if value > ftype.high:
                     raise PrecisionError(
-                        f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events, outside "
-                        f"{ftype.hls()} (±{2.0 ** (ftype.integer - 1):g}); use benchmarks.fpga.layer_integer_bits: profile "
+                        f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test "
+                        "events, outside "
+                        f"{ftype.hls()} (±{2.0 ** (ftype.integer - 1):g}); use "
+                        "benchmarks.fpga.layer_integer_bits: profile "
                         f"or more integer bits"
                     )
                 types.append(ftype)
@@ -343,8 +415,10 @@ def layer_types(
             integer = max(ftype.integer, need)
             if integer >= ftype.width:
                 raise PrecisionError(
-                    f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events (profiling): "
-                    f"{integer} integer bits needed, {ftype.width}-bit ap_fixed cannot hold them with any fraction"
+                    f"{net.name}: layer dense_{k} {what}s reach {value:.3g} on the test events "
+                    "(profiling): "
+                    f"{integer} integer bits needed, {ftype.width}-bit ap_fixed cannot hold them "
+                    "with any fraction"
                 )
             types.append(FixedType(ftype.width, integer, ftype.signed, ftype.rounding, "AP_SAT"))
         dense.append(types[0])
@@ -394,14 +468,17 @@ def error_path(net: DenseNetwork, Z: np.ndarray, ftype: FixedType, mode: str) ->
         need = _integer_bits_for(value) if signed else _unsigned_integer_bits_for(value)
         if mode == "fixed" and need > ftype.integer:
             raise PrecisionError(
-                f"{net.name}: the {what} reaches {value:.3g} on the test events, outside {ftype.integer} integer bits "
-                f"of {ftype.hls()}; use benchmarks.fpga.layer_integer_bits: profile or more integer bits"
+                f"{net.name}: the {what} reaches {value:.3g} on the test events, outside "
+                f"{ftype.integer} integer bits "
+                f"of {ftype.hls()}; use benchmarks.fpga.layer_integer_bits: profile or more "
+                "integer bits"
             )
         integer = max(ftype.integer, need)
         if integer >= ftype.width:
             raise PrecisionError(
                 f"{net.name}: the {what} reaches {value:.3g} on the test events (profiling): "
-                f"{integer} integer bits needed, {ftype.width} bits cannot hold them with any fraction"
+                f"{integer} integer bits needed, {ftype.width} bits cannot hold them with any "
+                "fraction"
             )
         types.append(FixedType(ftype.width, integer, signed, ftype.rounding, "AP_SAT"))
     weight = FixedType(ftype.width, _unsigned_integer_bits_for(float(weights.max())), False)
@@ -424,7 +501,7 @@ def hls4ml_emulate(
     (automatic precision can saturate them), the layer type for a linear output. Lookup
     tables keep hls4ml's defaults.
     """
-    import hls4ml
+    import hls4ml  # deferred: heavy (imports TensorFlow), only the emulation needs it
 
     n = len(net.layers)
     types = types or LayerTypes(ftype.width, (ftype,) * n, (ftype,) * n, ((0.0, 0.0),) * n)
@@ -506,7 +583,7 @@ def _depth(left: Sequence[int], right: Sequence[int], node: int = 0) -> int:
 
 def conifer_model(ensemble: dict, precision: str, backend: str, workdir: Path) -> Any:
     """A compiled conifer model (``cpp`` emulation or ``vhdl`` project simulated in GHDL)."""
-    import conifer
+    import conifer  # deferred: optional FPGA dependency, only the BDT tiers need it
 
     module = conifer.backends.cpp if backend == "cpp" else conifer.backends.vhdl
     cfg = module.auto_config()
@@ -514,14 +591,15 @@ def conifer_model(ensemble: dict, precision: str, backend: str, workdir: Path) -
     cfg["Precision"] = precision
     with emulation_environment(workdir):
         if backend == "vhdl":
-            from conifer.backends.vhdl import simulators
+            from conifer.backends.vhdl import simulators  # deferred with conifer (above)
 
             simulators.set_simulator("ghdl")
         model = conifer.model.make_model(copy.deepcopy(ensemble), cfg)
         ok = model.compile()
         if backend == "vhdl" and not ok:
             raise HDLToolError(
-                f"conifer VHDL project in {workdir}: GHDL compilation failed (see ghdl_compile.log there)"
+                f"conifer VHDL project in {workdir}: GHDL compilation failed (see ghdl_compile.log "
+                "there)"
             )
     return model
 
@@ -587,7 +665,8 @@ def check_default(rows: Sequence[dict], settings: FPGASettings, name: str) -> di
     if row["agreement"] < settings.min_agreement:
         raise FidelityError(
             f"{name}: fixed-point emulation at {row['precision']} agrees with the float model on "
-            f"{row['agreement']:.4f} of the events, below benchmarks.fpga.min_agreement = {settings.min_agreement}; "
+            f"{row['agreement']:.4f} of the events, below benchmarks.fpga.min_agreement = "
+            f"{settings.min_agreement}; "
             f"choose a wider benchmarks.fpga.default_precision (see the scan in the log)"
         )
     return row
@@ -601,8 +680,10 @@ def check_input_range(
     if not report.ok:
         if not settings.allow_input_overflow:
             raise PrecisionError(
-                f"{name}: {report.message()} — these would wrap around in the firmware; widen the integer part "
-                f"of benchmarks.fpga.default_precision or set benchmarks.fpga.allow_input_overflow: true"
+                f"{name}: {report.message()} — these would wrap around in the firmware; widen the "
+                "integer part "
+                "of benchmarks.fpga.default_precision or set "
+                "benchmarks.fpga.allow_input_overflow: true"
             )
         log.warning("%s: %s", name, report.message())
     return {
@@ -616,7 +697,7 @@ def check_input_range(
 
 def network_tiers(
     net: DenseNetwork, Z: np.ndarray, labels: np.ndarray, settings: FPGASettings, workdir: Path
-) -> dict:
+) -> ModelTiers:
     """The three tiers of a dense network (NN classifier or autoencoder)."""
     require_tools(["g++"], f"the hls4ml emulation of '{net.name}'")
     profile = check_input_range(Z, net.features, settings, net.name)
@@ -635,18 +716,18 @@ def network_tiers(
 
     rows = precision_scan(settings, emulate, float_score, labels, to_score, net.name)
     default = check_default(rows, settings, net.name)
-    result: dict[str, Any] = {
-        "fidelity": {
-            "method": "hls4ml bit-accurate C++ emulation (g++), io_parallel, Latency strategy, reuse 1",
-            "exact": True,
-            "default": default,
-            "scan": rows,
-            "input_profile": profile,
-            "layer_integer_bits": settings.layer_integer_bits,
-        },
-    }
-    result.update(_network_hardware(net, Z, labels, float_score, settings, workdir))
-    return result
+    fidelity = Fidelity(
+        method="hls4ml bit-accurate C++ emulation (g++), io_parallel, Latency strategy, reuse 1",
+        default=default,
+        scan=rows,
+        input_profile=profile,
+        details={"layer_integer_bits": settings.layer_integer_bits},
+    )
+    return ModelTiers(
+        fidelity,
+        _network_hardware(net, Z, labels, float_score, settings, workdir),
+        architecture=[[int(W.shape[0]), int(W.shape[1]), act] for W, _, act in net.layers],
+    )
 
 
 def _network_hardware(
@@ -656,13 +737,13 @@ def _network_hardware(
     float_score: np.ndarray,
     settings: FPGASettings,
     workdir: Path,
-) -> dict:
+) -> Hardware:
     """Tiers 2 and 3 of a network: da4ml design, GHDL cycles, resource estimates."""
     latency: dict[str, Any] = {"available": False}
     resources: dict[str, Any] = {"label": "estimates", "available": False}
     if not (settings.latency or settings.resources):
         note = "switched off (benchmarks.fpga.latency and .resources are false)"
-        return {"latency": {**latency, "note": note}, "resources": {**resources, "note": note}}
+        return Hardware({**latency, "note": note}, {**resources, "note": note})
     ftype = settings.default_precision
     try:
         types = layer_types(net, layer_ranges(net, Z), ftype, settings.layer_integer_bits)
@@ -685,7 +766,7 @@ def _network_hardware(
     except UnsupportedModelError as err:
         note = f"not available: {err}"
         log.warning("%s", note)
-        return {"latency": {**latency, "note": note}, "resources": {**resources, "note": note}}
+        return Hardware({**latency, "note": note}, {**resources, "note": note})
     outputs = design.predict(Z)
     reference = fixed_point_forward(net.layers, ftype, Z, types.dense, types.activation, error)
     design_fid: dict[str, Any]
@@ -701,8 +782,10 @@ def _network_hardware(
     activations = sorted({act for _, _, act in net.layers[:-1]})
     if error is not None:
         what = (
-            "da4ml pipeline of the post-training quantized autoencoder and its reconstruction error "
-            f"({error.mode}: difference, square, weighted {'maximum' if error.mode == 'max' else 'sum'}; "
+            "da4ml pipeline of the post-training quantized autoencoder and its reconstruction "
+            "error "
+            f"({error.mode}: difference, square, weighted "
+            f"{'maximum' if error.mode == 'max' else 'sum'}; "
             "output = the error a trigger cuts on)"
         )
     else:
@@ -717,7 +800,7 @@ def _network_hardware(
         "hidden_activations": activations,
         "identical_to_numpy_model_fraction": float(np.mean(np.all(outputs == reference, axis=1))),
     }
-    if error is not None:
+    if error is not None and design.network_only is not None:  # set together by da4ml_design
         design_info["error_path"] = error.describe()
         design_info["network_only_da4ml_stages"] = design.network_only["stages"]
     if settings.latency:
@@ -762,7 +845,7 @@ def _network_hardware(
                 "stages": design.network_only["stages"],
             }
         resources["yosys"] = _yosys(design, settings, net.name)
-    return {"latency": latency, "resources": resources}
+    return Hardware(latency, resources)
 
 
 def _yosys(design: Any, settings: FPGASettings, name: str) -> dict:
@@ -772,8 +855,10 @@ def _yosys(design: Any, settings: FPGASettings, name: str) -> dict:
         return {
             "available": False,
             "note": (
-                f"skipped: da4ml estimates {design.lut_estimate:.0f} LUT, above benchmarks.fpga.yosys_max_luts = "
-                f"{settings.yosys_max_luts:g} (Yosys synthesis time grows with the design; raise the cap to run it)"
+                f"skipped: da4ml estimates {design.lut_estimate:.0f} LUT, above "
+                "benchmarks.fpga.yosys_max_luts = "
+                f"{settings.yosys_max_luts:g} (Yosys synthesis time grows with the design; raise "
+                "the cap to run it)"
             ),
         }
     start = time.perf_counter()
@@ -782,7 +867,8 @@ def _yosys(design: Any, settings: FPGASettings, name: str) -> dict:
         "available": True,
         **cells,
         "seconds": time.perf_counter() - start,
-        "method": f"Yosys synth_xilinx -family {settings.yosys_family} -flatten (open-source synthesis, no place-and-route)",
+        "method": f"Yosys synth_xilinx -family {settings.yosys_family} -flatten (open-source "
+        "synthesis, no place-and-route)",
         "version": tool_version("yosys"),
     }
 
@@ -796,9 +882,9 @@ def bdt_tiers(
     settings: FPGASettings,
     workdir: Path,
     name: str,
-) -> dict:
+) -> ModelTiers:
     """The three tiers of an xgboost BDT (conifer C++ emulation, conifer VHDL in GHDL)."""
-    import xgboost as xgb
+    import xgboost as xgb  # deferred: heavy, only the BDT path needs it
 
     require_tools(["g++", "nlohmann-json"], f"the conifer emulation of '{name}'")
     Xtrain = train[list(features)].to_numpy(dtype=np.float64)
@@ -829,18 +915,17 @@ def bdt_tiers(
     rows = precision_scan(settings, emulate, float_score, labels, _sigmoid, name)
     default = check_default(rows, settings, name)
     n_trees, depth = int(ensemble["n_trees"]), int(ensemble["max_depth"])
-    result: dict[str, Any] = {
-        "fidelity": {
-            "method": "conifer C++ backend, bit-accurate ap_fixed emulation (g++); inputs, thresholds and "
-            "scores in the scanned type; score = sigmoid of the fixed-point sum",
-            "exact": True,
-            "default": default,
-            "scan": rows,
-            "input_profile": profile,
-            "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion},
+    fidelity = Fidelity(
+        method="conifer C++ backend, bit-accurate ap_fixed emulation (g++); inputs, thresholds "
+        "and scores in the scanned type; score = sigmoid of the fixed-point sum",
+        default=default,
+        scan=rows,
+        input_profile=profile,
+        details={
+            "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion}
         },
-        "ensemble": {"n_trees": n_trees, "max_depth": depth, "n_features": len(features)},
-    }
+    )
+    ensemble_info = {"n_trees": n_trees, "max_depth": depth, "n_features": len(features)}
     formula = 2 + depth + math.ceil(math.log2(n_trees))
     latency: dict[str, Any] = {"available": False}
     resources: dict[str, Any] = {"label": "estimates", "available": False}
@@ -877,6 +962,7 @@ def bdt_tiers(
                 "assumption": f"assuming timing closure at {settings.clock_mhz:g} MHz",
             }
         if settings.resources and vhdl is not None:
+            # deferred: optional FPGA dependency, only this estimate needs it
             from conifer.utils.performance.prediction import performance_estimates
 
             est = performance_estimates(vhdl)
@@ -898,8 +984,7 @@ def bdt_tiers(
         latency["note"] = resources["note"] = (
             "switched off (benchmarks.fpga.latency and .resources are false)"
         )
-    result["latency"], result["resources"] = latency, resources
-    return result
+    return ModelTiers(fidelity, Hardware(latency, resources), ensemble=ensemble_info)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -912,7 +997,8 @@ def model_family(config: Mapping, model: str) -> str:
     models = config.get("ml", {}).get("models", {})
     if model not in models:
         raise KeyError(
-            f"benchmarks.models: '{model}' is neither 'autoencoder' nor an entry of ml.models ({', '.join(models)})"
+            f"benchmarks.models: '{model}' is neither 'autoencoder' nor an entry of ml.models "
+            f"({', '.join(models)})"
         )
     return str(models[model]["family"])
 
@@ -963,7 +1049,8 @@ def run_fpga_benchmark(
                 model,
                 family,
                 (
-                    f"family '{family}' has no FPGA path (hls4ml covers the nn family and the autoencoder, conifer the bdt); "
+                    f"family '{family}' has no FPGA path (hls4ml covers the nn family and the "
+                    "autoencoder, conifer the bdt); "
                     "skipped"
                 ),
             ),
@@ -981,8 +1068,6 @@ def run_fpga_benchmark(
     start = time.perf_counter()
     try:
         if family == "bdt":
-            from thetaflow.ml.training import ml_inputs
-
             features = ml_inputs(config)
             train, test = test_events(table_path, fold, settings.events, settings.seed, features)
             labels = (test["label"].to_numpy() == 1).astype(int)
@@ -994,7 +1079,7 @@ def run_fpga_benchmark(
                 net = (
                     load_nn(Path(model_dir), model)
                     if family == "nn"
-                    else load_autoencoder(Path(model_dir), model)
+                    else load_autoencoder(config, Path(model_dir), model)
                 )
             except UnsupportedModelError as err:
                 result = {**header, **_skipped(model, family, f"{err}; skipped")}
@@ -1003,9 +1088,6 @@ def run_fpga_benchmark(
             _, test = test_events(table_path, fold, settings.events, settings.seed, net.features)
             labels = (test["label"].to_numpy() == 1).astype(int)
             tiers = network_tiers(net, net.standardise(test), labels, settings, scratch)
-            tiers["architecture"] = [
-                [int(W.shape[0]), int(W.shape[1]), act] for W, _, act in net.layers
-            ]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = {
@@ -1014,7 +1096,7 @@ def run_fpga_benchmark(
         "events": int(len(test)),
         "seconds": time.perf_counter() - start,
         "inputs": "standardised z = (x - mean)/std upstream of the firmware",
-        **tiers,
+        **tiers.to_json(),
     }
     write_json(output, result)
     return result
@@ -1028,11 +1110,9 @@ def reference_network(
     Toy: 16 standard-normal inputs, 5 classes from a fixed random nonlinear teacher. Returns
     (network, test inputs, test labels).
     """
-    import keras
+    import keras  # deferred: TensorFlow is heavy; only the reference run trains a network
 
-    from thetaflow.ml.models.nn import _configure_tensorflow
-
-    _configure_tensorflow(1)
+    configure_tensorflow(1)
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(2 * events, 16)).astype(np.float32)
@@ -1058,7 +1138,8 @@ def reference_network(
 
 
 def run_reference(config: Mapping, output: str, workdir: str | None = None) -> dict:
-    """Workflow entry point: the tiers on the hls4ml jet-tagging MLP (16-64-32-32-5, ap_fixed<16,6>, reuse 1)."""
+    """Workflow entry point: the tiers on the hls4ml jet-tagging MLP (16-64-32-32-5,
+    ap_fixed<16,6>, reuse 1)."""
     settings = FPGASettings.from_config(config)
     spec = config["benchmarks"]["fpga"]
     require_tools(["g++"], "the hls4ml emulation of the reference network")
@@ -1093,9 +1174,10 @@ def run_reference(config: Mapping, output: str, workdir: str | None = None) -> d
             "accuracy_fixed": float(np.mean(out.argmax(1) == y)),
             **info,
         },
-        "published": "hls4ml jet tagging (Duarte et al., JINST 13 (2018) P07027): latency of order 100 ns "
+        "published": "hls4ml jet tagging (Duarte et al., JINST 13 (2018) P07027): latency of order "
+        "100 ns "
         "(tens of cycles at 200 MHz) at ap_fixed<16,6>, reuse 1, from Vivado HLS",
-        **hardware,
+        **hardware.to_json(),
         "clock_mhz": settings.clock_mhz,
         "versions": library_versions(LIBRARIES),
     }

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from thetaflow.benchmarking.plots import gpu_figure, write_csv
 from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
 from thetaflow.benchmarking.tools import host_info, library_versions
 from thetaflow.core.io import write_json
+from thetaflow.ml.models.nn import configure_tensorflow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ NO_GPU = "no GPU present: only the CPU was measured (no GPU numbers, no speed-up
 
 def visible_gpus() -> list[dict[str, Any]]:
     """GPUs TensorFlow can use, with name, memory and driver from nvidia-smi where available."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: heavy, and configure_tensorflow must run before it
 
     devices = [
         {"tf_name": d.name.replace("/physical_device:", "/"), "index": i}
@@ -63,14 +65,14 @@ def visible_gpus() -> list[dict[str, Any]]:
 
 def xgboost_cuda() -> bool:
     """Whether this xgboost build can run on a GPU."""
-    import xgboost as xgb
+    import xgboost as xgb  # deferred: heavy, only the benchmark run needs it
 
     return bool(xgb.build_info().get("USE_CUDA", False))
 
 
 def _keras_call(model: Any, device: str, width: int) -> Callable[[np.ndarray], np.ndarray]:
     """A traced inference call of ``model`` on ``device``, host array in, host array out."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: heavy, and configure_tensorflow must run before it
 
     spec = tf.TensorSpec(shape=(None, width), dtype=tf.float32)
 
@@ -96,31 +98,25 @@ def _bdt_call(booster: Any, device: str, threads: int) -> Callable[[np.ndarray],
 
 
 def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[str, Any, list[str]]:
-    """(family, loaded object, input features) of a benchmarked model."""
-    from thetaflow.core.io import read_json
-    from thetaflow.ml.models import load_classifier
-    from thetaflow.ml.training import TRAINING_RECORD, ml_inputs
+    """(family, loaded object, input features) of a benchmarked model, read (and checked to
+    be fold ``benchmarks.fold``'s) by the loaders the scoring stages use."""
+    from thetaflow.ml.folds import ml_inputs
+    from thetaflow.ml.scoring import load_fold_classifier
 
+    fold, folds = int(config["benchmarks"].get("fold", 0)), int(config["ml"]["folds"])
     if model == "autoencoder":
-        import keras
+        from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
-        from thetaflow.unsupervised.autoencoder import MODEL_FILE, RECORD_FILE
-
-        record = read_json(directory / RECORD_FILE)
-        net = keras.saving.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
-        std = record["standardisation"]
+        ae = load_autoencoder_fold(directory, fold, folds, anomaly_inputs(config))
+        std = ae.standardisation
         return (
             "autoencoder",
-            (net, np.asarray(std["mean"]), np.asarray(std["scale"])),
-            list(std["features"]),
+            (ae.model, np.asarray(std.mean), np.asarray(std.scale)),
+            list(std.features),
         )
-    spec = config["ml"]["models"][model]
-    record = read_json(directory / TRAINING_RECORD)
-    clf = load_classifier(
-        directory, model, spec["family"], spec.get("params", {}), record["seed"], ml_inputs(config)
-    )
-    clf.threads = threads  # type: ignore[attr-defined]
-    return spec["family"], clf, ml_inputs(config)
+    clf = load_fold_classifier(config, model, directory, fold, folds)
+    clf.threads = threads
+    return config["ml"]["models"][model]["family"], clf, ml_inputs(config)
 
 
 def inference_points(
@@ -146,8 +142,13 @@ def inference_points(
             call = _keras_call(obj[0], tf_device, X.shape[1])
         for batch in batches:
             rows_in = np.ascontiguousarray(X[np.arange(batch) % len(X)], dtype=np.float32)
+
+            def infer(rows_in: np.ndarray = rows_in, call: Callable[..., Any] = call) -> None:
+                """One timed inference call on this batch (bound now, not at loop end)."""
+                call(rows_in)
+
             result = time_calls(
-                lambda rows_in=rows_in, call=call: call(rows_in),
+                infer,
                 batch,
                 settings,
                 f"benchmark_gpu: {name} on {label} at batch {batch}",
@@ -193,6 +194,7 @@ def training_points(
     )
     for label, tf_device, xgb_device in devices:
         if family == "nn":
+            # deferred: heavy, and only the family being timed needs its library
             import keras
             import tensorflow as tf
 
@@ -203,7 +205,9 @@ def training_points(
                 net = obj._build(X)
                 steps = int(spec["train_steps"])
 
-                def run(net: Any = net) -> None:
+                def run(
+                    net: Any = net, steps: int = steps, xb: np.ndarray = xb, yb: np.ndarray = yb
+                ) -> None:
                     for _ in range(steps):
                         net.train_on_batch(xb, yb)
 
@@ -212,7 +216,7 @@ def training_points(
                 )
             unit = f"{steps} optimizer steps of {batch} events"
         elif family == "bdt":
-            import xgboost as xgb
+            import xgboost as xgb  # deferred: heavy, only the family being timed needs it
 
             rounds = int(spec["train_rounds"])
             params = {
@@ -224,8 +228,15 @@ def training_points(
                 "seed": seed,
             }
             dtrain = xgb.DMatrix(X, label=y)
+
+            def train(
+                params: dict[str, Any] = params, dtrain: Any = dtrain, rounds: int = rounds
+            ) -> None:
+                """One timed training of ``rounds`` boosting rounds (bound now)."""
+                xgb.train(params, dtrain, num_boost_round=rounds)
+
             result = time_calls(
-                lambda: xgb.train(params, dtrain, num_boost_round=rounds),
+                train,
                 len(X) * rounds,
                 settings,
                 f"benchmark_gpu: training {name} on {label}",
@@ -263,13 +274,11 @@ def run_gpu_benchmark(
     threads: int = 1,
 ) -> dict:
     """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV and figure."""
-    from thetaflow.ml.models.nn import _configure_tensorflow
-
     spec = config["benchmarks"]["gpu"]
     settings = TimingSettings.from_config(spec)
     batches = [int(b) for b in spec["batch_sizes"]]
     seed = int(config["benchmarks"]["seed"])
-    _configure_tensorflow(threads)
+    configure_tensorflow(threads)
     gpus = visible_gpus()
     devices = [("cpu", "/CPU:0", "cpu")]
     devices += [(f"gpu{g['index']}", f"/GPU:{g['index']}", f"cuda:{g['index']}") for g in gpus]
@@ -283,7 +292,8 @@ def run_gpu_benchmark(
         )
         if family_name not in GPU_PATHS:
             notes.append(
-                f"{name}: family '{family_name}' has no GPU path (scikit-learn runs on the CPU only); skipped"
+                f"{name}: family '{family_name}' has no GPU path (scikit-learn runs on the CPU "
+                "only); skipped"
             )
             continue
         if directory is None:
@@ -318,15 +328,14 @@ def run_gpu_benchmark(
             "min_calls": settings.min_calls,
             "min_seconds": settings.min_seconds,
             "max_seconds": settings.max_seconds,
-            "call": "host array in, host array out (copies included); Keras via one traced tf.function",
+            "call": "host array in, host array out (copies included); Keras via one traced "
+            "tf.function",
         },
         "inference": inference,
         "training": training,
         "speedup": speedups(inference),
     }
     write_json(outputs["json"], result)
-    from thetaflow.benchmarking.plots import gpu_figure, write_csv
-
     write_csv(pd.DataFrame(inference), outputs["table"])
     gpu_figure(result, outputs["figure"])
     return result

@@ -159,6 +159,7 @@ def _check_activations(layers: Sequence[tuple[np.ndarray, np.ndarray, str]], nam
 def _da4ml_elu(x: Any, rtype: FixedType) -> Any:
     """hls4ml's ELU on a da4ml array: a lookup table on the clamped index for x < 0, x cast
     to ``rtype`` for x >= 0, the sign bit of x choosing between them."""
+    # deferred: da4ml is a heavy dependency that only the FPGA design tiers use
     from da4ml.trace import FixedVariableArray
     from da4ml.trace.ops import quantize
 
@@ -179,7 +180,9 @@ def _da4ml_elu(x: Any, rtype: FixedType) -> Any:
     positive = quantize(x, *_kif(rtype), overflow_mode=_overflow(rtype))
     out = [
         xv.msb_mux(nv, pv)
-        for xv, nv, pv in zip(x._vars.ravel(), negative._vars.ravel(), positive._vars.ravel())
+        for xv, nv, pv in zip(
+            x._vars.ravel(), negative._vars.ravel(), positive._vars.ravel(), strict=True
+        )
     ]
     return FixedVariableArray(
         np.array(out).reshape(x._vars.shape), x.solver_options, hwconf=x.hwconf
@@ -209,6 +212,7 @@ def da4ml_design(
     it is the same selection as a cut on the sigmoid. With ``error`` the design continues
     into the autoencoder's reconstruction error and outputs that one number.
     """
+    # deferred: da4ml is a heavy dependency that only the FPGA design tiers use
     from da4ml.codegen import RTLModel
     from da4ml.trace import FixedVariableArrayInput, comb_trace
     from da4ml.trace.ops import quantize, relu
@@ -275,6 +279,7 @@ def da4ml_design(
 
 def _da4ml_error(z: Any, xhat: Any, error: ErrorPath) -> Any:
     """The reconstruction error of :class:`ErrorPath` on da4ml arrays (one output)."""
+    # deferred: da4ml is a heavy dependency that only the FPGA design tiers use
     from da4ml.trace import FixedVariableArray
     from da4ml.trace.ops import quantize
 
@@ -321,7 +326,8 @@ def fixed_point_forward(
 
 
 def _bits(value: float, width: int, frac: int) -> str:
-    """Two's-complement (or unsigned) bit string of ``value`` truncated to ``frac`` fractional bits."""
+    """Two's-complement (or unsigned) bit string of ``value`` truncated to ``frac`` fractional
+    bits."""
     return (
         format(int(np.floor(np.float64(value) * 2.0**frac)) % (1 << width), f"0{width}b")
         if width > 0
@@ -344,7 +350,8 @@ def _run(cmd: Sequence[str], cwd: Path, what: str, timeout: float) -> str:
         stream.write(f"$ {' '.join(cmd)}\n{out}\n")
     if proc.returncode != 0:
         raise HDLToolError(
-            f"{what}: `{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}: {out.strip()[-800:]}"
+            f"{what}: `{' '.join(cmd)}` failed (exit {proc.returncode}) in {cwd}: "
+            f"{out.strip()[-800:]}"
         )
     return out
 
@@ -385,16 +392,19 @@ def ghdl_pipeline_latency(design: Da4mlDesign, z: np.ndarray, timeout: float = 6
     ``z`` is one standardised input vector; the expected output is the design's own
     prediction for it, so the count also checks that the VHDL computes it.
     """
+    # deferred: da4ml is a heavy dependency that only the FPGA design tiers use
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
     vhdl = design.directory / "vhdl"
     kif_in, kif_out = get_io_kifs(design.comb)
     y = design.predict(z[None, :])[0]
     in_bits = "".join(
-        _bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(z, *kif_in)))
+        _bits(v, int(k + i + f), int(f))
+        for v, k, i, f in reversed(list(zip(z, *kif_in, strict=True)))
     )
     out_bits = "".join(
-        _bits(v, int(k + i + f), int(f)) for v, k, i, f in reversed(list(zip(y, *kif_out)))
+        _bits(v, int(k + i + f), int(f))
+        for v, k, i, f in reversed(list(zip(y, *kif_out, strict=True)))
     )
     (vhdl / "latency_tb.vhd").write_text(
         _PIPE_TB.format(

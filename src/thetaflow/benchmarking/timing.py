@@ -43,7 +43,8 @@ class TimingSettings:
         )
         if out.min_calls < 1 or out.warmup < 0 or out.max_seconds <= 0:
             raise BenchmarkError(
-                f"benchmarks.gpu: min_calls must be >= 1, warmup_calls >= 0 and max_seconds > 0, got {out}"
+                "benchmarks.gpu: min_calls must be >= 1, warmup_calls >= 0 and max_seconds > 0, "
+                f"got {out}"
             )
         return out
 
@@ -92,8 +93,10 @@ def time_calls(
             break
     if len(times) < settings.min_calls:
         raise BenchmarkError(
-            f"{what}: only {len(times)} timed calls in max_seconds={settings.max_seconds:g} s, below "
-            f"min_calls={settings.min_calls}; raise benchmarks.gpu.max_seconds or lower min_calls/batch size"
+            f"{what}: only {len(times)} timed calls in max_seconds={settings.max_seconds:g} s, "
+            "below "
+            f"min_calls={settings.min_calls}; raise benchmarks.gpu.max_seconds or lower "
+            "min_calls/batch size"
         )
     ns = np.asarray(times, dtype=np.float64) * 1e-9
     p50, p90, p99 = np.percentile(ns, [50, 90, 99])

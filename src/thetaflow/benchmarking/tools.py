@@ -54,7 +54,8 @@ def require_tools(names: Sequence[str], purpose: str) -> None:
         listed = ", ".join(f"{n} (Debian package {SYSTEM_TOOLS[n][1]})" for n in missing)
         raise MissingToolError(
             f"{purpose} needs {listed}, not found on this machine; install with `bash {INSTALLER}` "
-            f"(run by `bash workflow/bootstrap.sh setup` as root) or switch this tier off in the config"
+            "(run by `bash workflow/bootstrap.sh setup` as root) or switch this tier off in the "
+            "config"
         )
 
 
@@ -112,7 +113,7 @@ def emulation_environment(workdir: Path) -> Iterator[Path]:
     interpreter's directory first on ``PATH``, points ``XILINX_AP_INCLUDE`` at the headers
     hls4ml ships (the same Xilinx ``ap_types``) and changes into ``workdir``.
     """
-    import hls4ml
+    import hls4ml  # deferred: heavy (it imports TensorFlow); only the FPGA emulation needs it
 
     workdir.mkdir(parents=True, exist_ok=True)
     saved = {k: os.environ.get(k) for k in ("PATH", "XILINX_AP_INCLUDE")}

@@ -12,29 +12,33 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+from jsonschema.protocols import Validator
 
 from thetaflow.core.errors import ConfigError
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
-    parts = []
+    parts: list[str] = []
     for p in error.absolute_path:
         parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
     return "".join(parts) or "(top level)"
 
 
-def _extend_with_defaults(validator_class: type) -> type:
+def _extend_with_defaults(validator_class: type[Validator]) -> type[Validator]:
     """A jsonschema validator that also fills ``default`` values (as snakemake's validate)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator, properties, instance, schema):  # type: ignore[no-untyped-def]
+    def set_defaults(
+        validator: Validator, properties: Mapping[str, Any], instance: Any, schema: Any
+    ) -> Iterator[jsonschema.ValidationError]:
+        """Fill the missing properties' defaults, then validate them as jsonschema does."""
         if isinstance(instance, dict):
             for prop, sub in properties.items():
                 if "default" in sub and prop not in instance:

@@ -328,7 +328,8 @@ REDUCTIONS = frozenset({"count", "any", "all", "sum", "max", "min"})
 
 def _checked_power(base: Any, exponent: Any) -> Any:
     """``base ** exponent``, refusing scalar exponents or integer results that are too large."""
-    if isinstance(exponent, numbers.Real) and abs(exponent) > MAX_POWER_EXPONENT:
+    # typeshed's numbers stub gives abs() of a Real a protocol type without ordering
+    if isinstance(exponent, numbers.Real) and abs(exponent) > MAX_POWER_EXPONENT:  # type: ignore[operator]
         raise OverflowError(f"exponent {exponent!r} exceeds the limit of {MAX_POWER_EXPONENT}")
     if (
         isinstance(base, int)
@@ -456,12 +457,11 @@ class _ClosureBuilder:
         """An error about ``node``, quoting its source text and position."""
         segment = ast.get_source_segment(self._source, node)
         line = getattr(node, "lineno", None)
+        offset = getattr(node, "col_offset", None)  # set together with lineno
         column = None
-        if line is not None:
+        if line is not None and offset is not None:
             # col_offset counts UTF-8 bytes; report characters, 1-based.
-            column = (
-                len(self._lines[line - 1].encode()[: node.col_offset].decode(errors="replace")) + 1
-            )
+            column = len(self._lines[line - 1].encode()[:offset].decode(errors="replace")) + 1
         if segment is not None:
             detail = f"{detail} (found {_quote(segment)})"
         return ExpressionError(detail, self._source, self._context, segment, line, column)
@@ -507,13 +507,17 @@ class _ClosureBuilder:
         exponent = node.right
         if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, (ast.USub, ast.UAdd)):
             exponent = exponent.operand
+        if not isinstance(exponent, ast.Constant):
+            return
+        value = exponent.value
+        # a number literal, not True/False (bool is an int subclass)
         if (
-            isinstance(exponent, ast.Constant)
-            and type(exponent.value) in (int, float)
-            and abs(exponent.value) > MAX_POWER_EXPONENT
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and abs(value) > MAX_POWER_EXPONENT
         ):
             raise self._error(
-                f"the exponent {exponent.value!r} is too large (the limit is {MAX_POWER_EXPONENT})",
+                f"the exponent {value!r} is too large (the limit is {MAX_POWER_EXPONENT})",
                 node,
             )
 
@@ -536,7 +540,10 @@ class _ClosureBuilder:
 
         def compare(namespace: Mapping[str, Any]) -> Any:
             values = [operand(namespace) for operand in operands]
-            pairs = (function(a, b) for function, a, b in zip(functions, values, values[1:]))
+            pairs = (
+                function(a, b)
+                for function, a, b in zip(functions, values, values[1:], strict=False)
+            )
             return functools.reduce(np.logical_and, pairs)
 
         return compare

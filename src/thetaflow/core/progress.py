@@ -61,7 +61,7 @@ class Progress:
 
 def keras_callback(progress: Progress) -> Any:
     """A Keras callback reporting each finished epoch (loss and validation loss) to ``progress``."""
-    import keras
+    import keras  # deferred: TensorFlow is heavy and this module is imported at workflow parse time
 
     class _EpochProgress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -74,8 +74,9 @@ def keras_callback(progress: Progress) -> Any:
 
 
 def xgboost_callback(progress: Progress) -> Any:
-    """An xgboost callback reporting each boosting round (last validation metric) to ``progress``."""
-    import xgboost as xgb
+    """An xgboost callback reporting each boosting round (last validation metric) to
+    ``progress``."""
+    import xgboost as xgb  # deferred: not needed at workflow parse time, which imports this module
 
     class _RoundProgress(xgb.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:

@@ -1,1 +1,2 @@
-"""The feature registry, its computation from selected events, and the control plots of the features."""
+"""The feature registry, its computation from selected events, and the control plots of the
+features."""

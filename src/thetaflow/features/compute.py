@@ -3,9 +3,9 @@
 The Higgs candidate is the pair of jets with the highest b-tag scores (b1 the harder of
 the two), the Z candidate the two leading leptons. The candidates are one object per event,
 so their four-vector arithmetic runs on ``vector``'s NumPy backend; the jet lists are held
-as flat columns (:class:`thetaflow.core.jagged.Objects`, which says why). Every feature is registered once in
-:data:`FEATURES` with its axis label and default binning, so the control plots, the
-config check and the ML stages all read the same definition.
+as flat columns (:class:`thetaflow.core.jagged.Objects`, which says why). Every feature is
+registered once in :data:`FEATURES` with its axis label and default binning, so the control
+plots, the config check and the ML stages all read the same definition.
 
 Besides the features, each table carries event ids, sample, class label, the normalised
 event weight (xsec·lumi·genWeight/Σw) and the weight-systematic variations as weight
@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypedDict, Unpack
+from typing import TypedDict, Unpack, cast
 
 import awkward as ak
 import numpy as np
@@ -26,7 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import vector
 
+from thetaflow.core.io import atomic_path
 from thetaflow.core.jagged import Objects
+from thetaflow.core.samples import load_samples
+from thetaflow.ingestion.cutflow import Cutflow
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +55,12 @@ class Candidates:
     @cached_property
     def z(self) -> vector.MomentumNumpy4D:
         """Z candidate: the dilepton system."""
-        return self.lep1 + self.lep2
+        return cast(vector.MomentumNumpy4D, self.lep1 + self.lep2)  # vector types a sum as ndarray
 
     @cached_property
     def h(self) -> vector.MomentumNumpy4D:
         """Higgs candidate: the b-jet pair."""
-        return self.b1 + self.b2
+        return cast(vector.MomentumNumpy4D, self.b1 + self.b2)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,11 @@ class Feature:
     integer: bool = False
 
 
-def _f(name: str, label: str, bins: tuple[int, float, float], integer: bool = False):  # type: ignore[no-untyped-def]
+def _f(
+    name: str, label: str, bins: tuple[int, float, float], integer: bool = False
+) -> Callable[[Callable[[Candidates], np.ndarray]], Callable[[Candidates], np.ndarray]]:
+    """Decorator registering a feature function in :data:`FEATURES` under ``name``."""
+
     def register(fn: Callable[[Candidates], np.ndarray]) -> Callable[[Candidates], np.ndarray]:
         FEATURES[name] = Feature(name, label, bins, fn, integer)
         return fn
@@ -89,7 +96,9 @@ _f("m_ll_gev", r"$m_{\ell\ell}$ [GeV]", (30, 75.0, 107.0))(lambda c: c.z.mass)
 _f("pt_ll_gev", r"$p_T^{\ell\ell}$ [GeV]", (40, 50.0, 450.0))(lambda c: c.z.pt)
 _f("dphi_zh", r"$|\Delta\phi(Z,H)|$", (32, 0.0, np.pi))(lambda c: abs(c.z.deltaphi(c.h)))
 _f("pt_balance", r"$p_T^{bb}/p_T^{\ell\ell}$", (40, 0.0, 3.0))(lambda c: c.h.pt / c.z.pt)
-_f("m_llbb_gev", r"$m_{\ell\ell bb}$ [GeV]", (40, 150.0, 950.0))(lambda c: (c.z + c.h).mass)
+_f("m_llbb_gev", r"$m_{\ell\ell bb}$ [GeV]", (40, 150.0, 950.0))(
+    lambda c: cast(vector.MomentumNumpy4D, c.z + c.h).mass
+)
 _f("dr_ll", r"$\Delta R(\ell,\ell)$", (35, 0.0, 3.5))(lambda c: c.lep1.deltaR(c.lep2))
 _f("met_gev", r"$p_T^{miss}$ [GeV]", (40, 0.0, 200.0))(lambda c: c.met_pt)
 _f("ht_gev", r"$H_T$ [GeV]", (40, 0.0, 800.0))(lambda c: c.jets.sum(c.jets["pt"]))
@@ -130,7 +139,11 @@ class EventObjects:
 
     def four_vectors(self, objects: Objects, index: np.ndarray) -> vector.MomentumNumpy4D:
         """``vector`` four-vectors of ``objects`` at the flat ``index``."""
-        return vector.array({k: objects[k][index] for k in ("pt", "eta", "phi", "mass")})
+        # vector.array is annotated with the base class VectorNumpy
+        return cast(
+            vector.MomentumNumpy4D,
+            vector.array({k: objects[k][index] for k in ("pt", "eta", "phi", "mass")}),
+        )
 
 
 def candidates(events: ak.Array, objects: EventObjects | None = None) -> Candidates:
@@ -342,18 +355,15 @@ def build_features(
     config: Mapping, sample: str, events_path: str, cutflow_path: str, output: str
 ) -> int:
     """Workflow entry point: feature parquet of one sample and variation; returns rows."""
-    from thetaflow.core.io import atomic_path, read_json
-    from thetaflow.core.samples import load_samples
-
     spec = load_samples(config)[sample]
-    cutflow = read_json(cutflow_path)
+    cutflow = Cutflow.read(cutflow_path)
     events = ak.from_parquet(events_path)
     _require_candidates(events, sample, events_path)
     columns = feature_columns(
         events,
         sample=sample,
         kind=spec.kind,
-        norm_factor=float(cutflow["norm_factor"]),
+        norm_factor=float(cutflow.norm_factor),
         feature_names=config["features"],
         weight_systematics=config.get("systematics", {}).get("weight", {}),
     )

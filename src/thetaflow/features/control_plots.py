@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import hist
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import mplhep
+import numpy as np
+import pandas as pd
 
-from thetaflow.core.samples import Sample
-from thetaflow.features.compute import FEATURES  # noqa: E402
-from thetaflow.plotting.style import experiment_label, save_figure  # noqa: E402
+from thetaflow.core.samples import Sample, load_samples, main_data_sample
+from thetaflow.features.compute import FEATURES
+from thetaflow.plotting.style import experiment_label, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,19 @@ def feature_histograms(tables: Mapping[str, pd.DataFrame], feature: str) -> hist
     return h
 
 
+def _process(h: hist.Hist, name: str) -> hist.Hist:
+    """The histogram of one process of ``h`` (hist types a selection as ``Hist | float``)."""
+    return cast(hist.Hist, h[{"process": name}])
+
+
+def _variances(h: hist.Hist) -> np.ndarray:
+    """Σw² per bin: Weight storage always has them; hist types them as optional."""
+    variances = h.variances()
+    if variances is None:
+        raise ValueError("a histogram without Weight storage has no variances")
+    return variances
+
+
 def plot_feature(
     h: hist.Hist,
     feature: str,
@@ -57,13 +71,13 @@ def plot_feature(
     signals = [s for s in names if samples[s].kind == "signal"]
     data = [s for s in names if samples[s].is_data]
     # order the stack by yield so the largest background sits at the bottom
-    backgrounds.sort(key=lambda s: h[{"process": s}].values().sum())
+    backgrounds.sort(key=lambda s: _process(h, s).values().sum())
     plt.style.use(mplhep.style.ROOT)
     fig, (ax, rax) = plt.subplots(
         2, 1, figsize=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
     edges = h.axes[feature].edges
-    stack = [h[{"process": s}] for s in backgrounds + signals]
+    stack = [_process(h, s) for s in backgrounds + signals]
     if stack:
         mplhep.histplot(
             stack,
@@ -74,9 +88,9 @@ def plot_feature(
             color=[samples[s].spec.get("color") for s in backgrounds + signals],
         )
     mc_vals = sum((x.values() for x in stack), np.zeros(len(edges) - 1))
-    mc_var = sum((x.variances() for x in stack), np.zeros(len(edges) - 1))
+    mc_var = sum((_variances(x) for x in stack), np.zeros(len(edges) - 1))
     for s in signals:
-        sig = h[{"process": s}]
+        sig = _process(h, s)
         mplhep.histplot(
             sig.values() * signal_scale,
             edges,
@@ -97,7 +111,7 @@ def plot_feature(
         label="MC stat. unc.",
     )
     if data:
-        d = sum((h[{"process": s}].values() for s in data), np.zeros(len(edges) - 1))
+        d = sum((_process(h, s).values() for s in data), np.zeros(len(edges) - 1))
         mplhep.histplot(
             d,
             edges,
@@ -134,8 +148,6 @@ def control_plots(
     ``feature_files`` maps each sample to its nominal feature parquet; ``outputs`` are the
     plot paths, one per feature, named ``<feature>.png``.
     """
-    from thetaflow.core.samples import load_samples, main_data_sample
-
     samples = load_samples(config)
     # the stack is the known physics; only the main data sample is compared with it
     # (a pseudo-data set with a BSM process injected, or the BSM process itself, is not)

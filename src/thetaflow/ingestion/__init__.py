@@ -1,1 +1,2 @@
-"""Reading NanoAOD (simulated or real), object and event selection, systematic variations and cutflows."""
+"""Reading NanoAOD (simulated or real), object and event selection, systematic variations and
+cutflows."""

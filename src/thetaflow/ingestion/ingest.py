@@ -4,8 +4,8 @@ Files are read with coffea NanoEvents (NanoAODSchema, virtual mode: only branche
 used are read) in entry ranges of ``ingest.chunk_size``; the used fields of each collection
 are taken out as flat columns (:mod:`thetaflow.core.jagged`) for the selection, and each range's
 selected events are appended to a streaming parquet writer, so peak memory follows the chunk
-size, not the file size. Jet-energy-scale variations are made here by varying the jets and re-running object
-and event selection (as real analyses do), all from one read of the file.
+size, not the file size. Jet-energy-scale variations are made here by varying the jets and
+re-running object and event selection (as real analyses do), all from one read of the file.
 
 Normalisation bookkeeping: Σ genWeight over *all* events read is always recorded; when the
 file carries NanoAOD's ``Runs`` tree, its ``genEventSumw`` (which also counts events removed
@@ -33,7 +33,9 @@ from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.expressions import ExpressionError, parse_expression
 from thetaflow.core.io import atomic_path
 from thetaflow.core.jagged import Objects
+from thetaflow.core.samples import load_samples
 from thetaflow.core.units import PB_PER_INVERSE_FB
+from thetaflow.ingestion.cutflow import Cutflow, CutRow
 from thetaflow.ingestion.selection import (
     EVENT_VARIABLES,
     JET_FIELDS,
@@ -103,11 +105,11 @@ class CutflowCounter:
         self.events[first:stop] += counts.events
         self.sumw[first:stop] += counts.sumw
 
-    def table(self, norm: float) -> list[dict]:
+    def table(self, norm: float) -> list[CutRow]:
         """Rows with the cut name, raw count, Σ weight and expected yield (Σw × norm)."""
         return [
-            {"cut": n, "events": int(e), "sumw": float(w), "expected": float(w * norm)}
-            for n, e, w in zip(self.names, self.events, self.sumw)
+            CutRow(n, int(e), float(w), float(w * norm))
+            for n, e, w in zip(self.names, self.events, self.sumw, strict=True)
         ]
 
 
@@ -450,10 +452,10 @@ def ingest_sample(
     cutflow_path: str,
     chunk_size: int,
     weight_expr: str | None = None,
-) -> dict:
+) -> Cutflow:
     """Select events of one sample for every variation; write parquet and the cutflow.
 
-    Returns the cutflow dictionary (also written to ``cutflow_path``). A sample in which no
+    Returns the cutflow (also written to ``cutflow_path``). A sample in which no
     event passes gives empty (but typed) parquet files and a warning, not an error. All
     outputs are written under temporary names and renamed together only when the whole
     sample succeeded, so a failure leaves none of them behind.
@@ -497,7 +499,7 @@ def ingest_sample(
         result = _cutflow_summary(
             info, files, totals, counters, {k: a.rows for k, a in appenders.items()}
         )
-        cutflow_tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        cutflow_tmp.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
     return result
 
 
@@ -560,7 +562,7 @@ def _ingest_file(
             objects = select_objects(chunk, selection, v.jes_factor)
             sub_extra = (
                 as_float(extra.evaluate(objects.variables), len(sub))
-                if per_variation
+                if per_variation and extra is not None
                 else extra_weight[kept]
             )
             masks = cut_masks(objects.variables, selection, n_shared)
@@ -642,17 +644,28 @@ def _cutflow_summary(
     totals: ReadTotals,
     counters: Mapping[str, CutflowCounter],
     selected: Mapping[str, int],
-) -> dict:
+) -> Cutflow:
     """The cutflow document: bookkeeping, normalisation and per-variation cut counts."""
     runs_known = [r for r in totals.runs if r is not None]
     use_runs = not info.is_data and len(runs_known) == len(files) > 0
     sumw_generated = sum(r[0] for r in runs_known) if use_runs else None
-    sumw = 1.0 if info.is_data else (sumw_generated if use_runs else totals.sumw)
+    # Σw: 1 for data, else Runs.genEventSumw when every file has it (use_runs), else Σ genWeight
+    if info.is_data:
+        sumw = 1.0
+    elif sumw_generated is not None:
+        sumw = sumw_generated
+    else:
+        sumw = totals.sumw
     if not info.is_data and not sumw:
         raise IngestError(
             f"sample '{info.name}': the sum of generator weights is zero; cannot normalise"
         )
-    norm = 1.0 if info.is_data else info.xsec_pb * PB_PER_INVERSE_FB * info.lumi_fb / sumw
+    if info.is_data:
+        norm = 1.0
+    elif info.xsec_pb is None:
+        raise IngestError(f"sample '{info.name}': simulation without xsec_pb; cannot normalise")
+    else:
+        norm = info.xsec_pb * PB_PER_INVERSE_FB * info.lumi_fb / sumw
     if selected.get("nominal", 0) == 0:
         log.warning("sample '%s': no event passes the selection; outputs are empty", info.name)
     if totals.non_finite:
@@ -662,25 +675,25 @@ def _cutflow_summary(
             totals.non_finite,
             totals.events,
         )
-    return {
-        "sample": info.name,
-        "is_data": info.is_data,
-        "files": list(files),
-        "events_read": totals.events,
-        "non_finite_events": totals.non_finite,
-        "sumw_read": totals.sumw,
-        "events_generated": sum(r[1] for r in runs_known) if use_runs else None,
-        "sumw_generated": sumw_generated,
-        "sumw": sumw,
-        "sumw_source": "data"
+    return Cutflow(
+        sample=info.name,
+        is_data=info.is_data,
+        files=list(files),
+        events_read=totals.events,
+        non_finite_events=totals.non_finite,
+        sumw_read=totals.sumw,
+        events_generated=sum(r[1] for r in runs_known) if use_runs else None,
+        sumw_generated=sumw_generated,
+        sumw=sumw,
+        sumw_source="data"
         if info.is_data
         else ("Runs.genEventSumw" if use_runs else "Events.genWeight"),
-        "xsec_pb": info.xsec_pb,
-        "lumi_fb": info.lumi_fb,
-        "norm_factor": norm,
-        "selected": dict(selected),
-        "cutflow": {name: c.table(norm) for name, c in counters.items()},
-    }
+        xsec_pb=info.xsec_pb,
+        lumi_fb=info.lumi_fb,
+        norm_factor=norm,
+        selected=dict(selected),
+        cutflow={name: c.table(norm) for name, c in counters.items()},
+    )
 
 
 def ingest_from_config(
@@ -689,10 +702,8 @@ def ingest_from_config(
     files: Sequence[str],
     outputs: Mapping[str, str],
     cutflow_path: str,
-) -> dict:
+) -> Cutflow:
     """Workflow entry point: ingest one sample with the configured selection."""
-    from thetaflow.core.samples import load_samples
-
     spec = load_samples(config)[sample]
     return ingest_sample(
         sample=sample,

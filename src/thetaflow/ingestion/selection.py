@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import awkward as ak
 import numpy as np
@@ -188,7 +188,7 @@ def select_leptons(
 
     def on_pairs(values: np.ndarray, dtype: type) -> np.ndarray:
         """Per-event values of the leading pair; 0 (False) for events with fewer leptons."""
-        out = np.zeros(n, dtype)
+        out: np.ndarray = np.zeros(n, dtype)
         out[pair] = values
         return out
 
@@ -224,6 +224,15 @@ def lepton_cut_prefix(selection: Selection, extra_names: frozenset[str] = frozen
     return n
 
 
+def _directions(objects: Objects, index: np.ndarray) -> vector.MomentumNumpy3D:
+    """``vector`` (p_T, η, φ) three-vectors of ``objects`` at the flat ``index``."""
+    # vector.array is annotated with the base class VectorNumpy
+    return cast(
+        vector.MomentumNumpy3D,
+        vector.array({f: objects[f][index] for f in ("pt", "eta", "phi")}),
+    )
+
+
 def lepton_cleaning(jets: Objects, leptons: Objects, min_dr: float) -> np.ndarray:
     """Flat mask: jets farther than ``min_dr`` in ΔR from every lepton of their event."""
     event = jets.event_index
@@ -232,8 +241,8 @@ def lepton_cleaning(jets: Objects, leptons: Objects, min_dr: float) -> np.ndarra
     for k in range(int(n_leptons.max(initial=0))):
         has = np.flatnonzero(n_leptons > k)
         lepton = leptons.offsets[:-1][event[has]] + k
-        jet_dir = vector.array({f: jets[f][has] for f in ("pt", "eta", "phi")})
-        lepton_dir = vector.array({f: leptons[f][lepton] for f in ("pt", "eta", "phi")})
+        jet_dir = _directions(jets, has)
+        lepton_dir = _directions(leptons, lepton)
         clean[has] &= jet_dir.deltaR(lepton_dir) > min_dr
     return clean
 

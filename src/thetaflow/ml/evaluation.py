@@ -17,6 +17,7 @@ import pandas as pd
 
 from thetaflow.core.io import atomic_path, read_json, write_json
 from thetaflow.features.compute import LABEL_SIGNAL
+from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.metrics import (
     ModelMetrics,
     Roc,
@@ -29,7 +30,7 @@ from thetaflow.ml.metrics import (
 )
 from thetaflow.ml.plots import plot_comparison, plot_importances, plot_overtraining, plot_roc_curves
 from thetaflow.ml.scoring import FoldModels, load_fold_models
-from thetaflow.ml.training import TRAIN_SCORES, TrainingRecord, ml_inputs
+from thetaflow.ml.training import TRAIN_SCORES, TrainingRecord
 
 log = logging.getLogger(__name__)
 

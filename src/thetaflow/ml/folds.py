@@ -42,6 +42,11 @@ class TrainingDataError(ThetaflowError, ValueError):
     """Unusable training inputs; the message names the sample, feature or fold."""
 
 
+def ml_inputs(config: Mapping) -> list[str]:
+    """Input features of the classifiers: ``ml.inputs`` or every configured feature."""
+    return list(config["ml"].get("inputs") or config["features"])
+
+
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser: a fast, well-mixing, platform-independent 64-bit hash step."""
     with np.errstate(over="ignore"):

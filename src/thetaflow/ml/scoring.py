@@ -24,11 +24,12 @@ from thetaflow.ml.folds import (
     assign_folds,
     check_inputs,
     event_ids,
+    ml_inputs,
     read_fold_record,
 )
 from thetaflow.ml.models import load_classifier
 from thetaflow.ml.models.base import Classifier
-from thetaflow.ml.training import TRAINING_RECORD, TrainingRecord, ml_inputs
+from thetaflow.ml.training import TRAINING_RECORD, TrainingRecord
 
 log = logging.getLogger(__name__)
 

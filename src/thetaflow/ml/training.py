@@ -28,6 +28,7 @@ from thetaflow.ml.folds import (
     fold_report,
     fold_sets,
     ids_checksum,
+    ml_inputs,
     subsample,
 )
 from thetaflow.ml.models import build_classifier
@@ -108,11 +109,6 @@ class TrainingRecord:
     def read(cls, directory: str | Path) -> TrainingRecord:
         """The record in a model directory (unchecked: see :func:`read_fold_record`)."""
         return cls.from_json((Path(directory) / TRAINING_RECORD).read_text())
-
-
-def ml_inputs(config: Mapping) -> list[str]:
-    """Input features of the classifiers: ``ml.inputs`` or every configured feature."""
-    return list(config["ml"].get("inputs") or config["features"])
 
 
 def model_seed(config: Mapping, model: str, fold: int) -> int:

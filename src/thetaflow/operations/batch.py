@@ -3,8 +3,8 @@
 Snakemake's own answer to a profile naming an executor whose plugin is missing is an
 argparse error (``invalid choice: 'slurm'``) that does not say what to install, so the
 README entry point (``bash workflow/bootstrap.sh analysis --profile ...``) runs
-``python -m thetaflow.operations.batch check-profile DIR`` first. The workflow's ``onstart`` hook calls
-:func:`check_slurm` before the first ``sbatch`` so that an unreachable controller or
+``python -m thetaflow.operations.batch check-profile DIR`` first. The workflow's ``onstart``
+hook calls :func:`check_slurm` before the first ``sbatch`` so that an unreachable controller or
 accounting daemon stops the run with one clear message within a bounded time.
 :func:`put_on_job_pythonpath` lets every job import this checkout's thetaflow, whatever
 environment it runs in.
@@ -146,7 +146,7 @@ def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
     for path in rule_files:
         text = Path(path).read_text()
         heads = list(_RULE.finditer(text))
-        for head, nxt in zip(heads, heads[1:] + [None]):
+        for head, nxt in zip(heads, heads[1:] + [None], strict=False):
             body = text[head.end() : nxt.start() if nxt else len(text)]
             entry = {k: v.strip() for k, v in _RESOURCE.findall(body)}
             threads = _THREADS.search(body)
@@ -202,15 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     """``check-profile DIR...`` or ``check-args SNAKEMAKE_ARGS...``: exit 1 with the message."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["htcondor-resources"]:  # rewrite the profile's set-resources block
-        profile = Path(args[1] if len(args) > 1 else "profiles/htcondor") / PROFILE_FILES[0]
+        profile_file = Path(args[1] if len(args) > 1 else "profiles/htcondor") / PROFILE_FILES[0]
         rules = sorted(Path(args[2] if len(args) > 2 else "workflow/rules").glob("*.smk"))
-        profile.write_text(with_htcondor_set_resources(profile.read_text(), rules))
-        print(f"updated the set-resources of {profile} from {len(rules)} rule files")
+        profile_file.write_text(with_htcondor_set_resources(profile_file.read_text(), rules))
+        print(f"updated the set-resources of {profile_file} from {len(rules)} rule files")
         return 0
     if not args or args[0] not in ("check-profile", "check-args"):
         print(
-            "usage: python -m thetaflow.operations.batch {check-profile DIR... | check-args ARGS... | "
-            "htcondor-resources [RULES_DIR]}",
+            "usage: python -m thetaflow.operations.batch "
+            "{check-profile DIR... | check-args ARGS... | htcondor-resources [RULES_DIR]}",
             file=sys.stderr,
         )
         return 2

@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import tomllib
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -67,8 +68,6 @@ def package_versions(names: list[str]) -> dict[str, str | None]:
 
 def project_dependencies(pyproject: Path) -> list[str]:
     """Distribution names of pyproject's ``[project].dependencies`` (and thetaflow itself)."""
-    import tomllib
-
     data = tomllib.loads(Path(pyproject).read_text())
     names = [
         re.match(r"[A-Za-z0-9._-]+", line.strip()).group(0)  # type: ignore[union-attr]
@@ -196,7 +195,7 @@ def collect(
         "run": {
             "start": _iso(start),
             "end": _iso(end),
-            "wall_s": None if start is None else round(end - start, 1),
+            "wall_s": None if start is None or end is None else round(end - start, 1),
             "recorded": datetime.now(UTC).isoformat(),
         },
         "rules": stats,

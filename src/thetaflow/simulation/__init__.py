@@ -1,1 +1,2 @@
-"""The embedded simulation: truth generation, the detector model and NanoAOD-like output, pseudo-data."""
+"""The embedded simulation: truth generation, the detector model and NanoAOD-like output,
+pseudo-data."""

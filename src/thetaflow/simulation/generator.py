@@ -18,6 +18,7 @@ classifier learns (resonance peaks, boosts, angular correlations, flavour conten
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.random import Generator
@@ -91,9 +92,9 @@ class TruthEvents:
     def take(self, mask: np.ndarray) -> TruthEvents:
         """Return the events where ``mask`` is true (used by the generator filter)."""
         return TruthEvents(
-            leptons=[p[mask] for p in self.leptons],
+            leptons=[cast(FourVectors, p[mask]) for p in self.leptons],
             lepton_pdg=self.lepton_pdg[mask],
-            partons=[p[mask] for p in self.partons],
+            partons=[cast(FourVectors, p[mask]) for p in self.partons],
             hadron_flavour=self.hadron_flavour[mask],
             parton_flavour=self.parton_flavour[mask],
             neutrino_px=self.neutrino_px[mask],

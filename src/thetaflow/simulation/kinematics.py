@@ -7,15 +7,24 @@ hand-written Lorentz transformations.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import vector
 from numpy.random import Generator
 
+#: vector's annotations give its constructors and arithmetic the base classes (VectorNumpy,
+#: ndarray) as result types; results that are momentum four-vectors are cast to this
 FourVectors = vector.MomentumNumpy4D
 
 
 def breit_wigner(
-    rng: Generator, mass: float, width: float, n: int, low: float, high: float
+    rng: Generator,
+    mass: float,
+    width: float,
+    n: int,
+    low: float | np.ndarray,
+    high: float | np.ndarray,
 ) -> np.ndarray:
     """Sample ``n`` masses from a Breit-Wigner (Cauchy) truncated to ``[low, high]``.
 
@@ -53,14 +62,14 @@ def from_pt_eta_phi_m(
     pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray
 ) -> FourVectors:
     """Build a ``vector`` four-vector array from collider coordinates."""
-    return vector.array({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
+    return cast(FourVectors, vector.array({"pt": pt, "eta": eta, "phi": phi, "mass": mass}))
 
 
 def from_cartesian(
     px: np.ndarray, py: np.ndarray, pz: np.ndarray, energy: np.ndarray
 ) -> FourVectors:
     """Build a ``vector`` four-vector array from Cartesian components."""
-    return vector.array({"px": px, "py": py, "pz": pz, "E": energy})
+    return cast(FourVectors, vector.array({"px": px, "py": py, "pz": pz, "E": energy}))
 
 
 def system_momentum(

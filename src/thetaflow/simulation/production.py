@@ -1,12 +1,13 @@
 """The embedded simulation: one job writes one chunk of one sample as a NanoAOD-like file.
 
-Pipeline per chunk: truth generation (:mod:`thetaflow.simulation.generator`) → generator-level filter
-(a Z-like lepton pair, as a real production's GenFilter) → detector (:mod:`thetaflow.simulation.detector`)
-→ reco-level skim (as real NanoAOD skims) → ROOT file with a TTree ``Events`` in NanoAOD
-naming and a TTree ``Runs`` carrying ``genEventCount``/``genEventSumw`` over *every*
-generated event, so that normalisation accounts for filter and skim as it does for real data
-sets. Pseudo-data chunks draw a Poisson number of events per process at the injected signal
-strength, drop the truth, and shuffle the processes together.
+Pipeline per chunk: truth generation (:mod:`thetaflow.simulation.generator`) → generator-level
+filter (a Z-like lepton pair, as a real production's GenFilter) → detector
+(:mod:`thetaflow.simulation.detector`) → reco-level skim (as real NanoAOD skims) → ROOT file
+with a TTree ``Events`` in NanoAOD naming and a TTree ``Runs`` carrying
+``genEventCount``/``genEventSumw`` over *every* generated event, so that normalisation accounts
+for filter and skim as it does for real data sets. Pseudo-data chunks draw a Poisson number of
+events per process at the injected signal strength, drop the truth, and shuffle the processes
+together.
 
 Seeds: every chunk's random stream is ``SeedSequence([seed, crc32(sample), chunk])``, so the
 same config gives bit-identical files and chunks are independent of how many run in parallel.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, replace
+from typing import cast
 
 import awkward as ak
 import numpy as np
@@ -25,9 +27,11 @@ import vector
 
 from thetaflow.core.io import atomic_path
 from thetaflow.core.progress import Progress
+from thetaflow.core.samples import load_samples, pseudo_data_processes
 from thetaflow.core.units import PB_PER_INVERSE_FB
 from thetaflow.simulation.detector import Detector, reconstruct
 from thetaflow.simulation.generator import ModelSettings, TruthEvents, generate
+from thetaflow.simulation.kinematics import FourVectors
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class GeneratorFilter:
     def passes(self, truth: TruthEvents) -> np.ndarray:
         """Boolean mask of events passing the filter."""
         l1, l2 = truth.leptons
-        pair = l1 + l2
+        pair = cast(FourVectors, l1 + l2)
         ok = np.abs(truth.lepton_pdg[:, 0]) == np.abs(truth.lepton_pdg[:, 1])
         for lep in (l1, l2):
             ok &= (np.asarray(lep.pt) > self.lepton_pt_min_gev) & (
@@ -144,12 +148,16 @@ def chunk_size(n_events: int, events_per_chunk: int, chunk: int) -> int:
 def concat_truth(parts: list[TruthEvents]) -> TruthEvents:
     """Concatenate truth batches field by field (vector arrays are rebuilt from px..E)."""
 
-    def cat4(vectors: list) -> vector.MomentumNumpy4D:
-        return vector.array(
-            {
-                c: np.concatenate([np.asarray(getattr(v, c)) for v in vectors])
-                for c in ("px", "py", "pz", "E")
-            }
+    def cat4(vectors: list) -> FourVectors:
+        """One four-vector array of the pieces, in order."""
+        return cast(
+            FourVectors,
+            vector.array(
+                {
+                    c: np.concatenate([np.asarray(getattr(v, c)) for v in vectors])
+                    for c in ("px", "py", "pz", "E")
+                }
+            ),
         )
 
     return TruthEvents(
@@ -179,7 +187,8 @@ def generate_filtered(
     sized from the running filter efficiency and capped at ``MAX_BATCH`` to bound memory;
     the bookkeeping counts generated events up to the last accepted one kept.
     """
-    if (n_accepted is None) == (n_generated is None):
+    total = n_accepted if n_accepted is not None else n_generated
+    if total is None or (n_accepted is not None and n_generated is not None):
         raise ValueError("give exactly one of n_accepted and n_generated")
     parts: list[TruthEvents] = []
     kept = tried = 0
@@ -188,7 +197,7 @@ def generate_filtered(
     progress = Progress(
         log,
         "generation",
-        n_accepted if n_accepted is not None else n_generated,
+        total,
         "events (filter-passing)" if n_accepted is not None else "events",
     )
     while (n_accepted is not None and kept < n_accepted) or (
@@ -197,7 +206,7 @@ def generate_filtered(
         if n_accepted is not None:
             want = int(1.2 * (n_accepted - kept) / max(efficiency, 1e-4)) + 100
         else:
-            want = n_generated - tried
+            want = total - tried  # total is n_generated here
         batch = generate(rng, model, min(want, MAX_BATCH))
         mask = filt.passes(batch)
         if n_accepted is not None and kept + mask.sum() > n_accepted:
@@ -239,18 +248,20 @@ def write_nanoaod(
     compression_level: int,
 ) -> None:
     """Write ``Events`` (and ``Runs``) with uproot in NanoAOD naming, atomically."""
-    with atomic_path(path) as tmp:
-        with uproot.recreate(tmp, compression=uproot.ZLIB(compression_level)) as f:
-            tree = f.mktree(
-                "Events",
-                {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in events.items()},
-                field_name=lambda outer, inner: f"{outer}_{inner}",
-                counter_name=lambda counted: "n" + counted,
-            )
-            if len(events["run"]):
-                tree.extend(events)
-            if runs is not None:
-                f["Runs"] = runs
+    with (
+        atomic_path(path) as tmp,
+        uproot.recreate(tmp, compression=uproot.ZLIB(compression_level)) as f,
+    ):
+        tree = f.mktree(
+            "Events",
+            {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in events.items()},
+            field_name=lambda outer, inner: f"{outer}_{inner}",
+            counter_name=lambda counted: "n" + counted,
+        )
+        if len(events["run"]):
+            tree.extend(events)
+        if runs is not None:
+            f["Runs"] = runs
 
 
 def simulate_mc_chunk(
@@ -351,8 +362,6 @@ def _concatenate(arrays: list) -> ak.Array | np.ndarray:
 
 def simulate_sample_chunk(config: dict, sample: str, chunk: int, output: str) -> dict:
     """Workflow entry point: simulate chunk ``chunk`` of ``sample`` as configured."""
-    from thetaflow.core.samples import load_samples, pseudo_data_processes
-
     samples = load_samples(config)
     spec = samples[sample]
     settings = SimulationSettings.from_config(

@@ -52,12 +52,12 @@ from thetaflow.ml.folds import (
     check_inputs,
     event_ids,
     ids_checksum,
+    ml_inputs,
     read_fold_record,
     subsample,
     validation_flags,
 )
 from thetaflow.ml.models.nn import configure_tensorflow
-from thetaflow.ml.training import ml_inputs
 
 if TYPE_CHECKING:
     import keras

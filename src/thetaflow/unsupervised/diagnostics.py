@@ -27,8 +27,7 @@ import pandas as pd
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.io import write_json
 from thetaflow.core.samples import load_samples
-from thetaflow.ml.folds import ID_COLUMNS, assign_folds, event_ids, ids_checksum
-from thetaflow.ml.training import ml_inputs
+from thetaflow.ml.folds import ID_COLUMNS, assign_folds, event_ids, ids_checksum, ml_inputs
 from thetaflow.unsupervised.autoencoder import Standardisation, anomaly_inputs
 
 log = logging.getLogger(__name__)

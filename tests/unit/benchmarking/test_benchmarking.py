@@ -25,23 +25,23 @@ SEED = 7
 
 
 def settings(**overrides: object) -> fpga.FPGASettings:
-    base = dict(
-        clock_mhz=200.0,
-        default_precision=FixedType.parse("ap_fixed<16,6>"),
-        scan_widths=(10, 16),
-        output_precision=FixedType.parse("ap_ufixed<16,0,AP_RND,AP_SAT>"),
-        min_agreement=0.99,
-        background_efficiency=0.1,
-        events=600,
-        latency=True,
-        resources=True,
-        da4ml_latency_cutoff=3.0,
-        yosys_max_luts=1e9,
-        yosys_family="xcup",
-        tool_timeout_s=300.0,
-        allow_input_overflow=False,
-        seed=SEED,
-    )
+    base = {
+        "clock_mhz": 200.0,
+        "default_precision": FixedType.parse("ap_fixed<16,6>"),
+        "scan_widths": (10, 16),
+        "output_precision": FixedType.parse("ap_ufixed<16,0,AP_RND,AP_SAT>"),
+        "min_agreement": 0.99,
+        "background_efficiency": 0.1,
+        "events": 600,
+        "latency": True,
+        "resources": True,
+        "da4ml_latency_cutoff": 3.0,
+        "yosys_max_luts": 1e9,
+        "yosys_family": "xcup",
+        "tool_timeout_s": 300.0,
+        "allow_input_overflow": False,
+        "seed": SEED,
+    }
     base.update(overrides)
     return fpga.FPGASettings(**base)  # type: ignore[arg-type]
 
@@ -192,27 +192,28 @@ def test_system_tools_installed_by_the_project_are_present() -> None:
 
 
 @pytest.fixture(scope="module")
-def network_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The three tiers of the tiny network, computed once (hls4ml compiles twice, da4ml, GHDL, Yosys)."""
+def network_result(tmp_path_factory: pytest.TempPathFactory) -> fpga.ModelTiers:
+    """The three tiers of the tiny network, computed once (hls4ml compiles twice, da4ml, GHDL,
+    Yosys)."""
     Z, y = toy()
     return fpga.network_tiers(tiny_network(), Z, y, settings(), tmp_path_factory.mktemp("fpga_nn"))
 
 
-def test_emulation_agrees_with_the_float_network(network_result: dict) -> None:
-    fid = network_result["fidelity"]
-    assert [r["width"] for r in fid["scan"]] == [10, 16]
-    default = fid["default"]
+def test_emulation_agrees_with_the_float_network(network_result: fpga.ModelTiers) -> None:
+    fid = network_result.fidelity
+    assert [r["width"] for r in fid.scan] == [10, 16]
+    default = fid.default
     assert default["precision"] == "ap_fixed<16,6>"
     assert default["output_precision"] == "ap_ufixed<16,0,AP_RND,AP_SAT>"
     assert default["agreement"] >= 0.99
     assert abs(default["auc_fixed"] - default["auc_float"]) < 0.01
     assert (
-        fid["scan"][0]["max_abs_difference"] > default["max_abs_difference"]
+        fid.scan[0]["max_abs_difference"] > default["max_abs_difference"]
     )  # fewer bits, larger error
 
 
-def test_network_design_cycles_and_resources(network_result: dict) -> None:
-    lat, res = network_result["latency"], network_result["resources"]
+def test_network_design_cycles_and_resources(network_result: fpga.ModelTiers) -> None:
+    lat, res = network_result.hardware
     assert lat["cycles"] == lat["da4ml_stages"] + 1  # GHDL: input register + one per pipeline stage
     assert lat["ns"] == pytest.approx(lat["cycles"] * 5.0)
     assert lat["design_fidelity"]["agreement"] >= 0.99
@@ -221,7 +222,10 @@ def test_network_design_cycles_and_resources(network_result: dict) -> None:
 
 
 def test_parse_yosys_stat() -> None:
-    text = "   Number of cells:                 12\n     CARRY4   2\n     FDRE    5\n     LUT2   3\n     LUT6   2\n"
+    text = (
+        "   Number of cells:                 12\n     CARRY4   2\n     FDRE    5\n     LUT2   "
+        "3\n     LUT6   2\n"
+    )
     assert parse_yosys_stat(text) == {"lut": 5, "ff": 5, "dsp": 0, "carry": 2, "cells": 12}
 
 
@@ -272,18 +276,20 @@ def test_bdt_tiers_agree_and_simulate(tmp_path: Path) -> None:
         tmp_path / "work",
         "bdt",
     )
-    assert result["fidelity"]["default"]["agreement"] >= 0.99
-    assert (
-        result["fidelity"]["conversion_check"]["conifer_double_vs_xgboost_max_abs_logit_difference"]
-        < 1e-4
-    )
-    lat = result["latency"]
+    assert result.fidelity.default["agreement"] >= 0.99
+    conversion = result.fidelity.details["conversion_check"]
+    assert conversion["conifer_double_vs_xgboost_max_abs_logit_difference"] < 1e-4
+    assert result.ensemble is not None and result.ensemble["n_features"] == 4
+    lat = result.hardware.latency
     assert lat["vhdl_vs_cpp_identical_fraction"] == 1.0
     assert lat["cycles"] == 4 + 2 + math.ceil(math.log2(6)) and lat["ns"] == lat["cycles"] * 5.0
-    assert result["resources"]["conifer"]["lut"] > 0
+    assert result.hardware.resources["conifer"]["lut"] > 0
+    # the JSON sections, in the layout the benchmark file has
+    assert list(result.to_json()) == ["fidelity", "ensemble", "latency", "resources"]
+    assert result.to_json()["fidelity"]["conversion_check"] == conversion
 
 
-# ----------------------------------------------------------------------------- entry points, bad input
+# ---------------------------------------------------------------------- entry points, bad input
 
 
 def ml_config(tmp_path: Path) -> tuple[dict, Path]:
@@ -350,6 +356,7 @@ def test_gpu_benchmark_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from thetaflow.benchmarking import gpu
     from thetaflow.ml.models import build_classifier
     from thetaflow.ml.models.base import Dataset
+    from thetaflow.ml.training import TrainingRecord
 
     monkeypatch.setattr(gpu, "visible_gpus", lambda: [])
     config, table = ml_config(tmp_path)
@@ -366,7 +373,23 @@ def test_gpu_benchmark_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyP
         model = build_classifier(name, name, params, 1, list("abcd"))
         model.fit(data, data)
         model.save(tmp_path / name / "fold0")
-        (tmp_path / name / "fold0" / "training.json").write_text(json.dumps({"seed": 1}))
+        record = TrainingRecord(
+            model=name,
+            family=name,
+            params=params,
+            inputs=list("abcd"),
+            fold=0,
+            folds=config["ml"]["folds"],
+            seed=1,
+            n_train=len(frame),
+            n_valid=len(frame),
+            train_ids="",
+            valid_ids="",
+            train_seconds=0.0,
+            iterations=None,
+            extra={},
+        )
+        (tmp_path / name / "fold0" / "training.json").write_text(record.to_json())
         dirs[name] = str(tmp_path / name / "fold0")
     dirs["svm"] = str(tmp_path)
     dirs["autoencoder"] = None

@@ -19,23 +19,23 @@ FTYPE = FixedType.parse("ap_fixed<16,6>")
 
 
 def settings(**overrides: object) -> fpga.FPGASettings:
-    base = dict(
-        clock_mhz=200.0,
-        default_precision=FTYPE,
-        scan_widths=(16,),
-        output_precision=FixedType.parse("ap_ufixed<16,0,AP_RND,AP_SAT>"),
-        min_agreement=0.99,
-        background_efficiency=0.1,
-        events=500,
-        latency=True,
-        resources=True,
-        da4ml_latency_cutoff=5.0,
-        yosys_max_luts=1e9,
-        yosys_family="xcup",
-        tool_timeout_s=300.0,
-        allow_input_overflow=False,
-        seed=SEED,
-    )
+    base = {
+        "clock_mhz": 200.0,
+        "default_precision": FTYPE,
+        "scan_widths": (16,),
+        "output_precision": FixedType.parse("ap_ufixed<16,0,AP_RND,AP_SAT>"),
+        "min_agreement": 0.99,
+        "background_efficiency": 0.1,
+        "events": 500,
+        "latency": True,
+        "resources": True,
+        "da4ml_latency_cutoff": 5.0,
+        "yosys_max_luts": 1e9,
+        "yosys_family": "xcup",
+        "tool_timeout_s": 300.0,
+        "allow_input_overflow": False,
+        "seed": SEED,
+    }
     base.update(overrides)
     return fpga.FPGASettings(**base)  # type: ignore[arg-type]
 
@@ -50,7 +50,7 @@ def toy_autoencoder(
     acts = [activation, "linear", activation, "linear"]
     layers = [
         (rng.normal(scale=0.8, size=(a, b)), rng.normal(scale=0.3, size=b), act)
-        for a, b, act in zip(sizes[:-1], sizes[1:], acts)
+        for a, b, act in zip(sizes[:-1], sizes[1:], acts, strict=True)
     ]
     return fpga.DenseNetwork(
         f"toy_{activation}_ae",
@@ -127,7 +127,7 @@ def test_autoencoder_cycles_from_ghdl_and_estimates(activation: str, tmp_path: P
     net = toy_autoencoder(activation)
     Z, y = toy_events()
     result = fpga.network_tiers(net, Z, y, settings(), tmp_path)
-    lat, res = result["latency"], result["resources"]
+    lat, res = result.hardware
     assert lat["available"] and lat["cycles"] == lat["da4ml_stages"] + 1
     assert lat["ns"] == pytest.approx(lat["cycles"] * 5.0)
     assert lat["identical_to_numpy_model_fraction"] == 1.0
@@ -143,13 +143,14 @@ def test_autoencoder_cycles_from_ghdl_and_estimates(activation: str, tmp_path: P
 
 
 def test_activation_without_a_design_path_gets_a_note(tmp_path: Path) -> None:
-    """A hidden activation da4ml's tier does not implement: no cycle tier, a clear note, no crash."""
+    """A hidden activation da4ml's tier does not implement: no cycle tier, a clear note, no
+    crash."""
     net = toy_autoencoder("tanh")
     Z, y = toy_events()
     out = fpga._network_hardware(net, Z, y, net.score(net.forward(Z), Z), settings(), tmp_path)
-    for tier in ("latency", "resources"):
-        assert out[tier]["available"] is False
-        assert out[tier]["note"].startswith(
+    for tier in out:  # latency, resources
+        assert tier["available"] is False
+        assert tier["note"].startswith(
             "not available: toy_tanh_ae: hidden layer 0 uses activation 'tanh'"
         )
-        assert "relu, linear, elu hidden layers only" in out[tier]["note"]
+        assert "relu, linear, elu hidden layers only" in tier["note"]

@@ -32,6 +32,7 @@ from thetaflow.features.compute import (
     higgs_jet_indices,
     lepton_sf_variation,
 )
+from thetaflow.ingestion.cutflow import Cutflow, CutRow
 from thetaflow.ingestion.ingest import output_record
 
 M_MU, M_E = 0.10566, 0.000511
@@ -426,7 +427,24 @@ def test_build_features_uses_the_cutflow_normalisation(tmp_path, events, default
         tmp_path / "features.parquet",
     )
     pq.write_table(ak.to_arrow_table(_record(EVENTS), extensionarray=False), ev_path)
-    cf_path.write_text(json.dumps({"norm_factor": 0.125}))
+    cutflow = Cutflow(
+        sample="zjets",
+        is_data=False,
+        files=["zjets.root"],
+        events_read=3,
+        non_finite_events=0,
+        sumw_read=3.0,
+        events_generated=None,
+        sumw_generated=None,
+        sumw=3.0,
+        sumw_source="Events.genWeight",
+        xsec_pb=1.0,
+        lumi_fb=1.0,
+        norm_factor=0.125,
+        selected={"nominal": 3},
+        cutflow={"nominal": [CutRow("all", 3, 3.0, 0.375)]},
+    )
+    cf_path.write_text(json.dumps(cutflow.to_json()))
     rows = build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
     assert rows == 3
     table = pq.read_table(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
+from thetaflow.ingestion.cutflow import Cutflow, CutRow
 from thetaflow.ingestion.ingest import (
     CutCounts,
     IngestError,
@@ -86,18 +88,20 @@ def test_embedded_simulation_cutflow_and_normalisation(analysis, zh_file, tmp_pa
     tree = uproot.open(zh_file)["Events"]
     gen_weight = tree["genWeight"].array(library="np")
     runs = uproot.open(zh_file)["Runs"].arrays(library="np")
-    assert cutflow["events_read"] == tree.num_entries
+    assert cutflow.events_read == tree.num_entries
     # Σw over all events read (not only selected); normalisation from the Runs tree
-    assert cutflow["sumw_read"] == pytest.approx(gen_weight.sum())
-    assert cutflow["sumw"] == pytest.approx(runs["genEventSumw"].sum())
-    assert cutflow["sumw_source"] == "Runs.genEventSumw"
+    assert cutflow.sumw_read == pytest.approx(gen_weight.sum())
+    assert cutflow.sumw == pytest.approx(runs["genEventSumw"].sum())
+    assert cutflow.sumw_source == "Runs.genEventSumw"
     lumi_pb = config["analysis"]["lumi_fb"] * 1000
-    assert cutflow["norm_factor"] == pytest.approx(0.0345 * lumi_pb / runs["genEventSumw"].sum())
-    nominal = cutflow["cutflow"]["nominal"]
-    counts = [row["events"] for row in nominal]
+    assert cutflow.norm_factor == pytest.approx(0.0345 * lumi_pb / runs["genEventSumw"].sum())
+    nominal = cutflow.cutflow["nominal"]
+    counts = [row.events for row in nominal]
     assert counts[0] == tree.num_entries
-    assert all(a >= b for a, b in zip(counts, counts[1:])), "cutflow must be monotonic"
-    assert [row["cut"] for row in nominal] == ["all"] + [
+    assert all(a >= b for a, b in zip(counts, counts[1:], strict=False)), (
+        "cutflow must be monotonic"
+    )
+    assert [row.cut for row in nominal] == ["all"] + [
         c["name"] for c in config["selection"]["cuts"]
     ]
     events = ak.from_parquet(outputs["nominal"])
@@ -106,8 +110,19 @@ def test_embedded_simulation_cutflow_and_normalisation(analysis, zh_file, tmp_pa
     mll = events.leptons[:, 0].pt > 0  # records are complete
     assert ak.all(mll)
     # ids are unique and come from the file
-    ids = set(zip(events.run.tolist(), events.luminosityBlock.tolist(), events.event.tolist()))
+    ids = set(
+        zip(
+            events.run.tolist(),
+            events.luminosityBlock.tolist(),
+            events.event.tolist(),
+            strict=True,
+        )
+    )
     assert len(ids) == len(events)
+    # the file holds the returned cutflow, and reads back as it
+    written = json.loads((tmp_path / "zh_cutflow.json").read_text())
+    assert written == cutflow.to_json()
+    assert Cutflow.read(tmp_path / "zh_cutflow.json") == cutflow
 
 
 def test_cut_counts_of_cumulative_masks():
@@ -129,11 +144,11 @@ def test_extra_weight_enters_every_cut(
     config, _ = analysis
     plain, _ = run_ingest(config, [zh_file], tmp_path / "plain")
     weighted, _ = run_ingest(config, [zh_file], tmp_path / "weighted", weight=weight)
-    first = {v: rows[0]["sumw"] for v, rows in weighted["cutflow"].items()}
-    assert first["nominal"] > plain["cutflow"]["nominal"][0]["sumw"]
+    first = {v: rows[0].sumw for v, rows in weighted.cutflow.items()}
+    assert first["nominal"] > plain.cutflow["nominal"][0].sumw
     assert (first["jes_up"] == first["nominal"] == first["jes_down"]) is same_in_every_variation
-    for v, rows in weighted["cutflow"].items():
-        assert [r["events"] for r in rows] == [r["events"] for r in plain["cutflow"][v]]
+    for v, rows in weighted.cutflow.items():
+        assert [r.events for r in rows] == [r.events for r in plain.cutflow[v]]
 
 
 def test_jes_variation_shifts_jets_and_selection(analysis, zh_file, tmp_path):
@@ -145,14 +160,14 @@ def test_jes_variation_shifts_jets_and_selection(analysis, zh_file, tmp_path):
     shift = config["systematics"]["shape"]["jes"]["relative_shift"]
     # more jets pass the p_T threshold when scaled up
     assert len(up) >= len(nominal) >= len(down)
-    key = lambda e: dict(zip(e.event.tolist(), e.jets.pt[:, 0].tolist()))  # noqa: E731
+    key = lambda e: dict(zip(e.event.tolist(), e.jets.pt[:, 0].tolist(), strict=True))  # noqa: E731
     nom, upj = key(nominal), key(up)
     common = [k for k in nom if k in upj]
     ratios = np.array([upj[k] / nom[k] for k in common])
     assert np.median(ratios) == pytest.approx(1 + shift, rel=1e-4)
     # MET is recomputed from the varied jets
-    met_nom = dict(zip(nominal.event.tolist(), nominal.met_pt.tolist()))
-    met_up = dict(zip(up.event.tolist(), up.met_pt.tolist()))
+    met_nom = dict(zip(nominal.event.tolist(), nominal.met_pt.tolist(), strict=True))
+    met_up = dict(zip(up.event.tolist(), up.met_pt.tolist(), strict=True))
     assert any(abs(met_nom[k] - met_up[k]) > 1e-3 for k in common)
 
 
@@ -161,8 +176,8 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
     dy = str(SHARED_NANOAOD / "nano_dy.root")
     cutflow, outputs = run_ingest(config, [dy], tmp_path, sample="dy", xsec=6077.0)
     gen_weight = uproot.open(dy)["Events"]["genWeight"].array(library="np")
-    assert cutflow["events_read"] == 40
-    assert cutflow["sumw_read"] == pytest.approx(gen_weight.sum())
+    assert cutflow.events_read == 40
+    assert cutflow.sumw_read == pytest.approx(gen_weight.sum())
     # zero or few selected events: typed outputs in every variation, never a crash
     for path in outputs.values():
         table = pq.read_table(path)
@@ -171,12 +186,12 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
         )
     dimuon = str(SHARED_NANOAOD / "nano_dimuon.root")
     cutflow, outputs = run_ingest(config, [dimuon], tmp_path, sample="dimuon_data", is_data=True)
-    assert cutflow["is_data"] and cutflow["norm_factor"] == 1.0
+    assert cutflow.is_data and cutflow.norm_factor == 1.0
     assert list(outputs) == ["nominal"]
-    assert cutflow["cutflow"]["nominal"][0]["events"] == 40
+    assert cutflow.cutflow["nominal"][0].events == 40
     # real NanoAOD has a two-lepton step: the dimuon skim must have some OS pairs
-    two_lep = next(r for r in cutflow["cutflow"]["nominal"] if r["cut"] == "two_leptons")
-    assert two_lep["events"] > 0
+    two_lep = next(r for r in cutflow.cutflow["nominal"] if r.cut == "two_leptons")
+    assert two_lep.events > 0
 
 
 @pytest.mark.parametrize("source", ["simulation", "cms_mc", "cms_data"])
@@ -205,13 +220,8 @@ def test_zero_selected_events_gives_empty_outputs_and_warning(analysis, zh_file,
     }
     with caplog.at_level(logging.WARNING):
         cutflow, outputs = run_ingest(impossible, [zh_file], tmp_path)
-    assert cutflow["selected"]["nominal"] == 0
-    assert cutflow["cutflow"]["nominal"][-1] == {
-        "cut": "never",
-        "events": 0,
-        "sumw": 0.0,
-        "expected": 0.0,
-    }
+    assert cutflow.selected["nominal"] == 0
+    assert cutflow.cutflow["nominal"][-1] == CutRow(cut="never", events=0, sumw=0.0, expected=0.0)
     assert pq.read_table(outputs["nominal"]).num_rows == 0
     assert "no event passes" in caplog.text
 
@@ -284,8 +294,8 @@ def test_non_finite_inputs_are_counted_and_dropped(analysis, zh_file, tmp_path, 
     bad = rewrite(zh_file, tmp_path / "nonfinite.root", met_pt=met)
     with caplog.at_level(logging.WARNING):
         cutflow, outputs = run_ingest(config, [bad], tmp_path)
-    assert cutflow["non_finite_events"] == 6
-    assert cutflow["cutflow"]["nominal"][0]["events"] == n_entries - 6
+    assert cutflow.non_finite_events == 6
+    assert cutflow.cutflow["nominal"][0].events == n_entries - 6
     assert "NaN/inf" in caplog.text
     events = ak.from_parquet(outputs["nominal"])
     assert np.all(np.isfinite(ak.to_numpy(events.met_pt)))

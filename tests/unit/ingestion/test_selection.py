@@ -91,7 +91,7 @@ def test_lepton_variables_by_hand(chunk):
     m = 0.10566
     p = [(50.0 * math.cos(-3.1), 50.0 * math.sin(-3.1), 0.0), (30.0, 0.0, 30.0 * math.sinh(1.0))]
     e = sum(math.sqrt(px * px + py * py + pz * pz + m * m) for px, py, pz in p)
-    px, py, pz = (sum(c) for c in zip(*p))
+    px, py, pz = (sum(c) for c in zip(*p, strict=True))
     assert v["mll_gev"][0] == pytest.approx(
         math.sqrt(e * e - px * px - py * py - pz * pz), rel=1e-5
     )

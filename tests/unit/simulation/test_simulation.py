@@ -1,8 +1,9 @@
 """Physics and bookkeeping tests of the embedded simulation.
 
-Covers the truth-level building blocks (:mod:`thetaflow.simulation.kinematics`), the process models
-(:mod:`thetaflow.simulation.generator`), the detector response (:mod:`thetaflow.simulation.detector`) and the
-chunk writers (:mod:`thetaflow.simulation.production`). Every statistical assertion uses a tolerance of
+Covers the truth-level building blocks (:mod:`thetaflow.simulation.kinematics`), the process
+models (:mod:`thetaflow.simulation.generator`), the detector response
+(:mod:`thetaflow.simulation.detector`) and the chunk writers
+(:mod:`thetaflow.simulation.production`). Every statistical assertion uses a tolerance of
 about five standard errors computed from the sample size (plus, where stated, a small
 systematic allowance), with fixed seeds, so the tests are deterministic and not flaky.
 """
@@ -55,7 +56,8 @@ BTAG_MEDIUM = 0.2783
 def truncated_cauchy_quantile(
     p: float, mass: float, width: float, low: float, high: float
 ) -> float:
-    """Quantile ``p`` of a Breit-Wigner (Cauchy) of pole ``mass``, ``width`` truncated to [low, high]."""
+    """Quantile ``p`` of a Breit-Wigner (Cauchy) of pole ``mass``, ``width`` truncated to
+    [low, high]."""
     lo = math.atan(2.0 * (low - mass) / width)
     hi = math.atan(2.0 * (high - mass) / width)
     return mass + 0.5 * width * math.tan(lo + p * (hi - lo))
@@ -88,7 +90,8 @@ def binomial_tolerance(p: float, n: int) -> float:
 def read_tree(path: Path, tree: str = "Events") -> dict[str, ak.Array]:
     with uproot.open(path) as f:
         t = f[tree]
-        return {k: t[k].array(library="ak") for k in t.keys()}
+        # a TTree iterates over its branches, not their names
+        return {k: t[k].array(library="ak") for k in t.keys()}  # noqa: SIM118
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -622,7 +625,7 @@ def test_runs_tree_bookkeeping_weighted_sample(mc_files, models):
 def test_mc_file_has_nanoaod_branches(mc_files):
     with uproot.open(mc_files["a"][0]) as f:
         keys = set(f["Events"].keys())
-        assert {"Runs", "Events"} <= {k.split(";")[0] for k in f.keys()}
+        assert {"Runs", "Events"} <= {k.split(";")[0] for k in f}
     for branch in (
         "run",
         "luminosityBlock",
@@ -679,7 +682,7 @@ def test_pseudo_data_has_no_truth_and_poisson_counts(tmp_path, settings, samples
             assert c["written"] <= c["produced"]
         produced.append(tuple(counts[c.name]["produced"] for c in comps))
         with uproot.open(path) as f:
-            assert "Runs" not in {k.split(";")[0] for k in f.keys()}
+            assert "Runs" not in {k.split(";")[0] for k in f}
             tree = f["Events"]
             keys = set(tree.keys())
             written.append(tree.num_entries)
