@@ -147,7 +147,7 @@ def test_activation_without_a_design_path_gets_a_note(tmp_path: Path) -> None:
     crash."""
     net = toy_autoencoder("tanh")
     Z, y = toy_events()
-    out = fpga._network_hardware(net, Z, y, net.score(net.forward(Z), Z), settings(), tmp_path)
+    out = fpga.network_hardware(net, Z, y, net.score(net.forward(Z), Z), settings(), tmp_path)
     for tier in out:  # latency, resources
         assert tier["available"] is False
         assert tier["note"].startswith(
