@@ -103,7 +103,7 @@ def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[s
     from thetaflow.ml.folds import ml_inputs
     from thetaflow.ml.scoring import load_fold_classifier
 
-    fold, folds = int(config["benchmarks"].get("fold", 0)), int(config["ml"]["folds"])
+    fold, folds = int(config["benchmarks"]["fold"]), int(config["ml"]["folds"])
     if model == "autoencoder":
         from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 

@@ -25,21 +25,22 @@ class BenchmarkError(ThetaflowError, RuntimeError):
 
 @dataclass(frozen=True)
 class TimingSettings:
-    """How long and how often each point is timed."""
+    """How long and how often each point is timed (no field defaults: the config's are in
+    the schema, filled into the validated ``benchmarks.gpu`` that :meth:`from_config` reads)."""
 
-    warmup: int = 3
-    min_calls: int = 20
-    min_seconds: float = 0.5
-    max_seconds: float = 30.0
+    warmup: int
+    min_calls: int
+    min_seconds: float
+    max_seconds: float
 
     @classmethod
     def from_config(cls, spec: Mapping[str, Any]) -> TimingSettings:
-        """From the ``benchmarks.gpu`` config block (keys warmup_calls, min_calls, ...)."""
+        """From the validated ``benchmarks.gpu`` block (keys warmup_calls, min_calls, ...)."""
         out = cls(
-            warmup=int(spec.get("warmup_calls", cls.warmup)),
-            min_calls=int(spec.get("min_calls", cls.min_calls)),
-            min_seconds=float(spec.get("min_seconds", cls.min_seconds)),
-            max_seconds=float(spec.get("max_seconds", cls.max_seconds)),
+            warmup=int(spec["warmup_calls"]),
+            min_calls=int(spec["min_calls"]),
+            min_seconds=float(spec["min_seconds"]),
+            max_seconds=float(spec["max_seconds"]),
         )
         if out.min_calls < 1 or out.warmup < 0 or out.max_seconds <= 0:
             raise BenchmarkError(

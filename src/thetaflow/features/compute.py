@@ -365,6 +365,7 @@ def build_features(
         kind=spec.kind,
         norm_factor=float(cutflow.norm_factor),
         feature_names=config["features"],
+        # optional (absent: no weight systematics); a job's settings lack 'systematics' then
         weight_systematics=config.get("systematics", {}).get("weight", {}),
     )
     for name in config["features"]:

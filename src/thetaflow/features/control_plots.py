@@ -167,8 +167,8 @@ def control_plots(
             feature,
             samples,
             lumi_fb=config["analysis"]["lumi_fb"],
-            sqrt_s_tev=config["analysis"].get("sqrt_s_tev", 13.0),
-            signal_scale=config.get("plots", {}).get("signal_scale", 20.0),
+            sqrt_s_tev=config["analysis"]["sqrt_s_tev"],
+            signal_scale=config["plots"]["signal_scale"],
             output=output,
         )
         log.info("control plot %s", output)

@@ -177,6 +177,7 @@ def write_summary(
     summary = {
         "analysis": config["analysis"]["name"],
         "lumi_fb": config["analysis"]["lumi_fb"],
+        # optional key: absent, the summary names "data" (not main_data_sample: kept as it was)
         "data_sample": inf.get("data", "data"),
         "headline": {"discriminant": headline, **_fit_numbers(fits[headline], limits[headline])},
         "reference": {

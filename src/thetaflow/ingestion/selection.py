@@ -75,7 +75,7 @@ class Selection:
             muon=parse_expression(obj["muon"], context="selection.objects.muon"),
             electron=parse_expression(obj["electron"], context="selection.objects.electron"),
             jet=parse_expression(obj["jet"], context="selection.objects.jet"),
-            jet_lepton_min_dr=obj.get("jet_lepton_min_dr", 0.4),
+            jet_lepton_min_dr=obj["jet_lepton_min_dr"],
             cuts=tuple(
                 (
                     c["name"],

@@ -34,7 +34,8 @@ class Variation:
 def variations(config: Mapping, is_data: bool) -> list[Variation]:
     """Nominal plus, for simulation, the up/down shifts of every shape systematic (the
     names of :func:`variation_names`, with their jet-energy-scale factors)."""
-    jes = config.get("systematics", {}).get("shape", {}).get("jes") or {}
-    shift = jes.get("relative_shift", 0.0)
+    # optional (absent: nominal only); relative_shift is required when jes is set
+    jes = config.get("systematics", {}).get("shape", {}).get("jes")
+    shift = jes["relative_shift"] if jes else 0.0
     factors = {"nominal": 1.0, "jes_up": 1.0 + shift, "jes_down": 1.0 - shift}
     return [Variation(name, factors[name]) for name in variation_names(config, is_data)]

@@ -13,7 +13,7 @@ from thetaflow.ml.models.base import ModelConfigError
 
 def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
     """Builds (without fitting) every configured model, so a bad parameter stops at parse."""
-    inputs = config["ml"].get("inputs") or config["features"]
+    inputs = config["ml"]["inputs"] or config["features"]
     unknown = [f for f in inputs if f not in config["features"]]
     if unknown:
         raise ConfigError(
@@ -28,6 +28,6 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 "rename the model"
             )
         try:
-            build_classifier(name, spec["family"], spec.get("params", {}), 0, inputs)
+            build_classifier(name, spec["family"], spec["params"], 0, inputs)
         except ModelConfigError as err:
             raise ConfigError(f"config key 'ml.models.{name}': {err}") from err

@@ -44,7 +44,8 @@ class TrainingDataError(ThetaflowError, ValueError):
 
 def ml_inputs(config: Mapping) -> list[str]:
     """Input features of the classifiers: ``ml.inputs`` or every configured feature."""
-    return list(config["ml"].get("inputs") or config["features"])
+    # ml.inputs: [] (the schema default) means every feature, a default that depends on them
+    return list(config["ml"]["inputs"] or config["features"])
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:

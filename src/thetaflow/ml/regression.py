@@ -25,6 +25,7 @@ from thetaflow.core.samples import load_samples
 from thetaflow.features.compute import LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS, event_hash, event_ids
 from thetaflow.ml.plots import plot_mass_comparison
+from thetaflow.simulation.generator import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -194,5 +195,6 @@ def _higgs_mass(config: Mapping) -> float | None:
     for sample in load_samples(config).values():
         generate = sample.spec.get("generate", {})
         if generate.get("model") == "zh":
-            return float(generate.get("higgs_mass_gev", 125.0))
+            # the generator's default (samples schema: no defaults inside oneOf branches)
+            return float(generate.get("higgs_mass_gev", ModelSettings.higgs_mass_gev))
     return None

@@ -74,7 +74,7 @@ def load_fold_classifier(
     try:
         record = TrainingRecord.from_json(checked)
         return load_classifier(
-            Path(directory), model, spec["family"], spec.get("params", {}), record.seed, inputs
+            Path(directory), model, spec["family"], spec["params"], record.seed, inputs
         )
     except Exception as err:
         raise ScoringError(

@@ -180,7 +180,7 @@ def train_fold(
     is_signal = table["label"].to_numpy() == LABEL_SIGNAL
     train_mask = keep_signal_subsample(sets.train, is_signal, ml["max_train_events"], seed)
     valid_mask = keep_signal_subsample(sets.valid, is_signal, ml["max_train_events"] // 4, seed + 1)
-    clf = build_classifier(model, spec["family"], spec.get("params", {}), seed, inputs)
+    clf = build_classifier(model, spec["family"], spec["params"], seed, inputs)
     clf.threads = threads
     train, valid = dataset(table, train_mask, inputs), dataset(table, valid_mask, inputs)
     start = time.perf_counter()

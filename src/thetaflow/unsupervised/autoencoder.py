@@ -84,51 +84,50 @@ class AnomalyError(ThetaflowError, ValueError):
 
 @dataclass(frozen=True)
 class AutoencoderSettings:
-    """The network and its training (config ``anomaly.model``), and the seed."""
+    """The network and its training (config ``anomaly.model``), and the seed.
 
-    kind: str = "ae"
-    hidden_layers: tuple[int, ...] = (32, 16)
-    bottleneck: int = 4
-    epochs: int = 40
-    batch_size: int = 512
-    learning_rate: float = 2.0e-3
-    patience: int = 5
-    kl_weight: float = 0.1
-    error: str = "normalised"
-    seed: int = 0
+    No field defaults: the schema (``config.schema.yaml``) is the one place they are written;
+    :meth:`from_config` reads the validated config, where they are filled in.
+    """
+
+    kind: str
+    hidden_layers: tuple[int, ...]
+    bottleneck: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    kl_weight: float
+    error: str
+    seed: int
 
     @classmethod
     def from_config(cls, config: Mapping, fold: int = 0) -> AutoencoderSettings:
-        """From ``anomaly.model`` (defaults filled by the schema or here) and ``anomaly.seed``."""
-        spec = dict(config["anomaly"].get("model", {}))
-        if "hidden_layers" in spec:
-            spec["hidden_layers"] = tuple(spec["hidden_layers"])
-        seed = int(config["anomaly"].get("seed", 0)) * 100 + fold
+        """From the validated ``anomaly.model`` (defaults filled by the schema) and
+        ``anomaly.seed``."""
+        spec = dict(config["anomaly"]["model"])
+        spec["hidden_layers"] = tuple(spec["hidden_layers"])
+        seed = int(config["anomaly"]["seed"]) * 100 + fold
         return cls(**spec, seed=seed)
 
 
 def anomaly_inputs(config: Mapping) -> list[str]:
     """Input features of the autoencoder: ``anomaly.inputs``, else the classifiers' inputs."""
-    return list(config["anomaly"].get("inputs") or ml_inputs(config))
+    return list(config["anomaly"]["inputs"] or ml_inputs(config))
 
 
-def training_source(config: Mapping) -> dict:
-    """The ``anomaly.training`` block with its defaults."""
-    spec = {
-        "source": "backgrounds",
-        "sideband_data": None,
-        "signal_region": {"feature": "m_bb_gev", "window_gev": [90.0, 150.0]},
-        "max_signal_fraction": 0.05,
-        "max_events": 0,
-    }
-    spec.update(config["anomaly"].get("training", {}))
-    return spec
+def training_source(config: Mapping) -> Mapping:
+    """The validated ``anomaly.training`` block (defaults filled by the schema). Its
+    ``sideband_data`` may be absent: it then means the main data sample (see
+    :func:`sideband_data`), a default that depends on the sample list, so not in the schema."""
+    return config["anomaly"]["training"]
 
 
 def sideband_data(config: Mapping, samples: Mapping[str, Sample]) -> str:
     """The pseudo-data sample whose sidebands train the autoencoder (``source: sidebands``):
     ``anomaly.training.sideband_data``, else the main data sample; there must be one."""
-    data = training_source(config)["sideband_data"] or main_data_sample(config, samples)
+    # absent: the main data sample (depends on the sample list, so no schema default)
+    data = training_source(config).get("sideband_data") or main_data_sample(config, samples)
     if data is None:
         raise ConfigError(
             "config key 'anomaly.training.sideband_data': not set and the sample list has no "

@@ -134,13 +134,9 @@ def scores_by_discriminant(paths: Sequence[str]) -> dict[str, dict[str, str]]:
 
 
 def blind_search_settings(config: Mapping, samples: Mapping) -> dict:
-    """``anomaly.blind_search`` with defaults: every data sample, tails 10⁻² and 10⁻³."""
-    spec = {
-        "data": [],
-        "tail_background_efficiencies": [0.01, 0.001],
-        "background_uncertainty": 0.0,
-    }
-    spec.update(config["anomaly"].get("blind_search", {}))
+    """The validated ``anomaly.blind_search`` (defaults filled by the schema); an empty
+    ``data`` means every data sample (depends on the sample list, so not in the schema)."""
+    spec = dict(config["anomaly"]["blind_search"])
     if not spec["data"]:
         spec["data"] = [s.name for s in samples.values() if s.is_data]
     return spec

@@ -47,7 +47,8 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
         )
     training = training_source(config)
     if training["source"] == "sidebands":
-        data = training["sideband_data"] or main_data_sample(config, samples)
+        # absent: the main data sample (depends on the sample list, so no schema default)
+        data = training.get("sideband_data") or main_data_sample(config, samples)
         if data is None or data not in samples or not samples[data].is_data:
             raise ConfigError(
                 f"config key 'anomaly.training.sideband_data': '{data}' is not a data sample of "
@@ -65,7 +66,7 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 "config key 'anomaly.training.signal_region.window_gev': need low < high, "
                 f"got {[lo, hi]}"
             )
-    for name in config["anomaly"].get("blind_search", {}).get("data", []):
+    for name in config["anomaly"]["blind_search"]["data"]:
         if name not in samples or not samples[name].is_data:
             raise ConfigError(
                 f"config key 'anomaly.blind_search.data': '{name}' is not a data sample of the "

@@ -37,14 +37,9 @@ class DiagnosticsError(ThetaflowError, ValueError):
     """Too few events or inconsistent settings; the message names the config key."""
 
 
-def diagnostics_settings(config: Mapping) -> dict:
-    """The ``diagnostics`` section with its defaults."""
-    spec = config.get("diagnostics", {})
-    pca = {"fold": 0, "loadings_components": 4, "points_per_process": 2000, **spec.get("pca", {})}
-    clustering = {"subsample": 4000, **spec.get("clustering", {})}
-    clustering["kmeans"] = {"k": 0, "k_range": [2, 8], **clustering.get("kmeans", {})}
-    clustering["dbscan"] = {"eps": 0.0, "min_samples": 10, **clustering.get("dbscan", {})}
-    return {"seed": spec.get("seed", 0), "pca": pca, "clustering": clustering}
+def diagnostics_settings(config: Mapping) -> Mapping:
+    """The validated ``diagnostics`` section (defaults filled by the schema)."""
+    return config["diagnostics"]
 
 
 def diagnostic_inputs(config: Mapping) -> list[str]:

@@ -76,7 +76,10 @@ def tiny_network() -> fpga.DenseNetwork:
 
 def test_timing_percentiles_and_throughput() -> None:
     result = time_calls(
-        lambda: sum(range(100)), 10, TimingSettings(warmup=2, min_calls=15, min_seconds=0.0), "toy"
+        lambda: sum(range(100)),
+        10,
+        TimingSettings(warmup=2, min_calls=15, min_seconds=0.0, max_seconds=30.0),
+        "toy",
     )
     assert result.calls >= 15
     assert 0 < result.p50_s <= result.p90_s <= result.p99_s
@@ -306,7 +309,11 @@ def ml_config(tmp_path: Path) -> tuple[dict, Path]:
             "seed": 1,
             "folds": 2,
             "inputs": [],
-            "models": {"nn": {"family": "nn"}, "bdt": {"family": "bdt"}, "svm": {"family": "svm"}},
+            "models": {
+                "nn": {"family": "nn", "params": {}},
+                "bdt": {"family": "bdt", "params": {}},
+                "svm": {"family": "svm", "params": {}},
+            },
         },
         "benchmarks": {
             "seed": SEED,

@@ -54,7 +54,16 @@ def test_autoencoder_trained_on_background_scores_injected_anomalies_higher(kind
     rng = np.random.default_rng(1)
     train, valid = background(rng, 3000), background(rng, 800)
     settings = AutoencoderSettings(
-        kind=kind, hidden_layers=(16,), bottleneck=2, epochs=25, batch_size=128, seed=5
+        kind=kind,
+        hidden_layers=(16,),
+        bottleneck=2,
+        epochs=25,
+        batch_size=128,
+        learning_rate=2.0e-3,
+        patience=5,
+        kl_weight=0.1,
+        error="normalised",
+        seed=5,
     )
     result = fit_autoencoder(
         train, np.ones(len(train)), valid, np.ones(len(valid)), FEATURES, settings
@@ -115,7 +124,9 @@ def test_bottleneck_as_wide_as_the_input_is_refused():
     # after constant features are dropped, the check is repeated on the real width
     rng = np.random.default_rng(3)
     X = np.column_stack([rng.normal(size=(50, 2)), np.ones((50, 1))])
-    settings = AutoencoderSettings(bottleneck=2)
+    settings = AutoencoderSettings.from_config(
+        load_analysis([CONFIG], overrides={"anomaly": {"model": {"bottleneck": 2}}})[0]
+    )
     with pytest.raises(
         ConfigError, match=r"after dropping constant features.*\(2\).*\(2 features\)"
     ):
@@ -161,7 +172,13 @@ def _config(source: str, ceiling: float = 0.05) -> dict:
         "ml": {"seed": 1, "folds": 2, "validation_fraction": 0.2},
         "features": ["m_bb_gev", "a"],
         "anomaly": {
-            "training": {"source": source, "max_signal_fraction": ceiling, "sideband_data": "data"}
+            "training": {
+                "source": source,
+                "sideband_data": "data",
+                "signal_region": {"feature": "m_bb_gev", "window_gev": [90.0, 150.0]},
+                "max_signal_fraction": ceiling,
+                "max_events": 0,
+            }
         },
     }
 
@@ -233,7 +250,19 @@ def trained_folds(tmp_path_factory):
         "ml": {"seed": 9, "folds": 2, "validation_fraction": 0.2, "inputs": []},
         "anomaly": {
             "seed": 1,
-            "model": {"hidden_layers": [12], "bottleneck": 2, "epochs": 15, "batch_size": 128},
+            "inputs": [],
+            "training": {"source": "backgrounds", "max_signal_fraction": 0.05, "max_events": 0},
+            "model": {
+                "kind": "ae",
+                "hidden_layers": [12],
+                "bottleneck": 2,
+                "epochs": 15,
+                "batch_size": 128,
+                "learning_rate": 2.0e-3,
+                "patience": 5,
+                "kl_weight": 0.1,
+                "error": "normalised",
+            },
         },
     }
     dirs = [str(tmp / f"fold{k}") for k in range(2)]

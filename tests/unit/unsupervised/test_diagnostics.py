@@ -69,7 +69,7 @@ def setup(tmp_path):
         "ml": {"seed": 4, "folds": 3, "validation_fraction": 0.2, "inputs": []},
         "diagnostics": {
             "seed": 2,
-            "pca": {"fold": 1, "loadings_components": 2},
+            "pca": {"fold": 1, "loadings_components": 2, "points_per_process": 2000},
             "clustering": {
                 "subsample": 600,
                 "kmeans": {"k": 0, "k_range": [2, 4]},

@@ -87,9 +87,7 @@ class BDT(Classifier):
             n_jobs=threads(self),
             callbacks=[
                 xgboost_callback(
-                    Progress(
-                        log, f"{self.name} boosting", self.params.get("n_estimators", 100), "rounds"
-                    )
+                    Progress(log, f"{self.name} boosting", self.params["n_estimators"], "rounds")
                 )
             ],
         )
