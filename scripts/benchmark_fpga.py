@@ -5,7 +5,7 @@ from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     run_fpga_benchmark(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.bench,
         snakemake.input.table,
         snakemake.input.get("model"),

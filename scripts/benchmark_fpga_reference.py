@@ -4,4 +4,4 @@ from thetaflow.benchmarking.fpga import run_reference
 from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
-    run_reference(snakemake.config, snakemake.output[0])
+    run_reference(snakemake.params.settings, snakemake.output[0])

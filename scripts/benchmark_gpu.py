@@ -5,7 +5,7 @@ from thetaflow.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     run_gpu_benchmark(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.input.table,
         snakemake.params.models,
         dict(snakemake.output.items()),

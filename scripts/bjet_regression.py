@@ -5,5 +5,5 @@ from thetaflow.ml.regression import train_bjet_regression
 
 with job_log(snakemake.log[0]):
     train_bjet_regression(
-        snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items())
+        snakemake.params.settings, dict(snakemake.input.items()), dict(snakemake.output.items())
     )

@@ -5,7 +5,7 @@ from thetaflow.unsupervised.blind_search import run_blind_search, scores_by_disc
 
 with job_log(snakemake.log[0]):
     run_blind_search(
-        snakemake.config,
+        snakemake.params.settings,
         scores_by_discriminant(list(snakemake.params.scores)),
         {k: v for k, v in snakemake.input.items() if k != "scores"},
         dict(snakemake.output.items()),

@@ -4,4 +4,6 @@ from thetaflow.core.logs import job_log
 from thetaflow.unsupervised.diagnostics import run_clustering
 
 with job_log(snakemake.log[0]):
-    run_clustering(snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()))
+    run_clustering(
+        snakemake.params.settings, dict(snakemake.input.items()), dict(snakemake.output.items())
+    )

@@ -5,8 +5,8 @@ from thetaflow.inference.summary import compare_discriminants
 
 with job_log(snakemake.log[0]):
     compare_discriminants(
-        snakemake.config,
-        dict(zip(snakemake.params.discriminants, snakemake.input.fits)),
-        dict(zip(snakemake.params.discriminants, snakemake.input.limits)),
+        snakemake.params.settings,
+        dict(zip(snakemake.params.discriminants, snakemake.input.fits, strict=True)),
+        dict(zip(snakemake.params.discriminants, snakemake.input.limits, strict=True)),
         dict(snakemake.output.items()),
     )

@@ -5,7 +5,7 @@ from thetaflow.ml.evaluation import compare_models
 
 with job_log(snakemake.log[0]):
     compare_models(
-        snakemake.config,
+        snakemake.params.settings,
         list(snakemake.input.metrics),
         snakemake.input.table,
         dict(snakemake.output.items()),

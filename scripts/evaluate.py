@@ -5,7 +5,7 @@ from thetaflow.ml.evaluation import evaluate_model
 
 with job_log(snakemake.log[0]):
     evaluate_model(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.model,
         list(snakemake.input.models),
         snakemake.input.table,

@@ -5,7 +5,7 @@ from thetaflow.features.compute import build_features
 
 with job_log(snakemake.log[0]):
     build_features(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.sample,
         snakemake.input.events,
         snakemake.input.cutflow,

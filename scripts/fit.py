@@ -5,7 +5,7 @@ from thetaflow.inference.fit import fit_data
 
 with job_log(snakemake.log[0]):
     fit_data(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.input.workspace,
         snakemake.input.cabinetry,
         dict(snakemake.output.items()),

@@ -5,7 +5,7 @@ from thetaflow.core.samples import load_samples
 from thetaflow.inference.histograms import build_templates
 
 with job_log(snakemake.log[0]):
-    samples = load_samples(snakemake.config)
-    build_templates(snakemake.config, samples, snakemake.wildcards.discriminant).save(
+    samples = load_samples(snakemake.params.settings)
+    build_templates(snakemake.params.settings, samples, snakemake.wildcards.discriminant).save(
         snakemake.output[0]
     )

@@ -5,9 +5,9 @@ from thetaflow.ingestion.ingest import ingest_from_config
 
 with job_log(snakemake.log[0]):
     ingest_from_config(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.sample,
         snakemake.params.files,
-        dict(zip(snakemake.params.variations, snakemake.output.events)),
+        dict(zip(snakemake.params.variations, snakemake.output.events, strict=True)),
         snakemake.output.cutflow,
     )

@@ -5,7 +5,7 @@ from thetaflow.inference.closure import injection_scan
 
 with job_log(snakemake.log[0]):
     injection_scan(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.input[0],
         dict(snakemake.output.items()),
         workers=snakemake.threads,

@@ -8,7 +8,7 @@ from thetaflow.operations.provenance import write_provenance
 with job_log(snakemake.log[0]):
     write_provenance(
         Path(snakemake.output[0]),
-        config=snakemake.config,
+        config=snakemake.params.settings,
         repo=Path(snakemake.params.repo),
         benchmark_dir=Path(snakemake.params.benchmark_dir),
         patterns=snakemake.params.patterns,

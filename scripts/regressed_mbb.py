@@ -5,7 +5,7 @@ from thetaflow.ml.regression import apply_bjet_regression
 
 with job_log(snakemake.log[0]):
     apply_bjet_regression(
-        snakemake.config,
+        snakemake.params.settings,
         list(snakemake.input.models),
         snakemake.input.features,
         snakemake.output[0],

@@ -5,7 +5,7 @@ from thetaflow.inference.beyond import scans
 
 with job_log(snakemake.log[0]):
     scans(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.input[0],
         {"results": snakemake.output.results, **snakemake.params.figures},
     )

@@ -5,8 +5,8 @@ from thetaflow.ml.scoring import score_samples
 
 with job_log(snakemake.log[0]):
     score_samples(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.model,
         list(snakemake.input.models),
-        dict(zip(snakemake.input.features, snakemake.params.files)),
+        dict(zip(snakemake.input.features, snakemake.params.files, strict=True)),
     )

@@ -5,7 +5,7 @@ from thetaflow.unsupervised.autoencoder import score_autoencoder
 
 with job_log(snakemake.log[0]):
     score_autoencoder(
-        snakemake.config,
+        snakemake.params.settings,
         list(snakemake.input.models),
-        dict(zip(snakemake.input.features, snakemake.params.files)),
+        dict(zip(snakemake.input.features, snakemake.params.files, strict=True)),
     )

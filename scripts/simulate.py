@@ -5,7 +5,7 @@ from thetaflow.simulation.production import simulate_sample_chunk
 
 with job_log(snakemake.log[0]):
     simulate_sample_chunk(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.sample,
         int(snakemake.wildcards.chunk),
         snakemake.output[0],

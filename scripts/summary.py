@@ -7,13 +7,16 @@ with job_log(snakemake.log[0]):
     names, closure = snakemake.params.discriminants, snakemake.params.closure
     inputs = snakemake.input
     write_summary(
-        snakemake.config,
+        snakemake.params.settings,
         inputs.comparison,
-        dict(zip(names, inputs.fits)),
-        dict(zip(names, inputs.limits)),
-        {
-            name: files
-            for name, files in zip(closure, zip(inputs.asimov, inputs.toys, inputs.injection))
-        },
+        dict(zip(names, inputs.fits, strict=True)),
+        dict(zip(names, inputs.limits, strict=True)),
+        dict(
+            zip(
+                closure,
+                zip(inputs.asimov, inputs.toys, inputs.injection, strict=True),
+                strict=True,
+            )
+        ),
         snakemake.output[0],
     )

@@ -5,7 +5,7 @@ from thetaflow.inference.closure import toy_closure
 
 with job_log(snakemake.log[0]):
     toy_closure(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.input[0],
         dict(snakemake.output.items()),
         workers=snakemake.threads,

@@ -5,7 +5,7 @@ from thetaflow.ml.training import train_fold
 
 with job_log(snakemake.log[0]):
     train_fold(
-        snakemake.config,
+        snakemake.params.settings,
         snakemake.wildcards.model,
         int(snakemake.wildcards.fold),
         snakemake.input[0],

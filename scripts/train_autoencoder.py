@@ -5,7 +5,7 @@ from thetaflow.unsupervised.autoencoder import train_autoencoder_fold
 
 with job_log(snakemake.log[0]):
     train_autoencoder_fold(
-        snakemake.config,
+        snakemake.params.settings,
         dict(snakemake.input.items()),
         int(snakemake.wildcards.fold),
         snakemake.output[0],

@@ -5,7 +5,7 @@ from thetaflow.ml.training import prepare_training_data
 
 with job_log(snakemake.log[0]):
     prepare_training_data(
-        snakemake.config,
+        snakemake.params.settings,
         dict(snakemake.input.items()),
         snakemake.output.table,
         snakemake.output.folds,

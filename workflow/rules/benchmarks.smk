@@ -33,7 +33,7 @@ rule benchmark_gpu:
         runtime=30,
         gpu=1,
     params:
-        settings=benchmark_settings,
+        settings=gpu_benchmark_settings,
         models=gpu_benchmark_models,
     script:
         "../../scripts/benchmark_gpu.py"
@@ -57,7 +57,7 @@ rule benchmark_fpga:
         mem_mb=6000,
         runtime=60,
     params:
-        settings=benchmark_settings,
+        settings=fpga_benchmark_settings,
     script:
         "../../scripts/benchmark_fpga.py"
 
@@ -76,7 +76,7 @@ rule benchmark_fpga_reference:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=benchmark_settings,
+        settings=fpga_reference_settings,
     script:
         "../../scripts/benchmark_fpga_reference.py"
 

@@ -1,5 +1,6 @@
-# Helpers shared by the .smk files: the sample list, variations, targets and input
-# functions. Rules call these named functions instead of lambdas (snakemake --lint).
+# Helpers shared by the .smk files: the sample list, variations, targets, input functions
+# and each job's settings (its params: the config it reads, see job_settings). Rules call
+# these named functions instead of lambdas (snakemake --lint).
 
 import os
 import sys
@@ -16,7 +17,8 @@ put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
 from thetaflow.analysis import prepare
 from thetaflow.core.errors import ConfigError
-from thetaflow.core.samples import main_data_sample
+from thetaflow.core.samples import main_data_sample, pseudo_data_processes
+from thetaflow.core.settings import config_slice
 from thetaflow.ingestion.variations import variation_names
 
 # the one load path (thetaflow.analysis): schema validation with defaults, the sample list,
@@ -44,48 +46,106 @@ def _alternatives(names):
     return "|".join(names) if names else NEVER
 
 
+def job_settings(paths, samples=(), keys_of=(), present=()):
+    """A job's config slice (thetaflow.core.settings): the config sub-trees at the dotted
+    ``paths`` and the specs of ``samples`` (sample-list order), nested as in the config. A
+    rule's params hold it and its script passes it to the library instead of the whole
+    config, so a change to a key reruns exactly the jobs that read it."""
+    wanted = set(samples)
+    specs = {name: SAMPLES[name].spec for name in SAMPLES if name in wanted}
+    return config_slice(config, paths, specs, keys_of, present)
+
+
 def simulation_settings(wildcards):
-    """Config a simulated chunk depends on (a change reruns it: params rerun trigger)."""
-    return {
-        "seed": config["seeds"]["simulation"],
-        "simulation": config["simulation"],
-        "lumi_fb": config["analysis"]["lumi_fb"],
-        "samples": {n: s.spec for n, s in SAMPLES.items() if s.is_generated},
-    }
+    """One simulated chunk: the simulation section and its seed, the luminosity (pseudo-data),
+    the sample's spec and, for pseudo-data, the specs of the processes it sums."""
+    sample = SAMPLES[wildcards.sample]
+    processes = pseudo_data_processes(sample, SAMPLES) if sample.is_pseudo_data else []
+    return job_settings(
+        ["analysis.lumi_fb", "seeds.simulation", "simulation"],
+        [sample.name, *processes],
+    )
 
 
 def ingest_settings(wildcards):
-    """Config the ingestion of a sample depends on."""
-    return {
-        "ingest": config["ingest"],
-        "selection": config["selection"],
-        "systematics": config.get("systematics", {}),
-        "lumi_fb": config["analysis"]["lumi_fb"],
-        "sample": SAMPLES[wildcards.sample].spec,
-    }
+    """The ingestion of one sample: reading, selection, shape variations, its spec."""
+    return job_settings(
+        ["analysis.lumi_fb", "ingest", "selection", "systematics.shape"],
+        [wildcards.sample],
+    )
 
 
 def feature_settings(wildcards):
-    """Config the feature tables depend on."""
-    return {
-        "features": config["features"],
-        "systematics": config.get("systematics", {}),
-    }
+    """The feature table of one sample and variation: features, weight variations, its spec."""
+    return job_settings(["features", "systematics.weight"], [wildcards.sample])
 
 
-def ml_settings(wildcards):
-    """Config shared by every model: folds, seed, inputs, weights policy."""
-    return {k: v for k, v in config["ml"].items() if k != "models"}
-
-
-def regression_settings(wildcards):
-    """Config of the b-jet energy regression."""
-    return config.get("regression", {})
+def training_data_settings(wildcards):
+    """The training table: inputs, folds, validation split, negative-weight policy."""
+    return job_settings(
+        [
+            "features",
+            "ml.inputs",
+            "ml.seed",
+            "ml.folds",
+            "ml.validation_fraction",
+            "ml.negative_weights",
+        ]
+    )
 
 
 def model_settings(wildcards):
-    """One model's config entry plus the shared ML settings."""
-    return {"model": config["ml"]["models"][wildcards.model], **ml_settings(wildcards)}
+    """One model on one fold: its ml.models entry, the shared training settings and the
+    models' names (a model's seed is its position among them)."""
+    return job_settings(
+        [
+            "features",
+            "ml.inputs",
+            "ml.seed",
+            "ml.folds",
+            "ml.max_train_events",
+            f"ml.models.{wildcards.model}",
+        ],
+        keys_of=["ml.models"],
+    )
+
+
+def scoring_settings(wildcards):
+    """Out-of-fold scores of one model: its ml.models entry, inputs and seed."""
+    return job_settings(
+        ["features", "ml.inputs", "ml.seed", f"ml.models.{wildcards.model}"]
+    )
+
+
+def comparison_model_settings(wildcards):
+    """The comparison of the models: their inputs."""
+    return job_settings(["features", "ml.inputs"])
+
+
+def control_plot_settings(wildcards):
+    """The control plots: features, the plots section, the luminosity and energy of the
+    legend, and the specs (kind, legend) of the known physics and the main data sample.
+    """
+    return job_settings(
+        [
+            "analysis.lumi_fb",
+            "analysis.sqrt_s_tev",
+            "features",
+            "inference.data",
+            "plots",
+        ],
+        list(nominal_feature_files(wildcards)),
+    )
+
+
+def regression_settings(wildcards):
+    """The b-jet energy regression (trained on the simulated known physics)."""
+    return job_settings(["regression"], SM_MC_SAMPLES)
+
+
+def regressed_mbb_settings(wildcards):
+    """Applying the b-jet energy regression to one table: its seed (the halves' split)."""
+    return job_settings(["regression.seed"])
 
 
 def sample_variations(name):
@@ -213,18 +273,53 @@ def all_targets():
 # ----------------------------------------------------------------- unsupervised (anomaly, diagnostics)
 
 
-def anomaly_settings(wildcards):
-    """Config the autoencoder depends on (with the folds of the ml section)."""
-    return {"anomaly": config.get("anomaly", {}), **ml_settings(wildcards)}
+# an empty anomaly.inputs means the classifiers' inputs (ml.inputs, else every feature)
+ANOMALY_INPUT_FALLBACK = ["features", "ml.inputs"]
+
+
+def autoencoder_training_settings(wildcards):
+    """The autoencoder of one fold: the anomaly network, its inputs and training set, the
+    folds of the ml section, and the specs of the samples it trains on."""
+    from thetaflow.unsupervised.autoencoder import training_samples
+
+    return job_settings(
+        [
+            "anomaly.inputs",
+            "anomaly.model",
+            "anomaly.seed",
+            "anomaly.training",
+            *ANOMALY_INPUT_FALLBACK,
+            "ml.folds",
+            "ml.seed",
+            "ml.validation_fraction",
+        ],
+        training_samples(config, SAMPLES),
+    )
+
+
+def autoencoder_scoring_settings(wildcards):
+    """Out-of-fold anomaly scores: the autoencoder's inputs and the fold seed."""
+    return job_settings(["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "ml.seed"])
+
+
+def autoencoder_evaluation_settings(wildcards):
+    """The autoencoder's evaluation on the simulated samples (their specs: kind, legend)."""
+    return job_settings(
+        ["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "ml.seed"], SM_MC_SAMPLES + BSM_SAMPLES
+    )
+
+
+def blind_search_settings(wildcards):
+    """The blind search: its settings and its samples' specs (kind, legend)."""
+    return job_settings(["anomaly.blind_search"], blind_search_samples())
 
 
 def diagnostics_settings(wildcards):
-    """Config the PCA and clustering diagnostics depend on."""
-    return {
-        "diagnostics": config.get("diagnostics", {}),
-        "anomaly_inputs": config.get("anomaly", {}).get("inputs", []),
-        **ml_settings(wildcards),
-    }
+    """The PCA and clustering diagnostics of the simulated samples."""
+    return job_settings(
+        ["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "diagnostics", "ml.folds", "ml.seed"],
+        SM_MC_SAMPLES + BSM_SAMPLES,
+    )
 
 
 def anomaly_training_files(wildcards):
@@ -321,9 +416,117 @@ def _closure_discriminants():
 CLOSURE_DISCRIMINANTS = _closure_discriminants()
 
 
-def inference_settings(wildcards):
-    """Config the statistical model and fits depend on (params rerun trigger)."""
-    return {"inference": config["inference"], "lumi_fb": config["analysis"]["lumi_fb"]}
+def _discriminant_key(wildcards):
+    return f"inference.discriminants.{wildcards.discriminant}"
+
+
+def histogram_settings(wildcards):
+    """The fine templates of one discriminant: its entry, binning, systematics, the main
+    data sample, the specs of the samples whose tables it reads, and what tells the source
+    of its scores (the models' names, whether the anomaly and regression sections exist).
+    """
+    from thetaflow.inference.histograms import template_inputs
+
+    return job_settings(
+        [
+            "features",
+            "inference.binning",
+            "inference.data",
+            _discriminant_key(wildcards),
+            "inference.systematics",
+        ],
+        template_inputs(config, SAMPLES, wildcards.discriminant),
+        keys_of=["ml.models"],
+        present=["anomaly", "regression"],
+    )
+
+
+def workspace_settings(wildcards):
+    """The HistFactory workspace of one discriminant: binning, normalisation, systematics."""
+    return job_settings(
+        [
+            "analysis.name",
+            "inference.binning",
+            _discriminant_key(wildcards),
+            "inference.normalisation",
+            "inference.poi_bounds",
+            "inference.systematics",
+        ]
+    )
+
+
+def fit_settings(wildcards):
+    """The fit of one discriminant's pseudo-data."""
+    return job_settings(
+        [
+            "inference.binning",
+            _discriminant_key(wildcards),
+            "inference.minos",
+            "inference.poi_bounds",
+        ]
+    )
+
+
+def ranking_settings(wildcards):
+    """The impacts of one discriminant's nuisance parameters."""
+    return job_settings(["inference.poi_bounds"])
+
+
+def scan_settings(wildcards):
+    """The profile-likelihood scans of one discriminant."""
+    return job_settings(["inference.poi_bounds", "inference.scan"])
+
+
+def limit_settings(wildcards):
+    """Significance and CLs limit of one discriminant."""
+    return job_settings(["inference.poi_bounds", "inference.limit"])
+
+
+def asimov_settings(wildcards):
+    """The Asimov closure of one discriminant."""
+    return job_settings(["inference.poi_bounds", "inference.closure.asimov_mu"])
+
+
+def toy_settings(wildcards):
+    """The toy closure of one discriminant: its signal strengths, number of toys and seed."""
+    return job_settings(
+        [
+            "inference.poi_bounds",
+            "inference.closure.toy_mu",
+            "inference.closure.toys",
+            "inference.closure.seed",
+        ]
+    )
+
+
+def injection_settings(wildcards):
+    """The injection scan of one discriminant: its signal strengths, toys and seed."""
+    return job_settings(
+        [
+            "inference.poi_bounds",
+            "inference.closure.injection_mu",
+            "inference.closure.injection_toys",
+            "inference.closure.seed",
+        ]
+    )
+
+
+def comparison_settings(wildcards):
+    """The comparison of the discriminants: the reference one and the luminosity."""
+    return job_settings(["analysis.lumi_fb", "inference.reference"])
+
+
+def summary_settings(wildcards):
+    """The headline numbers: the analysis, the headline and reference discriminants."""
+    return job_settings(
+        [
+            "analysis.name",
+            "analysis.lumi_fb",
+            "inference.data",
+            "inference.headline",
+            "inference.reference",
+        ]
+    )
 
 
 def template_files(wildcards):
@@ -442,9 +645,9 @@ def _benchmark_model_names():
             f"config benchmarks.models: {', '.join(unknown)} not in ml.models "
             f"({', '.join(MODELS)}) and not 'autoencoder'"
         )
-    if not 0 <= spec.get("fold", 0) < len(FOLDS):
+    if not 0 <= spec["fold"] < len(FOLDS):
         raise WorkflowError(
-            f"config benchmarks.fold: {spec.get('fold')} is not one of the {len(FOLDS)} folds"
+            f"config benchmarks.fold: {spec['fold']} is not one of the {len(FOLDS)} folds"
         )
     return list(names)
 
@@ -452,21 +655,54 @@ def _benchmark_model_names():
 BENCHMARK_MODELS = _benchmark_model_names()
 
 
-def benchmark_settings(wildcards):
-    """Config the benchmarks depend on (and the models' config entries)."""
-    return {
-        "benchmarks": config["benchmarks"],
-        "models": {m: config["ml"]["models"].get(m) for m in BENCHMARK_MODELS},
-        "anomaly": config.get("anomaly"),
-        **ml_settings(wildcards),
-    }
+def _benchmarked_model_keys(names):
+    """The ml.models entries of the benchmarked supervised models (not the autoencoder)."""
+    return [f"ml.models.{name}" for name in names if name in MODELS]
+
+
+def gpu_benchmark_settings(wildcards):
+    """The GPU benchmark: its settings, the benchmarked fold, the benchmarked models'
+    entries and inputs (the autoencoder's too)."""
+    return job_settings(
+        [
+            "anomaly.inputs",
+            "benchmarks.fold",
+            "benchmarks.gpu",
+            "benchmarks.seed",
+            "features",
+            "ml.folds",
+            "ml.inputs",
+        ]
+        + _benchmarked_model_keys(BENCHMARK_MODELS)
+    )
+
+
+def fpga_benchmark_settings(wildcards):
+    """The FPGA tiers of one model: the FPGA settings, its fold, its entry and inputs."""
+    return job_settings(
+        [
+            "anomaly.inputs",
+            "benchmarks.fold",
+            "benchmarks.fpga",
+            "benchmarks.seed",
+            "features",
+            "ml.folds",
+            "ml.inputs",
+        ]
+        + _benchmarked_model_keys([wildcards.bench])
+    )
+
+
+def fpga_reference_settings(wildcards):
+    """The FPGA tiers of the reference network: the FPGA settings and the seed."""
+    return job_settings(["benchmarks.fpga", "benchmarks.seed"])
 
 
 def _benchmark_model_dir(name):
     """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
     if name == "autoencoder" and "anomaly" not in config:
         return None
-    return f"results/models/{name}/fold{config['benchmarks'].get('fold', 0)}"
+    return f"results/models/{name}/fold{config['benchmarks']['fold']}"
 
 
 def gpu_benchmark_inputs(wildcards):

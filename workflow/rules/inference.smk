@@ -20,7 +20,7 @@ rule histograms:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=inference_settings,
+        settings=histogram_settings,
     script:
         "../../scripts/histograms.py"
 
@@ -44,7 +44,7 @@ rule workspace:
         mem_mb=500,
         runtime=5,
     params:
-        settings=inference_settings,
+        settings=workspace_settings,
     script:
         "../../scripts/workspace.py"
 
@@ -96,7 +96,7 @@ rule fit:
         mem_mb=500,
         runtime=10,
     params:
-        settings=inference_settings,
+        settings=fit_settings,
     script:
         "../../scripts/fit.py"
 
@@ -123,7 +123,7 @@ rule ranking:
         mem_mb=500,
         runtime=20,
     params:
-        settings=inference_settings,
+        settings=ranking_settings,
     script:
         "../../scripts/ranking.py"
 
@@ -150,7 +150,7 @@ rule scan:
         mem_mb=500,
         runtime=20,
     params:
-        settings=inference_settings,
+        settings=scan_settings,
         figures=scan_figure_map,
     script:
         "../../scripts/scan.py"
@@ -178,7 +178,7 @@ rule limit:
         mem_mb=500,
         runtime=30,
     params:
-        settings=inference_settings,
+        settings=limit_settings,
     script:
         "../../scripts/limit.py"
 
@@ -199,7 +199,7 @@ rule asimov_closure:
         mem_mb=500,
         runtime=5,
     params:
-        settings=inference_settings,
+        settings=asimov_settings,
     script:
         "../../scripts/asimov_closure.py"
 
@@ -226,7 +226,7 @@ rule toys:
         mem_mb=1000,
         runtime=60,
     params:
-        settings=inference_settings,
+        settings=toy_settings,
     script:
         "../../scripts/toys.py"
 
@@ -253,7 +253,7 @@ rule injection:
         mem_mb=1000,
         runtime=60,
     params:
-        settings=inference_settings,
+        settings=injection_settings,
     script:
         "../../scripts/injection.py"
 
@@ -286,6 +286,7 @@ rule compare_discriminants:
         mem_mb=500,
         runtime=5,
     params:
+        settings=comparison_settings,
         discriminants=DISCRIMINANTS,
     script:
         "../../scripts/compare_discriminants.py"
@@ -316,6 +317,6 @@ rule summary:
     params:
         discriminants=DISCRIMINANTS,
         closure=CLOSURE_DISCRIMINANTS,
-        settings=inference_settings,
+        settings=summary_settings,
     script:
         "../../scripts/summary.py"

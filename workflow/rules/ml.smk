@@ -19,7 +19,7 @@ rule training_data:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=ml_settings,
+        settings=training_data_settings,
     script:
         "../../scripts/training_data.py"
 
@@ -62,6 +62,7 @@ rule score:
         mem_mb=2000,
         runtime=30,
     params:
+        settings=scoring_settings,
         files=model_score_files,
     script:
         "../../scripts/score.py"
@@ -101,6 +102,8 @@ rule evaluate:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        settings=scoring_settings,
     script:
         "../../scripts/evaluate.py"
 
@@ -138,6 +141,8 @@ rule compare_models:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        settings=comparison_model_settings,
     script:
         "../../scripts/compare_models.py"
 
@@ -188,6 +193,6 @@ rule regressed_mbb:
         mem_mb=1000,
         runtime=5,
     params:
-        settings=regression_settings,
+        settings=regressed_mbb_settings,
     script:
         "../../scripts/regressed_mbb.py"

@@ -21,6 +21,8 @@ rule control_plots:
     resources:
         mem_mb=1000,
         runtime=15,
+    params:
+        settings=control_plot_settings,
     script:
         "../../scripts/control_plots.py"
 

@@ -19,7 +19,7 @@ rule train_autoencoder:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=anomaly_settings,
+        settings=autoencoder_training_settings,
     script:
         "../../scripts/train_autoencoder.py"
 
@@ -41,7 +41,7 @@ rule score_autoencoder:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=anomaly_settings,
+        settings=autoencoder_scoring_settings,
         files=autoencoder_score_files,
     script:
         "../../scripts/score_autoencoder.py"
@@ -83,7 +83,7 @@ rule evaluate_autoencoder:
         mem_mb=4000,
         runtime=15,
     params:
-        settings=anomaly_settings,
+        settings=autoencoder_evaluation_settings,
         scores=simulated_nominal_scores,
     script:
         "../../scripts/evaluate_autoencoder.py"
@@ -124,7 +124,7 @@ rule blind_search:
         mem_mb=3000,
         runtime=10,
     params:
-        settings=anomaly_settings,
+        settings=blind_search_settings,
         scores=blind_search_scores,
     script:
         "../../scripts/blind_search.py"

@@ -90,7 +90,11 @@ def load_samples(
     config: Mapping, search: Iterable[str | os.PathLike[str]] = ()
 ) -> dict[str, Sample]:
     """Read and validate the sample list named by ``config['samples']`` (a relative path is
-    looked up in the working directory, then in ``search``)."""
+    looked up in the working directory, then in ``search``). A job's settings
+    (:mod:`thetaflow.core.settings`) hold the specs themselves, already validated: name -> spec.
+    """
+    if isinstance(config["samples"], Mapping):
+        return {name: Sample(name, spec) for name, spec in config["samples"].items()}
     path = resolve_path(config["samples"], search)
     raw = read_yaml(path)
     validate(raw, "samples.schema.yaml", str(path))
