@@ -28,7 +28,10 @@ from thetaflow.benchmarking.plots import gpu_figure, write_csv
 from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
 from thetaflow.benchmarking.tools import host_info, library_versions
 from thetaflow.core.io import write_json
+from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models.nn import configure_tensorflow
+from thetaflow.ml.scoring import load_fold_classifier
+from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +103,8 @@ def _bdt_call(booster: Any, device: str, threads: int) -> Callable[[np.ndarray],
 def _load(config: Mapping, model: str, directory: Path, threads: int) -> tuple[str, Any, list[str]]:
     """(family, loaded object, input features) of a benchmarked model, read (and checked to
     be fold ``benchmarks.fold``'s) by the loaders the scoring stages use."""
-    from thetaflow.ml.folds import ml_inputs
-    from thetaflow.ml.scoring import load_fold_classifier
-
     fold, folds = int(config["benchmarks"]["fold"]), int(config["ml"]["folds"])
     if model == "autoencoder":
-        from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
-
         ae = load_autoencoder_fold(directory, fold, folds, anomaly_inputs(config))
         std = ae.standardisation
         return (

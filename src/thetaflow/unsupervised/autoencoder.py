@@ -59,6 +59,8 @@ from thetaflow.ml.folds import (
 )
 from thetaflow.ml.models.nn import configure_tensorflow
 
+# keras/TensorFlow are imported where used: this module's settings are read by the config
+# checks at every workflow parse
 if TYPE_CHECKING:
     import keras
 

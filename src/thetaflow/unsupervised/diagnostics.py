@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# scikit-learn (clustering) and matplotlib (plots) are imported where used: this module's
+# config checks run at every workflow parse
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.io import write_json
 from thetaflow.core.samples import load_samples

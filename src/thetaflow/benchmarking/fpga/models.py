@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.benchmarking.hdl import UnsupportedModelError
+from thetaflow.ml.training import TrainingRecord
+from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
 NORMALIZATION_EPSILON = 1e-7  # keras.config.epsilon(): Normalization divides by max(σ, ε)
 
@@ -111,8 +113,6 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     """The NN family's ``model.keras``: its Normalization layer becomes μ, σ."""
     import keras
 
-    from thetaflow.ml.training import TrainingRecord
-
     record = TrainingRecord.read(directory)
     model = keras.saving.load_model(Path(directory) / "model.keras", compile=False, safe_mode=True)
     norm = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
@@ -137,8 +137,6 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
 def load_autoencoder(config: Mapping, directory: Path, name: str = "autoencoder") -> DenseNetwork:
     """The autoencoder's ``model.keras`` and recorded standardisation (plain AE only), read
     and checked to be fold ``benchmarks.fold``'s by the scoring stage's loader."""
-    from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
-
     fold, folds = int(config["benchmarks"]["fold"]), int(config["ml"]["folds"])
     autoencoder = load_autoencoder_fold(directory, fold, folds, anomaly_inputs(config))
     record = autoencoder.record

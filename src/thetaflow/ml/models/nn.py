@@ -26,6 +26,8 @@ from thetaflow.core.progress import Progress, keras_callback
 from thetaflow.ml.models._inputs import check_fit_inputs, not_fitted, threads, unit_mean
 from thetaflow.ml.models.base import Classifier, Dataset, FitReport, ModelConfigError
 
+# keras/TensorFlow are imported where used: validating a model config (at every workflow
+# parse) must not start TensorFlow
 if TYPE_CHECKING:
     import keras
 

@@ -24,6 +24,8 @@ from thetaflow.ml.models.base import Classifier
 from thetaflow.ml.models.bdt import BDT
 from thetaflow.ml.models.nn import NeuralNet
 
+# the converters and runtimes (onnxruntime, onnxmltools, tf2onnx/TensorFlow) are imported
+# where used: only the training and scoring jobs of the exported families need them
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "x"
