@@ -42,4 +42,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
-        PROVENANCE,
+        paths.PROVENANCE,

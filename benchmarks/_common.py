@@ -34,13 +34,14 @@ if str(REPO_ROOT / "src") not in sys.path:  # also without an editable install
     sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from thetaflow.analysis import load_analysis  # noqa: E402
+from thetaflow.core import paths  # noqa: E402
 from thetaflow.core.io import write_json  # noqa: E402
 from thetaflow.core.samples import load_samples  # noqa: E402
 from thetaflow.ingestion.ingest import ingest_from_config, variations  # noqa: E402
 from thetaflow.simulation.production import SimulationSettings, model_settings, simulate_mc_chunk  # noqa: E402
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
-JSON_DIR = REPO_ROOT / "results" / "benchmarks" / "foundation"
+JSON_DIR = REPO_ROOT / paths.FOUNDATION_BENCHMARK_DIR
 BENCH_SAMPLE = "zjets"
 KIB_PER_MIB = 1024.0
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from _common import REPO_ROOT, add_json_argument, environment, print_table, save_json
 
+from thetaflow.core import paths
 from thetaflow.operations.provenance import rule_statistics
 
 
@@ -54,7 +55,7 @@ def run_analysis(cores: int, configfiles: list[str], keep: Path | None, targets:
         wall = time.perf_counter() - start
         if run.returncode != 0:
             sys.exit(f"--cores {cores} run failed:\n{(run.stdout + run.stderr)[-4000:]}")
-        stats, _, _ = rule_statistics(Path("results/benchmarks/rules"), {}, workdir=workdir)
+        stats, _, _ = rule_statistics(Path(paths.RULE_BENCHMARK_DIR), {}, workdir=workdir)
     return {
         "cores": cores,
         "wall_s": round(wall, 1),

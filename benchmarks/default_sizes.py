@@ -46,6 +46,7 @@ from _common import (
     save_json,
 )
 
+from thetaflow.core import paths
 from thetaflow.core.config import resolve_path
 from thetaflow.core.samples import Sample, load_samples
 from thetaflow.ingestion.ingest import variations
@@ -323,7 +324,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--results",
         type=Path,
-        default=REPO_ROOT / "results",
+        default=REPO_ROOT / paths.RESULTS,
         help="results directory of a default run (default: %(default)s)",
     )
     add_json_argument(parser, "default_sizes")

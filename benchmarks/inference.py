@@ -18,6 +18,7 @@ from pathlib import Path
 import cabinetry
 from _common import add_json_argument, load_config, print_table, run_isolated, save_json
 
+from thetaflow.core import paths
 from thetaflow.inference.beyond import ranking, significance_and_limit
 from thetaflow.inference.fit import checked_fit, load_model, par_bounds
 
@@ -64,7 +65,10 @@ STEPS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--results", type=Path, default=Path("results"), help="results directory of a default run"
+        "--results",
+        type=Path,
+        default=Path(paths.RESULTS),
+        help="results directory of a default run",
     )
     parser.add_argument("--discriminant", help="default: inference.headline of the config")
     add_json_argument(parser, "inference")

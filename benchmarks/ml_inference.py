@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from _common import add_json_argument, load_config, print_table, save_json
 
+from thetaflow.core import paths
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models import load_classifier
 from thetaflow.ml.training import TRAINING_RECORD
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark over every configured model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--results", type=Path, default=Path("results"), help="results directory of a default run"
+        "--results",
+        type=Path,
+        default=Path(paths.RESULTS),
+        help="results directory of a default run",
     )
     parser.add_argument("--min-seconds", type=float, default=1.0, help="minimum timing per point")
     parser.add_argument("--min-calls", type=int, default=20, help="minimum calls per point")

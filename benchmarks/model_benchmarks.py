@@ -21,6 +21,7 @@ from _common import add_json_argument, load_config, print_table, save_json
 from thetaflow.benchmarking.fpga import run_fpga_benchmark, run_reference
 from thetaflow.benchmarking.gpu import run_gpu_benchmark
 from thetaflow.benchmarking.plots import summarise_fpga
+from thetaflow.core import paths
 
 
 def _cpu_seconds() -> float:
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the tiers table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--results", type=Path, default=Path("results"), help="results directory of a default run"
+        "--results",
+        type=Path,
+        default=Path(paths.RESULTS),
+        help="results directory of a default run",
     )
     parser.add_argument(
         "--autoencoder",

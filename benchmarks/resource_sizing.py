@@ -19,6 +19,7 @@ from pathlib import Path
 
 from _common import REPO_ROOT, add_json_argument, environment, print_table, save_json
 
+from thetaflow.core import paths
 from thetaflow.operations.batch import rule_resources, suggest_resources
 from thetaflow.operations.provenance import rule_statistics
 
@@ -31,7 +32,7 @@ def main() -> None:
         "--results",
         nargs="+",
         type=Path,
-        default=[REPO_ROOT / "results"],
+        default=[REPO_ROOT / paths.RESULTS],
         help="results directories of finished runs",
     )
     add_json_argument(parser, "resource_sizing")
@@ -41,7 +42,7 @@ def main() -> None:
     measured: dict[str, dict] = {}
     for results in args.results:
         workdir = results.resolve().parent
-        stats, _, _ = rule_statistics(Path("results/benchmarks/rules"), patterns, workdir=workdir)
+        stats, _, _ = rule_statistics(Path(paths.RULE_BENCHMARK_DIR), patterns, workdir=workdir)
         for rule, entry in stats.items():
             if rule not in declared:
                 continue  # files no current rule writes

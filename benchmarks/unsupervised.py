@@ -27,6 +27,7 @@ from pathlib import Path
 
 from _common import REPO_ROOT, environment, load_config, print_table, save_json, scratch_dir
 
+from thetaflow.core import paths
 from thetaflow.core.samples import load_samples
 
 
@@ -71,17 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         "--features",
         type=Path,
         nargs="+",
-        default=[Path("results")],
+        default=[Path(paths.RESULTS)],
         help="results directories holding features/{sample}/nominal.parquet, searched in order",
     )
     parser.add_argument(
-        "--models", type=Path, default=Path("results/models"), help="supervised models of the run"
+        "--models", type=Path, default=Path(paths.MODELS_DIR), help="supervised models of the run"
     )
     parser.add_argument("--scratch", default=None, help="parent directory of the scratch directory")
     parser.add_argument("--keep", action="store_true", help="keep the scratch files")
-    parser.add_argument(
-        "--json", type=Path, default=REPO_ROOT / "results" / "benchmarks" / "unsupervised.json"
-    )
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / paths.UNSUPERVISED_BENCHMARK)
     args = parser.parse_args(argv)
     config = load_config()
     samples = load_samples(config)

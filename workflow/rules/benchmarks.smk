@@ -8,23 +8,23 @@ rule benchmark_gpu:
     input:
         unpack(gpu_benchmark_inputs),
     output:
-        json="results/benchmarks/gpu/benchmark.json",
+        json=paths.GPU_BENCHMARK,
         table=report(
-            "results/benchmarks/gpu/inference.csv",
+            paths.GPU_INFERENCE_TABLE,
             caption="../report/benchmark_gpu.rst",
             category="Benchmarks",
             subcategory="GPU",
         ),
         figure=report(
-            "results/benchmarks/gpu/inference.png",
+            paths.GPU_INFERENCE_FIGURE,
             caption="../report/benchmark_gpu.rst",
             category="Benchmarks",
             subcategory="GPU",
         ),
     log:
-        "results/logs/benchmarks/gpu.log",
+        paths.log("benchmarks/gpu"),
     benchmark:
-        "results/benchmarks/rules/benchmarks/gpu.tsv"
+        paths.rule_benchmark("benchmarks/gpu")
     conda:
         "../../envs/benchmarks.yaml"
     threads: 2
@@ -43,11 +43,11 @@ rule benchmark_fpga:
     input:
         unpack(fpga_benchmark_inputs),
     output:
-        "results/benchmarks/fpga/{bench}.json",
+        paths.FPGA_BENCHMARK,
     log:
-        "results/logs/benchmarks/fpga/{bench}.log",
+        paths.log("benchmarks/fpga/{bench}"),
     benchmark:
-        "results/benchmarks/rules/benchmarks/fpga/{bench}.tsv"
+        paths.rule_benchmark("benchmarks/fpga/{bench}")
     wildcard_constraints:
         bench=_alternatives(BENCHMARK_MODELS),
     conda:
@@ -64,11 +64,11 @@ rule benchmark_fpga:
 
 rule benchmark_fpga_reference:
     output:
-        "results/benchmarks/fpga/reference.json",
+        paths.FPGA_REFERENCE,
     log:
-        "results/logs/benchmarks/fpga/reference.log",
+        paths.log("benchmarks/fpga/reference"),
     benchmark:
-        "results/benchmarks/rules/benchmarks/fpga/reference.tsv"
+        paths.rule_benchmark("benchmarks/fpga/reference")
     conda:
         "../../envs/benchmarks.yaml"
     threads: 1
@@ -86,21 +86,21 @@ rule fpga_summary:
         unpack(fpga_summary_inputs),
     output:
         table=report(
-            "results/benchmarks/fpga/tiers.csv",
+            paths.FPGA_TIERS,
             caption="../report/benchmark_fpga.rst",
             category="Benchmarks",
             subcategory="FPGA",
         ),
         figure=report(
-            "results/benchmarks/fpga/precision_scan.png",
+            paths.FPGA_PRECISION_SCAN,
             caption="../report/benchmark_fpga.rst",
             category="Benchmarks",
             subcategory="FPGA",
         ),
     log:
-        "results/logs/benchmarks/fpga/summary.log",
+        paths.log("benchmarks/fpga/summary"),
     benchmark:
-        "results/benchmarks/rules/benchmarks/fpga/summary.tsv"
+        paths.rule_benchmark("benchmarks/fpga/summary")
     conda:
         "../../envs/benchmarks.yaml"
     threads: 1

@@ -16,6 +16,7 @@ from thetaflow.operations.batch import put_on_job_pythonpath
 put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
 from thetaflow.analysis import prepare
+from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import main_data_sample, pseudo_data_processes
 from thetaflow.core.settings import config_slice
@@ -46,14 +47,14 @@ def _alternatives(names):
     return "|".join(names) if names else NEVER
 
 
-def job_settings(paths, samples=(), keys_of=(), present=()):
+def job_settings(keys, samples=(), keys_of=(), present=()):
     """A job's config slice (thetaflow.core.settings): the config sub-trees at the dotted
-    ``paths`` and the specs of ``samples`` (sample-list order), nested as in the config. A
+    ``keys`` and the specs of ``samples`` (sample-list order), nested as in the config. A
     rule's params hold it and its script passes it to the library instead of the whole
     config, so a change to a key reruns exactly the jobs that read it."""
     wanted = set(samples)
     specs = {name: SAMPLES[name].spec for name in SAMPLES if name in wanted}
-    return config_slice(config, paths, specs, keys_of, present)
+    return config_slice(config, keys, specs, keys_of, present)
 
 
 def simulation_settings(wildcards):
@@ -160,7 +161,7 @@ def simulation_chunks(wildcards):
     spec = SAMPLES[wildcards.sample].spec["generate"]
     n = sample_chunks(spec, config["simulation"]["events_per_chunk"])
     return expand(
-        "results/simulation/{sample}/{chunk}.root",
+        paths.SIMULATED_CHUNK,
         sample=wildcards.sample,
         chunk=range(n),
     )
@@ -184,20 +185,24 @@ def nominal_feature_files(wildcards):
     """Nominal feature tables of the known physics and the main data sample, keyed by
     sample (for control plots)."""
     shown = SM_MC_SAMPLES + ([MAIN_DATA] if MAIN_DATA else [])
-    return {name: f"results/features/{name}/nominal.parquet" for name in shown}
+    return {
+        name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
+        for name in shown
+    }
 
 
 def mc_nominal_feature_files(wildcards):
     """Nominal feature tables of the simulated known physics, keyed by sample (training
     data; a bsm sample is never trained on)."""
-    return {name: f"results/features/{name}/nominal.parquet" for name in SM_MC_SAMPLES}
+    return {
+        name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
+        for name in SM_MC_SAMPLES
+    }
 
 
 def fold_model_dirs(wildcards):
     """The trained model directories of every fold of one model, in fold order."""
-    return expand(
-        "results/models/{model}/fold{fold}", model=wildcards.model, fold=FOLDS
-    )
+    return expand(paths.MODEL_DIR, model=wildcards.model, fold=FOLDS)
 
 
 def sample_variation_pairs():
@@ -207,20 +212,24 @@ def sample_variation_pairs():
 
 def all_feature_files():
     """Feature tables of every sample and variation (the scoring inputs)."""
-    return [f"results/features/{s}/{v}.parquet" for s, v in sample_variation_pairs()]
+    return [
+        paths.FEATURE_TABLE.format(sample=s, variation=v)
+        for s, v in sample_variation_pairs()
+    ]
 
 
 def score_dir(model):
     """The directory of one model's (or the autoencoder's) score files: the output of its
     one scoring job. Consumers depend on it, not on the ~3 x samples files inside: one
     output instead of hundreds keeps Snakemake's input-to-output matching fast."""
-    return f"results/scores/{model}"
+    return paths.SCORE_DIR.format(model=model)
 
 
 def score_files(model):
     """Score files of one model, one per sample and variation (same order as features)."""
     return [
-        f"results/scores/{model}/{s}/{v}.parquet" for s, v in sample_variation_pairs()
+        paths.SCORE_FILE.format(model=model, sample=s, variation=v)
+        for s, v in sample_variation_pairs()
     ]
 
 
@@ -239,12 +248,12 @@ def ml_targets():
     targets = []
     targets += [score_dir(model) for model in MODELS]
     if MODELS:
-        targets += expand("results/evaluation/{model}/metrics.json", model=MODELS)
-        targets.append("results/evaluation/comparison.csv")
+        targets += expand(paths.EVALUATION_METRICS, model=MODELS)
+        targets.append(paths.MODEL_COMPARISON_TABLE)
     if "regression" in config:
-        targets.append("results/regression/summary.json")
+        targets.append(paths.REGRESSION_SUMMARY)
         targets += [
-            f"results/regression/m_bb/{s}/{v}.parquet"
+            paths.REGRESSED_MBB.format(sample=s, variation=v)
             for s, v in sample_variation_pairs()
         ]
     return targets
@@ -252,15 +261,15 @@ def ml_targets():
 
 def all_targets():
     """Everything the default analysis produces so far."""
-    targets = expand("results/cutflow/{sample}.json", sample=SAMPLES)
+    targets = expand(paths.CUTFLOW, sample=SAMPLES)
     for name in SAMPLES:
         targets += expand(
-            "results/features/{sample}/{variation}.parquet",
+            paths.FEATURE_TABLE,
             sample=name,
             variation=sample_variations(name),
         )
-    targets += expand("results/plots/control/{feature}.png", feature=FEATURES)
-    targets.append("results/cutflow/cutflow.csv")
+    targets += expand(paths.CONTROL_PLOT, feature=FEATURES)
+    targets.append(paths.CUTFLOW_TABLE)
     return (
         targets
         + ml_targets()
@@ -305,7 +314,8 @@ def autoencoder_scoring_settings(wildcards):
 def autoencoder_evaluation_settings(wildcards):
     """The autoencoder's evaluation on the simulated samples (their specs: kind, legend)."""
     return job_settings(
-        ["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "ml.seed"], SM_MC_SAMPLES + BSM_SAMPLES
+        ["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "ml.seed"],
+        SM_MC_SAMPLES + BSM_SAMPLES,
     )
 
 
@@ -317,7 +327,13 @@ def blind_search_settings(wildcards):
 def diagnostics_settings(wildcards):
     """The PCA and clustering diagnostics of the simulated samples."""
     return job_settings(
-        ["anomaly.inputs", *ANOMALY_INPUT_FALLBACK, "diagnostics", "ml.folds", "ml.seed"],
+        [
+            "anomaly.inputs",
+            *ANOMALY_INPUT_FALLBACK,
+            "diagnostics",
+            "ml.folds",
+            "ml.seed",
+        ],
         SM_MC_SAMPLES + BSM_SAMPLES,
     )
 
@@ -327,18 +343,21 @@ def anomaly_training_files(wildcards):
     from thetaflow.unsupervised.autoencoder import training_samples
 
     names = training_samples(config, SAMPLES)
-    return {name: f"results/features/{name}/nominal.parquet" for name in names}
+    return {
+        name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
+        for name in names
+    }
 
 
 def autoencoder_dirs(wildcards=None):
     """The autoencoder of every fold, in fold order."""
-    return expand("results/models/autoencoder/fold{fold}", fold=FOLDS)
+    return expand(paths.AUTOENCODER_DIR, fold=FOLDS)
 
 
 def simulated_nominal_files(wildcards=None):
     """Nominal feature tables of every simulated sample (known physics and bsm)."""
     return {
-        name: f"results/features/{name}/nominal.parquet"
+        name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
         for name in SM_MC_SAMPLES + BSM_SAMPLES
     }
 
@@ -346,7 +365,9 @@ def simulated_nominal_files(wildcards=None):
 def simulated_nominal_scores(wildcards=None):
     """Nominal autoencoder scores of every simulated sample, keyed by sample."""
     return {
-        name: f"results/scores/autoencoder/{name}/nominal.parquet"
+        name: paths.SCORE_FILE.format(
+            model="autoencoder", sample=name, variation="nominal"
+        )
         for name in SM_MC_SAMPLES + BSM_SAMPLES
     }
 
@@ -364,7 +385,7 @@ def blind_search_samples():
 def blind_search_features(wildcards):
     """Nominal feature tables (weights) of the blind search's samples, keyed by sample."""
     return {
-        name: f"results/features/{name}/nominal.parquet"
+        name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
         for name in blind_search_samples()
     }
 
@@ -372,7 +393,7 @@ def blind_search_features(wildcards):
 def blind_search_scores(wildcards):
     """Nominal scores of every discriminant for the blind search's samples."""
     return [
-        f"results/scores/{disc}/{name}/nominal.parquet"
+        paths.SCORE_FILE.format(model=disc, sample=name, variation="nominal")
         for disc in ["autoencoder"] + MODELS
         for name in blind_search_samples()
     ]
@@ -389,13 +410,13 @@ def unsupervised_targets():
     if "anomaly" in config:
         targets.append(score_dir("autoencoder"))
         targets += [
-            "results/anomaly/metrics.json",
-            "results/anomaly/blind_search.json",
+            paths.ANOMALY_METRICS,
+            paths.BLIND_SEARCH,
         ]
     if "diagnostics" in config:
         targets += [
-            "results/diagnostics/pca/summary.json",
-            "results/diagnostics/clustering/summary.json",
+            paths.PCA_SUMMARY,
+            paths.CLUSTERING_SUMMARY,
         ]
     return targets
 
@@ -535,13 +556,13 @@ def template_files(wildcards):
     from thetaflow.inference.histograms import template_inputs
 
     files = template_inputs(config, SAMPLES, wildcards.discriminant)
-    paths = [path for paths in files.values() for path in paths]
+    read = [path for per_sample in files.values() for path in per_sample]
     disc = discriminant(config, wildcards.discriminant)
     if disc.source != "score":
-        return paths
+        return read
     # score files are written by one job per discriminant: depend on its directory
     inside = score_dir(disc.name) + "/"
-    return [p for p in paths if not p.startswith(inside)] + [score_dir(disc.name)]
+    return [p for p in read if not p.startswith(inside)] + [score_dir(disc.name)]
 
 
 def scan_figures(discriminant):
@@ -549,7 +570,9 @@ def scan_figures(discriminant):
     from thetaflow.inference.discriminants import scan_figure_name
 
     return [
-        f"results/fit/{discriminant}/scan_{scan_figure_name(p)}.png"
+        paths.SCAN_FIGURE.format(
+            discriminant=discriminant, parameter=scan_figure_name(p)
+        )
         for p in config["inference"]["scan"]["parameters"]
     ]
 
@@ -567,25 +590,27 @@ def inference_targets():
     targets = []
     for d in DISCRIMINANTS:
         targets += [
-            f"results/fit/{d}/{name}"
-            for name in ("fit.json", "ranking.json", "scan.json", "limit.json")
+            path.format(discriminant=d)
+            for path in (paths.FIT_RESULT, paths.RANKING, paths.SCAN, paths.LIMIT)
         ]
     for d in CLOSURE_DISCRIMINANTS:
         targets += [
-            f"results/fit/{d}/closure/{name}.json"
-            for name in ("asimov", "toys", "injection")
+            path.format(discriminant=d)
+            for path in (
+                paths.ASIMOV_CLOSURE,
+                paths.TOY_CLOSURE,
+                paths.INJECTION_CLOSURE,
+            )
         ]
-    return targets + ["results/fit/comparison.csv", "results/summary.json"]
+    return targets + [paths.DISCRIMINANT_COMPARISON_TABLE, paths.SUMMARY]
 
 
 # ----------------------------------------------------------------- operations (provenance, batch)
 
-PROVENANCE = "results/provenance.json"
-
 
 def provenance_inputs(wildcards):
     """Every other target of the run, so that the provenance record is written last."""
-    return [t for t in all_targets() if t != PROVENANCE]
+    return [t for t in all_targets() if t != paths.PROVENANCE]
 
 
 def benchmark_patterns(wildcards):
@@ -702,12 +727,12 @@ def _benchmark_model_dir(name):
     """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
     if name == "autoencoder" and "anomaly" not in config:
         return None
-    return f"results/models/{name}/fold{config['benchmarks']['fold']}"
+    return paths.MODEL_DIR.format(model=name, fold=config["benchmarks"]["fold"])
 
 
 def gpu_benchmark_inputs(wildcards):
     """Training table and the model directory of every benchmarked model, keyed by model."""
-    inputs = {"table": "results/ml/training.parquet"}
+    inputs = {"table": paths.TRAINING_TABLE}
     for name in BENCHMARK_MODELS:
         directory = _benchmark_model_dir(name)
         if directory:
@@ -722,7 +747,7 @@ def gpu_benchmark_models(wildcards):
 
 def fpga_benchmark_inputs(wildcards):
     """Training table and the model directory of one benchmarked model (if it exists)."""
-    inputs = {"table": "results/ml/training.parquet"}
+    inputs = {"table": paths.TRAINING_TABLE}
     directory = _benchmark_model_dir(wildcards.bench)
     if directory:
         inputs["model"] = directory
@@ -731,11 +756,9 @@ def fpga_benchmark_inputs(wildcards):
 
 def fpga_summary_inputs(wildcards):
     """Per-model FPGA results and, when switched on, the reference network's."""
-    inputs = {
-        "models": expand("results/benchmarks/fpga/{bench}.json", bench=BENCHMARK_MODELS)
-    }
+    inputs = {"models": expand(paths.FPGA_BENCHMARK, bench=BENCHMARK_MODELS)}
     if config["benchmarks"]["fpga"].get("reference", True):
-        inputs["reference"] = "results/benchmarks/fpga/reference.json"
+        inputs["reference"] = paths.FPGA_REFERENCE
     return inputs
 
 
@@ -745,7 +768,7 @@ def benchmark_targets():
         return []
     targets = []
     if config["benchmarks"]["gpu"].get("enabled", True):
-        targets.append("results/benchmarks/gpu/benchmark.json")
+        targets.append(paths.GPU_BENCHMARK)
     if config["benchmarks"]["fpga"].get("enabled", True):
-        targets.append("results/benchmarks/fpga/tiers.csv")
+        targets.append(paths.FPGA_TIERS)
     return targets

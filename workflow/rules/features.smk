@@ -3,14 +3,14 @@
 
 rule features:
     input:
-        events="results/events/{sample}/{variation}.parquet",
-        cutflow="results/cutflow/{sample}.json",
+        events=paths.EVENTS,
+        cutflow=paths.CUTFLOW,
     output:
-        "results/features/{sample}/{variation}.parquet",
+        paths.FEATURE_TABLE,
     log:
-        "results/logs/features/{sample}/{variation}.log",
+        paths.log("features/{sample}/{variation}"),
     benchmark:
-        "results/benchmarks/rules/features/{sample}/{variation}.tsv"
+        paths.rule_benchmark("features/{sample}/{variation}")
     conda:
         "../../envs/features.yaml"
     threads: 1

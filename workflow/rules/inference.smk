@@ -1,6 +1,6 @@
 # Statistical inference per discriminant: fine histograms -> HistFactory workspace (cabinetry
 # on pyhf) -> fit of the pseudo-data, impacts, scans, significance and limits; Asimov, toy and
-# injection closure for the closure discriminants; one comparison and results/summary.json.
+# injection closure for the closure discriminants; one comparison and the headline summary.
 # Memory requests: 1.5-3x the peak RSS of the default run (250-300 MB; toys 565 MB with workers).
 
 
@@ -8,11 +8,11 @@ rule histograms:
     input:
         template_files,
     output:
-        "results/fit/{discriminant}/histograms.json",
+        paths.HISTOGRAMS,
     log:
-        "results/logs/fit/{discriminant}/histograms.log",
+        paths.log("fit/{discriminant}/histograms"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/histograms.tsv"
+        paths.rule_benchmark("fit/{discriminant}/histograms")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -27,16 +27,16 @@ rule histograms:
 
 rule workspace:
     input:
-        "results/fit/{discriminant}/histograms.json",
+        paths.HISTOGRAMS,
     output:
-        workspace="results/fit/{discriminant}/workspace.json",
-        binning="results/fit/{discriminant}/binning.json",
-        cabinetry="results/fit/{discriminant}/cabinetry.yaml",
-        templates=directory("results/fit/{discriminant}/templates"),
+        workspace=paths.WORKSPACE,
+        binning=paths.BINNING,
+        cabinetry=paths.CABINETRY_CONFIG,
+        templates=directory(paths.TEMPLATES_DIR),
     log:
-        "results/logs/fit/{discriminant}/workspace.log",
+        paths.log("fit/{discriminant}/workspace"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/workspace.tsv"
+        paths.rule_benchmark("fit/{discriminant}/workspace")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -51,44 +51,44 @@ rule workspace:
 
 rule fit:
     input:
-        workspace="results/fit/{discriminant}/workspace.json",
-        cabinetry="results/fit/{discriminant}/cabinetry.yaml",
+        workspace=paths.WORKSPACE,
+        cabinetry=paths.CABINETRY_CONFIG,
     output:
-        results="results/fit/{discriminant}/fit.json",
+        results=paths.FIT_RESULT,
         yields=report(
-            "results/fit/{discriminant}/yields.csv",
+            paths.YIELDS,
             caption="../report/yields.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
         prefit=report(
-            "results/fit/{discriminant}/prefit.png",
+            paths.PREFIT_FIGURE,
             caption="../report/prefit.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
         postfit=report(
-            "results/fit/{discriminant}/postfit.png",
+            paths.POSTFIT_FIGURE,
             caption="../report/postfit.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
         pulls=report(
-            "results/fit/{discriminant}/pulls.png",
+            paths.PULLS_FIGURE,
             caption="../report/pulls.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
         correlation=report(
-            "results/fit/{discriminant}/correlation.png",
+            paths.CORRELATION_FIGURE,
             caption="../report/correlation.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
     log:
-        "results/logs/fit/{discriminant}/fit.log",
+        paths.log("fit/{discriminant}/fit"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/fit.tsv"
+        paths.rule_benchmark("fit/{discriminant}/fit")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -103,19 +103,19 @@ rule fit:
 
 rule ranking:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        results="results/fit/{discriminant}/ranking.json",
+        results=paths.RANKING,
         figure=report(
-            "results/fit/{discriminant}/ranking.png",
+            paths.RANKING_FIGURE,
             caption="../report/ranking.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
     log:
-        "results/logs/fit/{discriminant}/ranking.log",
+        paths.log("fit/{discriminant}/ranking"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/ranking.tsv"
+        paths.rule_benchmark("fit/{discriminant}/ranking")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -130,9 +130,9 @@ rule ranking:
 
 rule scan:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        results="results/fit/{discriminant}/scan.json",
+        results=paths.SCAN,
         figures=report(
             scan_figures("{discriminant}"),
             caption="../report/scan.rst",
@@ -140,9 +140,9 @@ rule scan:
             subcategory="{discriminant}",
         ),
     log:
-        "results/logs/fit/{discriminant}/scan.log",
+        paths.log("fit/{discriminant}/scan"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/scan.tsv"
+        paths.rule_benchmark("fit/{discriminant}/scan")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -158,19 +158,19 @@ rule scan:
 
 rule limit:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        results="results/fit/{discriminant}/limit.json",
+        results=paths.LIMIT,
         figure=report(
-            "results/fit/{discriminant}/limit.png",
+            paths.LIMIT_FIGURE,
             caption="../report/limit.rst",
             category="Statistics",
             subcategory="{discriminant}",
         ),
     log:
-        "results/logs/fit/{discriminant}/limit.log",
+        paths.log("fit/{discriminant}/limit"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/limit.tsv"
+        paths.rule_benchmark("fit/{discriminant}/limit")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -185,13 +185,13 @@ rule limit:
 
 rule asimov_closure:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        "results/fit/{discriminant}/closure/asimov.json",
+        paths.ASIMOV_CLOSURE,
     log:
-        "results/logs/fit/{discriminant}/asimov_closure.log",
+        paths.log("fit/{discriminant}/asimov_closure"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/asimov_closure.tsv"
+        paths.rule_benchmark("fit/{discriminant}/asimov_closure")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -206,19 +206,19 @@ rule asimov_closure:
 
 rule toys:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        results="results/fit/{discriminant}/closure/toys.json",
+        results=paths.TOY_CLOSURE,
         figure=report(
-            "results/fit/{discriminant}/closure/toys.png",
+            paths.TOY_CLOSURE_FIGURE,
             caption="../report/toys.rst",
             category="Statistics",
             subcategory="Closure",
         ),
     log:
-        "results/logs/fit/{discriminant}/toys.log",
+        paths.log("fit/{discriminant}/toys"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/toys.tsv"
+        paths.rule_benchmark("fit/{discriminant}/toys")
     conda:
         "../../envs/inference.yaml"
     threads: 2
@@ -233,19 +233,19 @@ rule toys:
 
 rule injection:
     input:
-        "results/fit/{discriminant}/workspace.json",
+        paths.WORKSPACE,
     output:
-        results="results/fit/{discriminant}/closure/injection.json",
+        results=paths.INJECTION_CLOSURE,
         figure=report(
-            "results/fit/{discriminant}/closure/injection.png",
+            paths.INJECTION_CLOSURE_FIGURE,
             caption="../report/injection.rst",
             category="Statistics",
             subcategory="Closure",
         ),
     log:
-        "results/logs/fit/{discriminant}/injection.log",
+        paths.log("fit/{discriminant}/injection"),
     benchmark:
-        "results/benchmarks/rules/fit/{discriminant}/injection.tsv"
+        paths.rule_benchmark("fit/{discriminant}/injection")
     conda:
         "../../envs/inference.yaml"
     threads: 2
@@ -260,25 +260,25 @@ rule injection:
 
 rule compare_discriminants:
     input:
-        fits=expand("results/fit/{d}/fit.json", d=DISCRIMINANTS),
-        limits=expand("results/fit/{d}/limit.json", d=DISCRIMINANTS),
+        fits=expand(paths.FIT_RESULT, discriminant=DISCRIMINANTS),
+        limits=expand(paths.LIMIT, discriminant=DISCRIMINANTS),
     output:
         table=report(
-            "results/fit/comparison.csv",
+            paths.DISCRIMINANT_COMPARISON_TABLE,
             caption="../report/discriminant_comparison.rst",
             category="Statistics",
             subcategory="Comparison",
         ),
         figure=report(
-            "results/fit/comparison.png",
+            paths.DISCRIMINANT_COMPARISON_FIGURE,
             caption="../report/discriminant_comparison.rst",
             category="Statistics",
             subcategory="Comparison",
         ),
     log:
-        "results/logs/fit/compare_discriminants.log",
+        paths.log("fit/compare_discriminants"),
     benchmark:
-        "results/benchmarks/rules/fit/compare_discriminants.tsv"
+        paths.rule_benchmark("fit/compare_discriminants")
     conda:
         "../../envs/inference.yaml"
     threads: 1
@@ -294,20 +294,18 @@ rule compare_discriminants:
 
 rule summary:
     input:
-        comparison="results/fit/comparison.csv",
-        fits=expand("results/fit/{d}/fit.json", d=DISCRIMINANTS),
-        limits=expand("results/fit/{d}/limit.json", d=DISCRIMINANTS),
-        asimov=expand("results/fit/{d}/closure/asimov.json", d=CLOSURE_DISCRIMINANTS),
-        toys=expand("results/fit/{d}/closure/toys.json", d=CLOSURE_DISCRIMINANTS),
-        injection=expand(
-            "results/fit/{d}/closure/injection.json", d=CLOSURE_DISCRIMINANTS
-        ),
+        comparison=paths.DISCRIMINANT_COMPARISON_TABLE,
+        fits=expand(paths.FIT_RESULT, discriminant=DISCRIMINANTS),
+        limits=expand(paths.LIMIT, discriminant=DISCRIMINANTS),
+        asimov=expand(paths.ASIMOV_CLOSURE, discriminant=CLOSURE_DISCRIMINANTS),
+        toys=expand(paths.TOY_CLOSURE, discriminant=CLOSURE_DISCRIMINANTS),
+        injection=expand(paths.INJECTION_CLOSURE, discriminant=CLOSURE_DISCRIMINANTS),
     output:
-        "results/summary.json",
+        paths.SUMMARY,
     log:
-        "results/logs/summary.log",
+        paths.log("summary"),
     benchmark:
-        "results/benchmarks/rules/summary.tsv"
+        paths.rule_benchmark("summary")
     conda:
         "../../envs/inference.yaml"
     threads: 1

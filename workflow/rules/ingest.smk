@@ -6,14 +6,12 @@ rule ingest_simulation:
     input:
         ingest_inputs,
     output:
-        events=expand(
-            "results/events/{{sample}}/{variation}.parquet", variation=MC_VARIATIONS
-        ),
-        cutflow="results/cutflow/{sample}.json",
+        events=expand(paths.EVENTS, variation=MC_VARIATIONS, allow_missing=True),
+        cutflow=paths.CUTFLOW,
     log:
-        "results/logs/ingest/{sample}.log",
+        paths.log("ingest/{sample}"),
     benchmark:
-        "results/benchmarks/rules/ingest/{sample}.tsv"
+        paths.rule_benchmark("ingest/{sample}")
     wildcard_constraints:
         sample=_alternatives(MC_SAMPLES),
     conda:
@@ -34,12 +32,12 @@ rule ingest_data:
     input:
         ingest_inputs,
     output:
-        events=["results/events/{sample}/nominal.parquet"],
-        cutflow="results/cutflow/{sample}.json",
+        events=expand(paths.EVENTS, variation=["nominal"], allow_missing=True),
+        cutflow=paths.CUTFLOW,
     log:
-        "results/logs/ingest/{sample}.log",
+        paths.log("ingest/{sample}"),
     benchmark:
-        "results/benchmarks/rules/ingest/{sample}.tsv"
+        paths.rule_benchmark("ingest/{sample}")
     wildcard_constraints:
         sample=_alternatives(DATA_SAMPLES),
     conda:

@@ -6,12 +6,12 @@ rule training_data:
     input:
         unpack(mc_nominal_feature_files),
     output:
-        table="results/ml/training.parquet",
-        folds="results/ml/folds.json",
+        table=paths.TRAINING_TABLE,
+        folds=paths.TRAINING_FOLDS,
     log:
-        "results/logs/ml/training_data.log",
+        paths.log("ml/training_data"),
     benchmark:
-        "results/benchmarks/rules/ml/training_data.tsv"
+        paths.rule_benchmark("ml/training_data")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -26,13 +26,13 @@ rule training_data:
 
 rule train:
     input:
-        "results/ml/training.parquet",
+        paths.TRAINING_TABLE,
     output:
-        directory("results/models/{model}/fold{fold}"),
+        directory(paths.MODEL_DIR),
     log:
-        "results/logs/ml/train/{model}/fold{fold}.log",
+        paths.log("ml/train/{model}/fold{fold}"),
     benchmark:
-        "results/benchmarks/rules/ml/train/{model}/fold{fold}.tsv"
+        paths.rule_benchmark("ml/train/{model}/fold{fold}")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -52,9 +52,9 @@ rule score:
     output:
         directory(score_dir("{model}")),
     log:
-        "results/logs/ml/score/{model}.log",
+        paths.log("ml/score/{model}"),
     benchmark:
-        "results/benchmarks/rules/ml/score/{model}.tsv"
+        paths.rule_benchmark("ml/score/{model}")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -70,32 +70,32 @@ rule score:
 
 rule evaluate:
     input:
-        table="results/ml/training.parquet",
+        table=paths.TRAINING_TABLE,
         models=fold_model_dirs,
     output:
-        metrics="results/evaluation/{model}/metrics.json",
+        metrics=paths.EVALUATION_METRICS,
         roc=report(
-            "results/evaluation/{model}/roc.png",
+            paths.EVALUATION_ROC,
             caption="../report/roc.rst",
             category="Supervised",
             subcategory="{model}",
         ),
         overtraining=report(
-            "results/evaluation/{model}/overtraining.png",
+            paths.EVALUATION_OVERTRAINING,
             caption="../report/overtraining.rst",
             category="Supervised",
             subcategory="{model}",
         ),
         importance=report(
-            "results/evaluation/{model}/importance.png",
+            paths.EVALUATION_IMPORTANCE,
             caption="../report/importance.rst",
             category="Supervised",
             subcategory="{model}",
         ),
     log:
-        "results/logs/ml/evaluate/{model}.log",
+        paths.log("ml/evaluate/{model}"),
     benchmark:
-        "results/benchmarks/rules/ml/evaluate/{model}.tsv"
+        paths.rule_benchmark("ml/evaluate/{model}")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -110,31 +110,31 @@ rule evaluate:
 
 rule compare_models:
     input:
-        metrics=expand("results/evaluation/{model}/metrics.json", model=MODELS),
-        table="results/ml/training.parquet",
+        metrics=expand(paths.EVALUATION_METRICS, model=MODELS),
+        table=paths.TRAINING_TABLE,
     output:
         table=report(
-            "results/evaluation/comparison.csv",
+            paths.MODEL_COMPARISON_TABLE,
             caption="../report/comparison.rst",
             category="Supervised",
             subcategory="Comparison",
         ),
         figure=report(
-            "results/evaluation/comparison.png",
+            paths.MODEL_COMPARISON_FIGURE,
             caption="../report/comparison.rst",
             category="Supervised",
             subcategory="Comparison",
         ),
         roc=report(
-            "results/evaluation/roc_all.png",
+            paths.MODEL_COMPARISON_ROC,
             caption="../report/roc.rst",
             category="Supervised",
             subcategory="Comparison",
         ),
     log:
-        "results/logs/ml/compare_models.log",
+        paths.log("ml/compare_models"),
     benchmark:
-        "results/benchmarks/rules/ml/compare_models.tsv"
+        paths.rule_benchmark("ml/compare_models")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -151,19 +151,19 @@ rule bjet_regression:
     input:
         unpack(mc_nominal_feature_files),
     output:
-        model0="results/regression/model_half0.ubj",
-        model1="results/regression/model_half1.ubj",
-        summary="results/regression/summary.json",
+        model0=paths.REGRESSION_MODEL.format(half=0),
+        model1=paths.REGRESSION_MODEL.format(half=1),
+        summary=paths.REGRESSION_SUMMARY,
         plot=report(
-            "results/regression/mbb_regression.png",
+            paths.REGRESSION_PLOT,
             caption="../report/regression.rst",
             category="Supervised",
             subcategory="b-jet energy regression",
         ),
     log:
-        "results/logs/ml/bjet_regression.log",
+        paths.log("ml/bjet_regression"),
     benchmark:
-        "results/benchmarks/rules/ml/bjet_regression.tsv"
+        paths.rule_benchmark("ml/bjet_regression")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -178,14 +178,14 @@ rule bjet_regression:
 
 rule regressed_mbb:
     input:
-        features="results/features/{sample}/{variation}.parquet",
+        features=paths.FEATURE_TABLE,
         models=rules.bjet_regression.output[:2],
     output:
-        "results/regression/m_bb/{sample}/{variation}.parquet",
+        paths.REGRESSED_MBB,
     log:
-        "results/logs/ml/regressed_mbb/{sample}/{variation}.log",
+        paths.log("ml/regressed_mbb/{sample}/{variation}"),
     benchmark:
-        "results/benchmarks/rules/ml/regressed_mbb/{sample}/{variation}.tsv"
+        paths.rule_benchmark("ml/regressed_mbb/{sample}/{variation}")
     conda:
         "../../envs/ml.yaml"
     threads: 1

@@ -11,11 +11,11 @@ rule provenance:
     input:
         provenance_inputs,
     output:
-        PROVENANCE,
+        paths.PROVENANCE,
     log:
-        "results/logs/provenance.log",
+        paths.log("provenance"),
     benchmark:
-        "results/benchmarks/rules/provenance.tsv"
+        paths.rule_benchmark("provenance")
     conda:
         "../../envs/operations.yaml"
     threads: 1
@@ -26,7 +26,7 @@ rule provenance:
         settings=provenance_settings,
         patterns=benchmark_patterns,
         constraints=benchmark_constraints,
-        benchmark_dir="results/benchmarks/rules",
+        benchmark_dir=paths.RULE_BENCHMARK_DIR,
         repo=workflow.basedir,
     script:
         "../../scripts/provenance.py"

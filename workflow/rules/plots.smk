@@ -6,15 +6,15 @@ rule control_plots:
         unpack(nominal_feature_files),
     output:
         report(
-            expand("results/plots/control/{feature}.png", feature=FEATURES),
+            expand(paths.CONTROL_PLOT, feature=FEATURES),
             caption="../report/control_plot.rst",
             category="Samples and control plots",
             subcategory="Control plots",
         ),
     log:
-        "results/logs/control_plots.log",
+        paths.log("control_plots"),
     benchmark:
-        "results/benchmarks/rules/control_plots.tsv"
+        paths.rule_benchmark("control_plots")
     conda:
         "../../envs/plotting.yaml"
     threads: 1
@@ -29,18 +29,18 @@ rule control_plots:
 
 rule cutflow_table:
     input:
-        expand("results/cutflow/{sample}.json", sample=SAMPLES),
+        expand(paths.CUTFLOW, sample=SAMPLES),
     output:
         report(
-            "results/cutflow/cutflow.csv",
+            paths.CUTFLOW_TABLE,
             caption="../report/cutflow.rst",
             category="Samples and control plots",
             subcategory="Cutflow",
         ),
     log:
-        "results/logs/cutflow_table.log",
+        paths.log("cutflow_table"),
     benchmark:
-        "results/benchmarks/rules/cutflow_table.tsv"
+        paths.rule_benchmark("cutflow_table")
     conda:
         "../../envs/plotting.yaml"
     threads: 1

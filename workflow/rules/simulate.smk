@@ -3,11 +3,11 @@
 
 rule simulate:
     output:
-        temp("results/simulation/{sample}/{chunk}.root"),
+        temp(paths.SIMULATED_CHUNK),
     log:
-        "results/logs/simulate/{sample}/{chunk}.log",
+        paths.log("simulate/{sample}/{chunk}"),
     benchmark:
-        "results/benchmarks/rules/simulate/{sample}/{chunk}.tsv"
+        paths.rule_benchmark("simulate/{sample}/{chunk}")
     conda:
         "../../envs/simulation.yaml"
     threads: 1

@@ -7,11 +7,11 @@ rule train_autoencoder:
     input:
         unpack(anomaly_training_files),
     output:
-        directory("results/models/autoencoder/fold{fold}"),
+        directory(paths.AUTOENCODER_DIR),
     log:
-        "results/logs/anomaly/train/fold{fold}.log",
+        paths.log("anomaly/train/fold{fold}"),
     benchmark:
-        "results/benchmarks/rules/anomaly/train/fold{fold}.tsv"
+        paths.rule_benchmark("anomaly/train/fold{fold}")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -31,9 +31,9 @@ rule score_autoencoder:
     output:
         directory(score_dir("autoencoder")),
     log:
-        "results/logs/anomaly/score.log",
+        paths.log("anomaly/score"),
     benchmark:
-        "results/benchmarks/rules/anomaly/score.tsv"
+        paths.rule_benchmark("anomaly/score")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -53,29 +53,29 @@ rule evaluate_autoencoder:
         scores=score_dir("autoencoder"),
         models=autoencoder_dirs(),
     output:
-        metrics="results/anomaly/metrics.json",
+        metrics=paths.ANOMALY_METRICS,
         roc=report(
-            "results/anomaly/roc.png",
+            paths.ANOMALY_ROC,
             caption="../report/anomaly_roc.rst",
             category="Unsupervised",
             subcategory="Autoencoder",
         ),
         distributions=report(
-            "results/anomaly/score_distributions.png",
+            paths.ANOMALY_SCORE_DISTRIBUTIONS,
             caption="../report/anomaly_scores.rst",
             category="Unsupervised",
             subcategory="Autoencoder",
         ),
         feature_errors=report(
-            "results/anomaly/feature_errors.png",
+            paths.ANOMALY_FEATURE_ERRORS,
             caption="../report/anomaly_feature_errors.rst",
             category="Unsupervised",
             subcategory="Autoencoder",
         ),
     log:
-        "results/logs/anomaly/evaluate.log",
+        paths.log("anomaly/evaluate"),
     benchmark:
-        "results/benchmarks/rules/anomaly/evaluate.tsv"
+        paths.rule_benchmark("anomaly/evaluate")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -94,29 +94,29 @@ rule blind_search:
         unpack(blind_search_features),
         scores=blind_search_score_dirs,
     output:
-        json="results/anomaly/blind_search.json",
+        json=paths.BLIND_SEARCH,
         table=report(
-            "results/anomaly/blind_search.csv",
+            paths.BLIND_SEARCH_TABLE,
             caption="../report/blind_search.rst",
             category="Unsupervised",
             subcategory="Blind search",
         ),
         significance=report(
-            "results/anomaly/blind_search.png",
+            paths.BLIND_SEARCH_FIGURE,
             caption="../report/blind_search.rst",
             category="Unsupervised",
             subcategory="Blind search",
         ),
         tails=report(
-            "results/anomaly/blind_search_tails.png",
+            paths.BLIND_SEARCH_TAILS,
             caption="../report/blind_search_tails.rst",
             category="Unsupervised",
             subcategory="Blind search",
         ),
     log:
-        "results/logs/anomaly/blind_search.log",
+        paths.log("anomaly/blind_search"),
     benchmark:
-        "results/benchmarks/rules/anomaly/blind_search.tsv"
+        paths.rule_benchmark("anomaly/blind_search")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -134,29 +134,29 @@ rule pca:
     input:
         unpack(simulated_nominal_files),
     output:
-        summary="results/diagnostics/pca/summary.json",
+        summary=paths.PCA_SUMMARY,
         scree=report(
-            "results/diagnostics/pca/scree.png",
+            paths.PCA_SCREE,
             caption="../report/pca.rst",
             category="Unsupervised",
             subcategory="PCA",
         ),
         projections=report(
-            "results/diagnostics/pca/components.png",
+            paths.PCA_COMPONENTS,
             caption="../report/pca.rst",
             category="Unsupervised",
             subcategory="PCA",
         ),
         loadings=report(
-            "results/diagnostics/pca/loadings.png",
+            paths.PCA_LOADINGS,
             caption="../report/pca.rst",
             category="Unsupervised",
             subcategory="PCA",
         ),
     log:
-        "results/logs/diagnostics/pca.log",
+        paths.log("diagnostics/pca"),
     benchmark:
-        "results/benchmarks/rules/diagnostics/pca.tsv"
+        paths.rule_benchmark("diagnostics/pca")
     conda:
         "../../envs/ml.yaml"
     threads: 1
@@ -173,29 +173,29 @@ rule clustering:
     input:
         unpack(simulated_nominal_files),
     output:
-        summary="results/diagnostics/clustering/summary.json",
+        summary=paths.CLUSTERING_SUMMARY,
         kmeans_selection=report(
-            "results/diagnostics/clustering/kmeans_selection.png",
+            paths.CLUSTERING_KMEANS_SELECTION,
             caption="../report/clustering.rst",
             category="Unsupervised",
             subcategory="Clustering",
         ),
         kmeans_composition=report(
-            "results/diagnostics/clustering/kmeans_composition.png",
+            paths.CLUSTERING_KMEANS_COMPOSITION,
             caption="../report/clustering.rst",
             category="Unsupervised",
             subcategory="Clustering",
         ),
         dbscan=report(
-            "results/diagnostics/clustering/dbscan.png",
+            paths.CLUSTERING_DBSCAN,
             caption="../report/clustering.rst",
             category="Unsupervised",
             subcategory="Clustering",
         ),
     log:
-        "results/logs/diagnostics/clustering.log",
+        paths.log("diagnostics/clustering"),
     benchmark:
-        "results/benchmarks/rules/diagnostics/clustering.tsv"
+        paths.rule_benchmark("diagnostics/clustering")
     conda:
         "../../envs/ml.yaml"
     threads: 1

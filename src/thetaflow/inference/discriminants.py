@@ -1,7 +1,7 @@
 """What the fit reads: the discriminants named in config and the samples they are filled from.
 
 A discriminant is either a model score (a model of ``ml.models`` or the ``autoencoder``; its
-values live in ``results/scores/{name}/{sample}/{variation}.parquet``) or one column of the
+values live in the score files, ``core.paths.SCORE_FILE``) or one column of the
 feature tables (``feature: m_bb_gev``) or of the b-jet regression outputs
 (``feature: m_bb_regressed_gev``). Score and regression files hold one row per feature-table
 row, in the same order; the loader checks the event ids agree, so a stale file is caught.
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.samples import Sample
 from thetaflow.ml.folds import ID_COLUMNS
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 #: Score producers besides the supervised models of ``ml.models``: name -> config section.
 UNSUPERVISED_SCORES = {"autoencoder": "anomaly"}
-#: Columns written by the b-jet energy regression (results/regression/m_bb/...).
+#: Columns written by the b-jet energy regression (core.paths.REGRESSED_MBB).
 REGRESSION_COLUMNS = ("m_bb_regressed_gev",)
 #: Range of every score (classifier probabilities, the autoencoder's mapped score).
 SCORE_RANGE = (0.0, 1.0)
@@ -49,21 +50,21 @@ class Discriminant:
     def path(self, sample: str, variation: str) -> str:
         """The file holding this discriminant's values for one sample and variation."""
         if self.source == "score":
-            return f"results/scores/{self.name}/{sample}/{variation}.parquet"
+            return paths.SCORE_FILE.format(model=self.name, sample=sample, variation=variation)
         if self.source == "regression":
-            return f"results/regression/m_bb/{sample}/{variation}.parquet"
+            return paths.REGRESSED_MBB.format(sample=sample, variation=variation)
         return feature_path(sample, variation)
 
 
 def feature_path(sample: str, variation: str) -> str:
     """The feature table of one sample and variation (weights and ids live there)."""
-    return f"results/features/{sample}/{variation}.parquet"
+    return paths.FEATURE_TABLE.format(sample=sample, variation=variation)
 
 
 def scan_figure_name(parameter: str) -> str:
     """File-name-safe form of a parameter name (``staterror_nn[3]`` -> ``staterror_nn_3``),
-    for the scan figures ``results/fit/{discriminant}/scan_{name}.png`` (here, not in
-    :mod:`.beyond`, so that the workflow names its outputs without importing cabinetry)."""
+    for the scan figures ``core.paths.SCAN_FIGURE`` (here, not in :mod:`.beyond`, so that
+    the workflow names its outputs without importing cabinetry)."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", parameter).strip("_")
 
 

@@ -2,7 +2,7 @@
 
 The comparison table orders every discriminant by its expected significance (the Asimov
 expectation at μ = 1, independent of the pseudo-data's fluctuation) and quotes it relative to
-the classic m_bb-only fit; ``results/summary.json`` carries μ̂ with its MINOS errors, the
+the classic m_bb-only fit; the summary (``core.paths.SUMMARY``) carries μ̂ with its MINOS errors, the
 significance and limits of the headline discriminant, the reference, the best discriminant
 and the closure results.
 """
@@ -169,7 +169,7 @@ def write_summary(
     closures: Mapping[str, Sequence[str]],
     output: str,
 ) -> dict:
-    """``results/summary.json``: the headline numbers of the run (see the module docstring)."""
+    """The summary (``core.paths.SUMMARY``): the run's headline numbers (module docstring)."""
     inf = config["inference"]
     table = pd.read_csv(comparison)
     best = table.iloc[0]

@@ -23,6 +23,7 @@ import numpy as np
 import pyhf
 import yaml
 
+from thetaflow.core import paths
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_directory, atomic_path, write_json
 from thetaflow.inference.discriminants import binning_settings
@@ -138,7 +139,7 @@ def cabinetry_config(
         "General": {
             "Measurement": measurement,
             "POI": POI,
-            "InputPath": "results/features/{SamplePath}",
+            "InputPath": paths.FEATURES_DIR + "/{SamplePath}",
             "HistogramFolder": histogram_folder,
         },
         "Regions": [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample
 from thetaflow.ml.models import build_classifier
@@ -24,7 +25,8 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
         if name == "autoencoder":
             raise ConfigError(
                 "config key 'ml.models.autoencoder': the name 'autoencoder' is reserved for the "
-                "anomaly score (config section 'anomaly'; scores in results/scores/autoencoder); "
+                "anomaly score (config section 'anomaly'; scores in "
+                f"{paths.SCORE_DIR.format(model='autoencoder')}); "
                 "rename the model"
             )
         try:

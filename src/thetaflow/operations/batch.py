@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from thetaflow.core import paths
 from thetaflow.core.errors import ThetaflowError
 
 # executors that ship with Snakemake itself
@@ -134,7 +135,10 @@ def check_slurm(timeout: float = 30.0, env: dict[str, str] | None = None) -> Non
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
 _RESOURCE = re.compile(r"\b(mem_mb|runtime|gpu)\s*=\s*([^,\n]+)")
 _THREADS = re.compile(r"^\s+threads:\s*([^\n#]+)", re.M)
-_BENCHMARK = re.compile(r"^\s+benchmark:\s*\n\s+(?:f?\"([^\"]+)\")", re.M)
+# a rule's benchmark: a string, or paths.rule_benchmark("<name>") (thetaflow.core.paths)
+_BENCHMARK = re.compile(
+    r"^\s+benchmark:\s*\n\s+(?:f?\"([^\"]+)\"|paths\.rule_benchmark\(\"([^\"]+)\"\))", re.M
+)
 
 
 def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
@@ -154,7 +158,8 @@ def rule_resources(rule_files: list[Path]) -> dict[str, dict[str, str]]:
                 entry["threads"] = threads.group(1).strip()
             benchmark = _BENCHMARK.search(body)
             if benchmark:
-                entry["benchmark"] = benchmark.group(1)
+                literal, name = benchmark.groups()
+                entry["benchmark"] = literal if literal is not None else paths.rule_benchmark(name)
             found[head.group(1)] = entry
     return found
 

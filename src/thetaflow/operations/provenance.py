@@ -1,10 +1,10 @@
 """Provenance record of a workflow run: what ran, where, with which versions, how fast.
 
 ``collect`` builds the record that the ``provenance`` rule writes to
-``results/provenance.json``: git commit (and whether the tree had local changes), a hash of
+``core.paths.PROVENANCE``: git commit (and whether the tree had local changes), a hash of
 the merged configuration, the versions of the installed packages the project depends on,
 the host, the run's start and end, and per-rule wall time and peak memory summed up from the
-Snakemake benchmark files (``results/benchmarks/rules/...tsv``; one per job, Snakemake's
+Snakemake benchmark files (``core.paths.rule_benchmark``; one per job, Snakemake's
 ``benchmark:`` directive). Start and end come from the benchmark files too (a job's file is
 written when it ends; its ``s`` column is its wall time), so a resumed run keeps the times of
 the jobs the first attempt finished.
