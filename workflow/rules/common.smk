@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 # under --use-conda hold thetaflow's dependencies, not thetaflow itself)
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from thetaflow.operations.batch import put_on_job_pythonpath
+from thetaflow.operations.batch import BatchError, check_slurm, put_on_job_pythonpath
 
 put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
@@ -20,7 +20,14 @@ from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import main_data_sample, pseudo_data_processes
 from thetaflow.core.settings import config_slice
+from thetaflow.inference.discriminants import (
+    closure_discriminants,
+    discriminant,
+    scan_figure_name,
+)
+from thetaflow.inference.histograms import template_inputs
 from thetaflow.ingestion.variations import variation_names
+from thetaflow.unsupervised.autoencoder import training_samples
 
 # the one load path (thetaflow.analysis): schema validation with defaults, the sample list,
 # every stage's checks; config["samples"] becomes the absolute path of the list
@@ -156,6 +163,7 @@ def sample_variations(name):
 
 def simulation_chunks(wildcards):
     """The simulated chunk files of a generated sample."""
+    # uproot (the simulation's writer) is imported only when a DAG with simulated samples is built
     from thetaflow.simulation.production import sample_chunks
 
     spec = SAMPLES[wildcards.sample].spec["generate"]
@@ -289,8 +297,6 @@ ANOMALY_INPUT_FALLBACK = ["features", "ml.inputs"]
 def autoencoder_training_settings(wildcards):
     """The autoencoder of one fold: the anomaly network, its inputs and training set, the
     folds of the ml section, and the specs of the samples it trains on."""
-    from thetaflow.unsupervised.autoencoder import training_samples
-
     return job_settings(
         [
             "anomaly.inputs",
@@ -340,8 +346,6 @@ def diagnostics_settings(wildcards):
 
 def anomaly_training_files(wildcards):
     """Nominal feature tables the autoencoder trains on, keyed by sample."""
-    from thetaflow.unsupervised.autoencoder import training_samples
-
     names = training_samples(config, SAMPLES)
     return {
         name: paths.FEATURE_TABLE.format(sample=name, variation="nominal")
@@ -429,8 +433,6 @@ DISCRIMINANTS = (
 
 
 def _closure_discriminants():
-    from thetaflow.inference.discriminants import closure_discriminants
-
     return closure_discriminants(config) if "inference" in config else []
 
 
@@ -446,8 +448,6 @@ def histogram_settings(wildcards):
     data sample, the specs of the samples whose tables it reads, and what tells the source
     of its scores (the models' names, whether the anomaly and regression sections exist).
     """
-    from thetaflow.inference.histograms import template_inputs
-
     return job_settings(
         [
             "features",
@@ -552,9 +552,6 @@ def summary_settings(wildcards):
 
 def template_files(wildcards):
     """Every feature/score file the fine histograms of one discriminant read."""
-    from thetaflow.inference.discriminants import discriminant
-    from thetaflow.inference.histograms import template_inputs
-
     files = template_inputs(config, SAMPLES, wildcards.discriminant)
     read = [path for per_sample in files.values() for path in per_sample]
     disc = discriminant(config, wildcards.discriminant)
@@ -567,8 +564,6 @@ def template_files(wildcards):
 
 def scan_figures(discriminant):
     """The scan figures of one discriminant, one per scanned parameter."""
-    from thetaflow.inference.discriminants import scan_figure_name
-
     return [
         paths.SCAN_FIGURE.format(
             discriminant=discriminant, parameter=scan_figure_name(p)
@@ -637,8 +632,6 @@ def batch_preflight():
     """Before the first job goes to a batch system: the local workflow profile must not
     be merged over the farm's, and SLURM must answer (one clear message, bounded time).
     """
-    from thetaflow.operations.batch import BatchError, check_slurm
-
     plugin = workflow.executor_plugin
     if plugin is None or plugin.common_settings.local_exec:
         return
