@@ -21,7 +21,7 @@ from _common import add_json_argument, load_config, print_table, save_json
 from thetaflow.core import paths
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models import load_classifier
-from thetaflow.ml.training import TRAINING_RECORD
+from thetaflow.ml.record import TRAINING_RECORD
 
 BATCHES = (1, 16_384)
 

@@ -29,8 +29,8 @@ from thetaflow.ml.metrics import (
     weighted_roc,
 )
 from thetaflow.ml.plots import plot_comparison, plot_importances, plot_overtraining, plot_roc_curves
+from thetaflow.ml.record import TRAIN_SCORES, TrainingRecord
 from thetaflow.ml.scoring import FoldModels, load_fold_models
-from thetaflow.ml.training import TRAIN_SCORES, TrainingRecord
 
 log = logging.getLogger(__name__)
 

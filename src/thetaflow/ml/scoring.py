@@ -29,7 +29,7 @@ from thetaflow.ml.folds import (
 )
 from thetaflow.ml.models import load_classifier
 from thetaflow.ml.models.base import Classifier
-from thetaflow.ml.training import TRAINING_RECORD, TrainingRecord
+from thetaflow.ml.record import TRAINING_RECORD, TrainingRecord
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,11 @@ a sample of its own training events, for the overtraining test).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,81 +32,14 @@ from thetaflow.ml.folds import (
 from thetaflow.ml.models import build_classifier
 from thetaflow.ml.models.base import Classifier
 from thetaflow.ml.models.onnx_export import export_onnx, has_onnx_export, onnx_scores
+from thetaflow.ml.record import TRAIN_SCORES, TRAINING_RECORD, TrainingRecord
 
 log = logging.getLogger(__name__)
 
 TRAIN_SCORE_SAMPLE = 50_000
-TRAINING_RECORD = "training.json"
-TRAIN_SCORES = "train_scores.parquet"
 ONNX_FILE = "model.onnx"
 ONNX_CHECK_EVENTS = 5_000
 ONNX_TOLERANCE = 1e-4
-
-
-@dataclass(frozen=True)
-class TrainingRecord:
-    """The ``training.json`` of one (model, fold) directory, read by attribute.
-
-    Written by :func:`train_fold`, read back by scoring, evaluation and the benchmarks; the
-    file keeps its keys and rendering (indent 2, sorted keys, ``default=float`` for NumPy
-    scalars), and ``onnx_max_abs_difference`` is present only for families exported to ONNX.
-    """
-
-    model: str
-    family: str
-    params: dict[str, Any]
-    inputs: list[str]
-    fold: int
-    folds: int
-    seed: int
-    n_train: int
-    n_valid: int
-    train_ids: str
-    valid_ids: str
-    train_seconds: float
-    iterations: int | None
-    extra: dict[str, Any]
-    onnx_max_abs_difference: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON object written: every field, the ONNX check only when there is one."""
-        out = {
-            "model": self.model,
-            "family": self.family,
-            "params": self.params,
-            "inputs": self.inputs,
-            "fold": self.fold,
-            "folds": self.folds,
-            "seed": self.seed,
-            "n_train": self.n_train,
-            "n_valid": self.n_valid,
-            "train_ids": self.train_ids,
-            "valid_ids": self.valid_ids,
-            "train_seconds": self.train_seconds,
-            "iterations": self.iterations,
-            "extra": self.extra,
-        }
-        if self.onnx_max_abs_difference is not None:
-            out["onnx_max_abs_difference"] = self.onnx_max_abs_difference
-        return out
-
-    def to_json(self) -> str:
-        """The text of ``training.json``."""
-        return json.dumps(self.as_dict(), indent=2, sort_keys=True, default=float) + "\n"
-
-    @classmethod
-    def from_json(cls, data: str | Mapping[str, Any]) -> TrainingRecord:
-        """From the text of ``training.json`` or its decoded object (unknown keys refused)."""
-        record = json.loads(data) if isinstance(data, str) else data
-        try:
-            return cls(**record)
-        except TypeError as err:
-            raise ValueError(f"not a {TRAINING_RECORD} training record ({err})") from err
-
-    @classmethod
-    def read(cls, directory: str | Path) -> TrainingRecord:
-        """The record in a model directory (unchecked: see :func:`read_fold_record`)."""
-        return cls.from_json((Path(directory) / TRAINING_RECORD).read_text())
 
 
 def model_seed(config: Mapping, model: str, fold: int) -> int:

@@ -363,7 +363,7 @@ def test_gpu_benchmark_without_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from thetaflow.benchmarking import gpu
     from thetaflow.ml.models import build_classifier
     from thetaflow.ml.models.base import Dataset
-    from thetaflow.ml.training import TrainingRecord
+    from thetaflow.ml.record import TrainingRecord
 
     monkeypatch.setattr(gpu, "visible_gpus", lambda: [])
     config, table = ml_config(tmp_path)

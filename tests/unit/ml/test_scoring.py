@@ -9,18 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from thetaflow.ml.record import TRAINING_RECORD, TrainingRecord
 from thetaflow.ml.scoring import (
     ScoringError,
     load_fold_classifier,
     load_fold_models,
     score_samples,
 )
-from thetaflow.ml.training import (
-    TRAINING_RECORD,
-    TrainingRecord,
-    prepare_training_data,
-    train_fold,
-)
+from thetaflow.ml.training import prepare_training_data, train_fold
 
 
 @pytest.fixture(scope="module")

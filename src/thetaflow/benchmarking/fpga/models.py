@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.benchmarking.hdl import UnsupportedModelError
-from thetaflow.ml.training import TrainingRecord
+from thetaflow.ml.record import TrainingRecord
 from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
 NORMALIZATION_EPSILON = 1e-7  # keras.config.epsilon(): Normalization divides by max(σ, ε)
