@@ -11,11 +11,12 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-# front page of the HTML report (snakemake --report results/report.html)
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
+
+
+# front page of the HTML report (snakemake --report results/report.html): the run's headline
+# numbers once rule report_front_page has written them, else the description alone
+report: report_front_page_source()
 
 
 wildcard_constraints:

@@ -1,15 +1,23 @@
 """The HTML report: every report() output of every rule is captioned and filed under one of
-the analysis' categories, and `snakemake --report` builds one page from the toy run."""
+the analysis' categories, and `snakemake --report` builds one page from the toy run whose
+front page states the headline numbers."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from conftest import REPO, TOY_CONFIG, run_snakemake
 
 RULES = sorted((REPO / "workflow/rules").glob("*.smk"))
-CATEGORIES = {"Samples and control plots", "Supervised", "Unsupervised", "Benchmarks", "Statistics"}
+CATEGORIES = {
+    "Samples and control plots",
+    "Supervised",
+    "Unsupervised",
+    "Benchmarks",
+    "Statistical inference",
+}
 REPORT_CALL = re.compile(r"report\(\s*(.*?)\n\s*\),", re.S)
 
 
@@ -47,6 +55,12 @@ def test_report_of_the_toy_run_has_every_category(toy_run):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
+    # the front page renders cleanly (docutils writes its warnings into the page) and states
+    # the run's headline numbers (rule report_front_page)
+    assert "System Message" not in html
+    assert "Headline numbers of this run" in html
+    headline = json.loads((toy_run / "results/summary.json").read_text())["headline"]
+    assert f"{headline['discriminant']} (headline)" in html
     used = {args["category"] for _, args in report_calls()}
     for category in used:
         assert category in html, category

@@ -21,9 +21,10 @@ DISCRIMINANTS = [*MODELS, "autoencoder", "m_bb", "m_bb_regressed"]
 CLOSURE = ["nn", "m_bb"]
 FIT_STEPS = ["histograms", "workspace", "fit", "ranking", "scan", "limit"]
 CLOSURE_STEPS = ["asimov_closure", "toys", "injection"]
-# what consumes every closure test: the headline numbers and the provenance record (which
-# hashes the whole config); every fit and limit also feeds the discriminants' comparison
-CLOSURE_CONSUMERS = {("summary", ""), ("provenance", ""), ("all", "")}
+# what consumes every closure test: the headline numbers, the report's front page stating them
+# and the provenance record (which hashes the whole config); every fit and limit also feeds
+# the discriminants' comparison
+CLOSURE_CONSUMERS = {("summary", ""), ("report_front_page", ""), ("provenance", ""), ("all", "")}
 FIT_CONSUMERS = CLOSURE_CONSUMERS | {("compare_discriminants", "")}
 
 _JOB = re.compile(r"^(?:local)?rule (\w+):$")

@@ -30,8 +30,8 @@ PROFILE = ["--profile", str(REPO / "profiles/slurm"), "--workflow-profile", "non
 STATUS_INTERVAL_S = 2
 RUN_TIMEOUT_S = 2700
 # jobs Snakemake runs itself: rule all has no action, provenance is a localrule (it records
-# the host the workflow was started on)
-LOCAL_RULES = {"all", "provenance"}
+# the host the workflow was started on), and so is the report's one-second front page
+LOCAL_RULES = {"all", "provenance", "report_front_page"}
 GPU_RULES = {"benchmark_gpu"}  # rules with resources gpu=1 (sbatch --gpus=1)
 
 

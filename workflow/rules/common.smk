@@ -579,7 +579,8 @@ def scan_figure_map(wildcards):
 
 
 def inference_targets():
-    """Every fit output of every discriminant, the closure checks and the summary."""
+    """Every fit output of every discriminant, the closure checks, the summary and the
+    report's front page that states its numbers."""
     if "inference" not in config:
         return []
     targets = []
@@ -597,10 +598,27 @@ def inference_targets():
                 paths.INJECTION_CLOSURE,
             )
         ]
-    return targets + [paths.DISCRIMINANT_COMPARISON_TABLE, paths.SUMMARY]
+    return targets + [
+        paths.DISCRIMINANT_COMPARISON_TABLE,
+        paths.SUMMARY,
+        paths.REPORT_FRONT_PAGE,
+    ]
 
 
 # ----------------------------------------------------------------- operations (provenance, batch)
+
+# the report's description (workflow/report/); rule report_front_page adds the headline numbers
+REPORT_DESCRIPTION = os.path.join(
+    workflow.basedir, "workflow", "report", "workflow.rst"
+)
+
+
+def report_front_page_source():
+    """The Snakefile's report: front page: this run's (the working directory's) page with
+    the headline numbers once written, else the description alone."""
+    if os.path.exists(paths.REPORT_FRONT_PAGE):
+        return os.path.abspath(paths.REPORT_FRONT_PAGE)
+    return REPORT_DESCRIPTION
 
 
 def provenance_inputs(wildcards):

@@ -58,31 +58,31 @@ rule fit:
         yields=report(
             paths.YIELDS,
             caption="../report/yields.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
         prefit=report(
             paths.PREFIT_FIGURE,
             caption="../report/prefit.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
         postfit=report(
             paths.POSTFIT_FIGURE,
             caption="../report/postfit.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
         pulls=report(
             paths.PULLS_FIGURE,
             caption="../report/pulls.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
         correlation=report(
             paths.CORRELATION_FIGURE,
             caption="../report/correlation.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
     log:
@@ -109,7 +109,7 @@ rule ranking:
         figure=report(
             paths.RANKING_FIGURE,
             caption="../report/ranking.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
     log:
@@ -136,7 +136,7 @@ rule scan:
         figures=report(
             scan_figures("{discriminant}"),
             caption="../report/scan.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
     log:
@@ -164,7 +164,7 @@ rule limit:
         figure=report(
             paths.LIMIT_FIGURE,
             caption="../report/limit.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="{discriminant}",
         ),
     log:
@@ -212,7 +212,7 @@ rule toys:
         figure=report(
             paths.TOY_CLOSURE_FIGURE,
             caption="../report/toys.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="Closure",
         ),
     log:
@@ -239,7 +239,7 @@ rule injection:
         figure=report(
             paths.INJECTION_CLOSURE_FIGURE,
             caption="../report/injection.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="Closure",
         ),
     log:
@@ -266,13 +266,13 @@ rule compare_discriminants:
         table=report(
             paths.DISCRIMINANT_COMPARISON_TABLE,
             caption="../report/discriminant_comparison.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="Comparison",
         ),
         figure=report(
             paths.DISCRIMINANT_COMPARISON_FIGURE,
             caption="../report/discriminant_comparison.rst",
-            category="Statistics",
+            category="Statistical inference",
             subcategory="Comparison",
         ),
     log:

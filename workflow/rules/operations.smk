@@ -5,6 +5,7 @@
 
 localrules:
     provenance,
+    report_front_page,
 
 
 rule provenance:
@@ -30,6 +31,27 @@ rule provenance:
         repo=workflow.basedir,
     script:
         "../../scripts/provenance.py"
+
+
+# the front page of `snakemake --report`: the description and this run's headline numbers
+rule report_front_page:
+    input:
+        description=REPORT_DESCRIPTION,
+        summary=paths.SUMMARY,
+    output:
+        paths.REPORT_FRONT_PAGE,
+    log:
+        paths.log("report_front_page"),
+    benchmark:
+        paths.rule_benchmark("report_front_page")
+    conda:
+        "../../envs/operations.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../../scripts/report_front_page.py"
 
 
 onstart:

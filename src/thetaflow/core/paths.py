@@ -116,6 +116,8 @@ INJECTION_CLOSURE_FIGURE = FIT_DIR + "/closure/injection.png"
 DISCRIMINANT_COMPARISON_TABLE = "results/fit/comparison.csv"
 DISCRIMINANT_COMPARISON_FIGURE = "results/fit/comparison.png"
 SUMMARY = "results/summary.json"
+#: The HTML report's front page: the workflow's description and the headline numbers.
+REPORT_FRONT_PAGE = "results/report/front_page.rst"
 
 # ---------------------------------------------------------------- model benchmarks (GPU, FPGA)
 
