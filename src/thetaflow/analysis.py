@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from thetaflow.benchmarking import checks as benchmark_checks
 from thetaflow.core.config import deep_merge, read_yaml, resolve_path, validate
+from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample, check_samples, load_samples
 from thetaflow.features import checks as feature_checks
 from thetaflow.inference import checks as inference_checks
 from thetaflow.ingestion import checks as ingestion_checks
 from thetaflow.ml import checks as ml_checks
+from thetaflow.plotting import checks as plotting_checks
 from thetaflow.unsupervised import checks as unsupervised_checks
 
 Check = Callable[[Mapping[str, Any], Mapping[str, Sample]], None]
@@ -34,8 +37,11 @@ def stage_checks(config: Mapping[str, Any]) -> list[Check]:
     if "anomaly" in config or "diagnostics" in config:
         checks.append(unsupervised_checks.check)
     checks.append(lambda _config, samples: check_samples(samples))
+    checks.append(plotting_checks.check)
     if "inference" in config:
         checks.append(inference_checks.check)
+    if "benchmarks" in config:
+        checks.append(benchmark_checks.check)
     return checks
 
 
@@ -56,7 +62,10 @@ def prepare(
     written back absolute, so a job run from another directory reads the same list.
     """
     validate(config, "config.schema.yaml", source)
-    config["samples"] = str(resolve_path(config["samples"], search).resolve())
+    path = resolve_path(config["samples"], search)
+    if not path.is_file():
+        raise ConfigError(f"{source}: key 'samples': sample list not found: {config['samples']}")
+    config["samples"] = str(path.resolve())
     samples = load_samples(config)
     check_analysis(config, samples)
     return samples

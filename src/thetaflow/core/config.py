@@ -1,7 +1,8 @@
 """Reading, merging and validating configuration files against the packaged JSON schemas.
 
 The schemas (``thetaflow/core/schemas/*.schema.yaml``, shipped as package data) fix
-structure, types, ranges and defaults, with no unknown keys anywhere. What a schema cannot
+structure, types, ranges and defaults, with no unknown keys anywhere; :func:`validate` also
+refuses every non-finite number (NaN, ±inf), which JSON Schema cannot. What a schema cannot
 express (cross-references, expressions, features) each stage checks in its own ``checks``
 module; :mod:`thetaflow.analysis` runs them all. Every error names the key (as a dotted
 path) and what was expected.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -23,10 +26,14 @@ from jsonschema.protocols import Validator
 
 from thetaflow.core.errors import ConfigError
 
+#: a key's path in a document: map keys and list indices, root first
+KeyPath = tuple[str | int, ...]
 
-def _key_path(error: jsonschema.ValidationError) -> str:
+
+def _key_path(path: Iterable[str | int]) -> str:
+    """A document path as the dotted key a user writes: ``a.b[0].c``."""
     parts: list[str] = []
-    for p in error.absolute_path:
+    for p in path:
         parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
     return "".join(parts) or "(top level)"
 
@@ -58,38 +65,71 @@ def read_schema(schema_name: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+@functools.cache
+def _validator(schema_name: str) -> Validator:
+    """The validator of a packaged schema, built once per process (parse-time checks of
+    many configs, as in the tests, would otherwise re-read the schema every time)."""
+    return _Validator(read_schema(schema_name))
+
+
 def validate(data: Any, schema_name: str, source: str) -> Any:
-    """Validate ``data`` against the packaged schema ``schema_name``, filling defaults.
+    """Validate ``data`` against the packaged schema ``schema_name``, filling defaults, and
+    refuse every non-finite number anywhere in it (free-form blocks such as model
+    parameters included: a NaN luminosity would make every weight NaN).
 
     Raises:
         ConfigError: naming ``source``, the offending key path and the expectation.
     """
-    schema = read_schema(schema_name)
-    errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{source}: key '{_key_path(e)}': {_explain(e)}" for e in errors[:10]]
+    problems = [p for e in _validator(schema_name).iter_errors(data) for p in _explain(e)]
+    problems += [
+        (path, f"a finite number expected, got {value}") for path, value in _non_finite(data)
+    ]
+    if problems:
+        problems.sort(key=lambda p: [str(k) for k in p[0]])
+        lines = [f"{source}: key '{_key_path(path)}': {why}" for path, why in problems[:10]]
         raise ConfigError("invalid configuration\n  " + "\n  ".join(lines))
     return data
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
-    """A short human sentence for a schema violation (unknown keys get a suggestion)."""
+def _non_finite(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, float]]:
+    """(key path, value) of every NaN or infinite float in a YAML document."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _non_finite(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite(value, (*path, i))
+    elif isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+
+
+def _explain(error: jsonschema.ValidationError) -> list[tuple[KeyPath, str]]:
+    """(key path, short human sentence) for a schema violation: one per unknown key (with a
+    suggestion), one per excluded key (``not: {required: [...]}``, the schema's description
+    saying why); a failed ``oneOf``/``anyOf`` explained by its most relevant branch."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - allowed)
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(allowed))}"
+        parent = _key_path(error.absolute_path)
+        out = []
+        for key in sorted(set(error.instance) - allowed, key=str):
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            out.append(
+                (
+                    (*error.absolute_path, str(key)),
+                    f"unknown key{hint}; allowed in '{parent}': {', '.join(sorted(allowed))}",
+                )
+            )
+        return out
+    excluded = error.validator_value if error.validator == "not" else None
+    if isinstance(excluded, dict) and list(excluded) == ["required"]:
+        why = error.schema.get("description", "excluded by another key here")
+        return [
+            ((*error.absolute_path, str(k)), f"not allowed: {why}") for k in excluded["required"]
+        ]
     if error.validator in ("oneOf", "anyOf") and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        return (
-            f"{best.message} (at '{_key_path(error)}{'.' if best.path else ''}"
-            + ".".join(str(p) for p in best.path)
-            + "')"
-        )
-    return error.message
+        return _explain(jsonschema.exceptions.best_match(error.context))
+    return [(tuple(error.absolute_path), error.message)]
 
 
 def deep_merge(base: dict, override: Mapping) -> dict:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample
-from thetaflow.ml.models import build_classifier
+from thetaflow.ml.models import FAMILIES, build_classifier
 from thetaflow.ml.models.base import ModelConfigError
 
 
@@ -29,7 +29,9 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 f"{paths.SCORE_DIR.format(model='autoencoder')}); "
                 "rename the model"
             )
+        # the key at fault: the family if it is unknown, else the parameters
+        key = f"ml.models.{name}.{'params' if spec['family'] in FAMILIES else 'family'}"
         try:
             build_classifier(name, spec["family"], spec["params"], 0, inputs)
         except ModelConfigError as err:
-            raise ConfigError(f"config key 'ml.models.{name}': {err}") from err
+            raise ConfigError(f"config key '{key}': {err}") from err

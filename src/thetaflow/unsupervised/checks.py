@@ -46,14 +46,16 @@ def _check_anomaly(config: Mapping, samples: Mapping[str, Sample]) -> None:
             f"config key 'anomaly.model.error': must be one of {ERRORS}, got {settings.error!r}"
         )
     training = training_source(config)
-    if training["source"] == "sidebands":
-        # absent: the main data sample (depends on the sample list, so no schema default)
+    # checked whenever given, even if unused: a typo must not wait for a change of source;
+    # absent: the main data sample (depends on the sample list, so no schema default)
+    if training["source"] == "sidebands" or "sideband_data" in training:
         data = training.get("sideband_data") or main_data_sample(config, samples)
         if data is None or data not in samples or not samples[data].is_data:
             raise ConfigError(
                 f"config key 'anomaly.training.sideband_data': '{data}' is not a data sample of "
                 "the sample list"
             )
+    if training["source"] == "sidebands":
         feature = training["signal_region"]["feature"]
         if feature not in config["features"]:
             raise ConfigError(

@@ -40,7 +40,8 @@ def test_default_and_ci_configs_are_valid():
     [
         (
             {"analysis": {"lumi_fbb": 3.0}},
-            r"key 'analysis'.*unknown key\(s\) 'lumi_fbb' \(did you mean 'lumi_fb'\?\)",
+            r"key 'analysis.lumi_fbb': unknown key \(did you mean 'lumi_fb'\?\); "
+            r"allowed in 'analysis': lumi_fb, name, sqrt_s_tev",
         ),
         (
             {"analysis": {"lumi_fb": "lots"}},
@@ -53,7 +54,15 @@ def test_default_and_ci_configs_are_valid():
             {"selection": {"cuts": [{"name": "x", "expression": "n_jets > 1"}]}},
             r"key 'selection.cuts\[0\]'",
         ),
-        ({"unknown_section": {}}, r"key '\(top level\)'.*unknown_section"),
+        (
+            {"unknown_section": {}},
+            r"key 'unknown_section': unknown key; allowed in '\(top level\)'",
+        ),
+        ({"analysis": {"lumi_fb": float("nan")}}, r"key 'analysis.lumi_fb': a finite number"),
+        (
+            {"ml": {"models": {"nn": {"params": {"epochs": float("inf")}}}}},
+            r"ml.models.nn.params.epochs",
+        ),
     ],
 )
 def test_schema_errors_name_the_key(overrides, pattern, tmp_path):
@@ -109,7 +118,7 @@ def test_sample_list_errors_name_the_sample(tmp_path):
         "files": ["a.root"],
         "generate": {"model": "zz", "n_events": 5},
     }
-    with pytest.raises(ConfigError, match=r"key 'both'"):
+    with pytest.raises(ConfigError, match=r"key 'both.files': not allowed: .* not both"):
         load_with({}, tmp_path, samples)
     samples = default_samples()
     del samples["zz"]["xsec_pb"]

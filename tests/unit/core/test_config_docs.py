@@ -39,12 +39,16 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 
 def _alternatives(schema: dict, root: dict) -> list[dict]:
-    """The schema and every branch of its oneOf/anyOf/allOf (their keys all count)."""
+    """The schema and every branch of its oneOf/anyOf/allOf and if/then/else (their keys
+    all count)."""
     schema = _resolve(schema, root)
     out = [schema]
     for keyword in ("oneOf", "anyOf", "allOf"):
         for sub in schema.get(keyword, []):
             out += _alternatives(sub, root)
+    for keyword in ("then", "else"):
+        if keyword in schema:
+            out += _alternatives(schema[keyword], root)
     return out
 
 
