@@ -669,26 +669,12 @@ def batch_preflight():
 # ----------------------------------------------------------------- benchmarks (GPU, FPGA)
 
 
-def _benchmark_model_names():
-    """benchmarks.models, each an ml.models entry or "autoencoder" (else a config error)."""
-    if "benchmarks" not in config or "ml" not in config:
-        return []
-    spec = config["benchmarks"]
-    names = spec.get("models", ["nn", "bdt", "autoencoder"])
-    unknown = [n for n in names if n != "autoencoder" and n not in MODELS]
-    if unknown:
-        raise WorkflowError(
-            f"config benchmarks.models: {', '.join(unknown)} not in ml.models "
-            f"({', '.join(MODELS)}) and not 'autoencoder'"
-        )
-    if not 0 <= spec["fold"] < len(FOLDS):
-        raise WorkflowError(
-            f"config benchmarks.fold: {spec['fold']} is not one of the {len(FOLDS)} folds"
-        )
-    return list(names)
-
-
-BENCHMARK_MODELS = _benchmark_model_names()
+# benchmarks.models and benchmarks.fold are checked with the config (thetaflow.benchmarking.checks)
+BENCHMARK_MODELS = (
+    list(config["benchmarks"]["models"])
+    if "benchmarks" in config and "ml" in config
+    else []
+)
 
 
 def _benchmarked_model_keys(names):
