@@ -1,7 +1,9 @@
 """Shared workflow-test fixtures: one real toy run (config/ci.yaml) per test session.
 
 ``toy_run`` is session-scoped so that test_workflow.py (what the run produced), the report
-test and the resume/determinism tests (test_resume.py) share a single run of the toy DAG.
+test and the resume/determinism tests (test_resume.py) share a single run of the toy DAG;
+``toy_report`` builds that run's HTML report once for the report's tests (test_report.py reads
+the page, test_report_browser.py opens it in headless Chromium).
 """
 
 from __future__ import annotations
@@ -55,3 +57,21 @@ def toy_run(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def toy_report(toy_run) -> Path:
+    """``snakemake --report`` of the toy run: its ``results/report.html``, built once."""
+    report = toy_run / "results/report.html"
+    result = run_snakemake(
+        "--report",
+        str(report),
+        "--directory",
+        str(toy_run),
+        "--configfile",
+        str(TOY_CONFIG),
+        cwd=toy_run,
+        timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return report
