@@ -30,8 +30,8 @@ setup() {
         "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
         echo "$want" >"$stamp"
     fi
-    # Debian packages of the FPGA benchmark (g++, GHDL, Yosys, nlohmann-json): installed if
-    # missing and root, else named; THETAFLOW_SKIP_SYSTEM_PACKAGES=1 skips the check
+    # Debian packages of the FPGA benchmark (g++, GHDL, Yosys, nlohmann-json) and of the
+    # report's browser test (chromium, chromium-driver): installed if missing and root, else named; THETAFLOW_SKIP_SYSTEM_PACKAGES=1 skips the check
     bash workflow/install_system_packages.sh
     export PATH="$PWD/$venv/bin:$PATH"
     export MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=2
