@@ -13,6 +13,7 @@ from thetaflow.core.expressions import (
     EMPTY_EXTREMUM_FILL,
     FUNCTIONS,
     MAX_DEPTH,
+    MAX_OPERATIONS,
     MAX_SOURCE_LENGTH,
     Expression,
     ExpressionError,
@@ -260,6 +261,9 @@ def test_event_level_cut_from_jagged_reduction():
         ("abs(x)(y)", ["only the allowed functions can be called"]),
         ("where(x, y)", ["where() takes 3 argument(s), got 2"]),
         ("sqrt(x, y)", ["sqrt() takes 1 argument(s), got 2"]),
+        # columns count the tokenizer's line breaks, not str.splitlines' (\x0c, \x1c...)
+        ("x\x0c+ y.z", ["attribute access", "column 5"]),
+        ("(a + # \x1c\u2028\n b.c)", ["attribute access", "line 2, column 2"]),
     ],
 )
 def test_rejected_constructs_are_named(source, fragments):
@@ -280,6 +284,13 @@ def test_rejected_constructs_are_named(source, fragments):
 )
 def test_deep_nesting_is_rejected(source):
     assert f"nested too deeply (more than {MAX_DEPTH} levels)" in str(rejection(source))
+
+
+def test_operations_are_bounded():
+    assert evaluate("x and " * MAX_OPERATIONS + "x", x=True) == np.True_
+    message = str(rejection("x and " * (MAX_OPERATIONS + 1) + "x"))
+    assert f"too many operations (more than {MAX_OPERATIONS})" in message
+    assert "too many operations" in str(rejection("0 < x" + " < x" * (MAX_OPERATIONS // 2)))
 
 
 def test_moderate_nesting_is_fine():
@@ -331,6 +342,8 @@ def test_runtime_power_guards():
         evaluate("2 ** 2 ** 2 ** 2 ** 2 ** 2")
     with pytest.raises(ExpressionError, match="integer power exceeds the limit"):
         evaluate("((10 ** 64) ** 64) ** 64")
+    with pytest.raises(ExpressionError, match=r"-8 \*\* 0.5 is a complex number"):
+        evaluate("(-8) ** 0.5")
     with pytest.raises(ExpressionError, match="exponent 100 exceeds"):
         evaluate("x ** n", x=np.ones(3), n=100)
     np.testing.assert_allclose(
