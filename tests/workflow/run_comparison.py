@@ -78,14 +78,26 @@ def assert_same_scores(a_root: Path, b_root: Path) -> int:
 
 def assert_same_result_numbers(a_root: Path, b_root: Path) -> int:
     """Every per-item JSON result of run ``a`` (fits, limits, metrics, closure tests:
-    results/<stage>/<item>/*.json, benchmarks aside) that run ``b`` also has, with the same
-    numbers; returns how many files were compared."""
+    results/<stage>/<item>/*.json, benchmarks aside) present in run ``b`` with the same
+    numbers; returns how many files were compared.
+
+    A file missing from ``b`` fails when ``b`` made that kind of file (the same stage and
+    name) for any item: an item that silently lost its result is an error. Only a kind that
+    ``b`` made for no item at all (a run of fewer targets, e.g. without rankings) is left out.
+    """
     compared = 0
+    missing = []
     for path in sorted(a_root.glob("results/*/*/*.json")):
-        other = b_root / path.relative_to(a_root)
-        if other.exists() and "benchmarks" not in path.relative_to(a_root).parts:
+        rel = path.relative_to(a_root)
+        if "benchmarks" in rel.parts:
+            continue
+        other = b_root / rel
+        if other.exists():
             assert_same_numbers(path, other)
             compared += 1
+        elif list(b_root.glob(f"results/{rel.parts[1]}/*/{rel.name}")):
+            missing.append(str(rel))
+    assert not missing, f"{b_root} lacks results that {a_root} has: {missing}"
     return compared
 
 

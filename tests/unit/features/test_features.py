@@ -253,16 +253,36 @@ def test_every_registered_feature_is_checked_here():
         assert n > 0 and hi > lo and feature.label
 
 
-def test_textbook_values():
-    """Closed forms: back-to-back massless jets of p_T 50 at η = 0 have m = 2·50 = 100 GeV."""
-    exp = expected_features(EVENTS[0], HIGGS_JETS[0])
-    assert exp["m_bb_gev"] == pytest.approx(100.0, rel=1e-6)
-    assert exp["pt_bb_gev"] == pytest.approx(0.0, abs=1e-5)
-    assert exp["dr_bb"] == pytest.approx(math.pi, rel=1e-6)
-    # leptons at η = 0, Δφ = π/2: m² = m1² + m2² + 2(E1E2 - p1·p2) with p1·p2 = 0
+def test_textbook_values(events):
+    """Closed forms, on the library's features of event 0 (and the hand helper agrees):
+    back-to-back massless jets of p_T 50 at η = 0 have m = 2·50 = 100 GeV, p_T^bb = 0 and
+    ΔR = π; leptons at η = 0 and Δφ = π/2 have p·p = 0."""
+    got = {
+        name: float(values[0]) for name, values in compute_features(events, list(FEATURES)).items()
+    }
+    helper = expected_features(EVENTS[0], HIGGS_JETS[0])
     e1, e2 = math.hypot(60.0, M_MU), math.hypot(40.0, M_MU)
-    assert exp["m_ll_gev"] == pytest.approx(math.sqrt(2 * M_MU**2 + 2 * e1 * e2), rel=1e-6)
-    assert exp["pt_ll_gev"] == pytest.approx(math.hypot(60.0, 40.0), rel=1e-6)
+    closed = {
+        "m_bb_gev": (100.0, 1e-6, 0.0),
+        "pt_bb_gev": (0.0, 0.0, 1e-4),
+        "dr_bb": (math.pi, 1e-6, 0.0),
+        "deta_bb": (0.0, 0.0, 1e-7),
+        # m² = m1² + m2² + 2(E1E2 - p1·p2) with p1·p2 = 0
+        "m_ll_gev": (math.sqrt(2 * M_MU**2 + 2 * e1 * e2), 1e-6, 0.0),
+        "pt_ll_gev": (math.hypot(60.0, 40.0), 1e-6, 0.0),
+        "dr_ll": (math.pi / 2, 1e-6, 0.0),
+        "pt_balance": (0.0, 0.0, 1e-5),
+        "ht_gev": (100.0, 1e-7, 0.0),
+        "met_gev": (25.0, 1e-7, 0.0),
+        "n_jets": (2.0, 0.0, 0.0),
+    }
+    for name, (value, rel, abs_) in closed.items():
+        assert got[name] == pytest.approx(value, rel=max(rel, RTOL), abs=abs_), name
+        assert helper[name] == pytest.approx(value, rel=max(rel, RTOL), abs=abs_), name
+    # m_llbb: Z (p_T (60, 40)) + a Higgs at rest of mass 100: m² = (E_Z + 100)² - |p_Z|²
+    e_z = e1 + e2
+    p_z2 = 60.0**2 + 40.0**2
+    assert got["m_llbb_gev"] == pytest.approx(math.sqrt((e_z + 100.0) ** 2 - p_z2), rel=RTOL)
 
 
 @pytest.mark.parametrize("i", range(len(EVENTS)))

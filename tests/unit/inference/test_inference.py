@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyhf
 import pytest
+from scipy import stats
 
 from thetaflow.analysis import check_analysis
 from thetaflow.core.errors import ConfigError
@@ -197,6 +198,43 @@ def test_equal_signal_bins_meet_the_background_constraints():
     assert len(sig) == 8 and sig.std() / sig.mean() < 0.25
 
 
+@pytest.mark.parametrize("strategy", ["equal_signal", "uniform"])
+def test_binning_never_depends_on_the_data(config, tmp_path, strategy):
+    """The model's bin edges come from the simulation only: other data (ten times as many
+    events, or all in one bin) give identical edges and MC yields; only the data differ."""
+    config = synthetic_config(config)
+    config["inference"]["binning"]["strategy"] = strategy
+    nominal = synthetic_templates()
+    n = len(nominal.edges) - 1
+    others = {
+        "nominal": nominal.data.values(),
+        "ten_times": 10.0 * nominal.data.values(),
+        "one_bin": np.r_[np.zeros(n - 1), 5000.0],
+    }
+    binnings = {}
+    for name, counts in others.items():
+        templates = TemplateSet(
+            nominal.discriminant,
+            nominal.label,
+            nominal.data_sample,
+            counts_histogram(nominal.edges, counts),
+            nominal.processes,
+        )
+        assert choose_bins(templates, config["inference"]["binning"]) == choose_bins(
+            nominal, config["inference"]["binning"]
+        )
+        folder = tmp_path / name
+        folder.mkdir()
+        binnings[name] = read_json(write_workspace(config, folder, templates)["binning"])
+    reference = binnings["nominal"]
+    assert 2 < len(reference["edges"]) <= 7
+    for name, binning in binnings.items():
+        assert binning["edges"] == reference["edges"], name
+        assert binning["yields"] == reference["yields"], name
+    assert binnings["ten_times"]["data"] == pytest.approx(10 * np.array(reference["data"]))
+    assert binnings["one_bin"]["data"][:-1] == [0.0] * (len(reference["edges"]) - 2)
+
+
 def test_template_set_round_trips_through_json(tmp_path):
     fine = synthetic_templates()
     fine.save(str(tmp_path / "h.json"))
@@ -331,8 +369,24 @@ def test_toys_give_unit_pulls_and_are_reproducible(workspace, tmp_path):
         {"results": str(tmp_path / "t.json"), "figure": str(tmp_path / "t.png")},
     )
     row = summary.toys[0]
-    assert row.convergence_rate >= 0.9
-    assert abs(row.pull.mean) < 0.5 and 0.6 < row.pull.width < 1.4
+    assert row.mu_injected == 1.0 and row.toys == 30 and row.convergence_rate >= 0.9
+    # the summary is the statistics of its own pulls (width: sample standard deviation)
+    pulls = np.array(row.pulls)
+    assert len(pulls) == row.converged
+    assert row.pull.mean == pytest.approx(pulls.mean())
+    assert row.pull.width == pytest.approx(pulls.std(ddof=1))
+    assert row.pull.mean_error == pytest.approx(pulls.std(ddof=1) / np.sqrt(len(pulls)))
+    assert row.pull.width_error == pytest.approx(pulls.std(ddof=1) / np.sqrt(2 * (len(pulls) - 1)))
+    # unbiased, unit-width pulls and an unbiased μ̂, each within 3 of its own standard errors
+    # (30 toys: mean error ≈ 0.18, width error ≈ 0.13); a pull taken at another μ₀ or not
+    # divided by σ̂ (here ≈ 0.36) fails
+    assert abs(row.pull.mean) < 3 * row.pull.mean_error
+    assert abs(row.pull.width - 1) < 3 * row.pull.width_error
+    assert abs(row.hesse_pull.mean) < 3 * row.hesse_pull.mean_error
+    assert abs(row.hesse_pull.width - 1) < 3 * row.hesse_pull.width_error
+    assert abs(row.mu_hat_mean - 1.0) < 3 * row.mu_hat_mean_error
+    # coverage of |pull| < 1: 68.3 % within 3 binomial standard errors
+    assert abs(row.fraction_within_1sigma - 0.683) < 3 * np.sqrt(0.683 * 0.317 / len(pulls))
     written = read_json(str(tmp_path / "t.json"))
     assert written == summary.to_json()
     assert written["toys"][0]["pull_mean"] == row.pull.mean
@@ -367,8 +421,30 @@ def test_significance_and_limit_are_consistent(workspace, tmp_path):
     )
     exp = result.limit.expected
     assert exp["-2sigma"] < exp["-1sigma"] < exp["median"] < exp["+1sigma"] < exp["+2sigma"]
-    assert result.significance.expected > 1
     assert read_json(str(tmp_path / "l.json")) == result.to_json()
+    # the observed limit is where pyhf's observed CLs crosses 0.05, the median expected limit
+    # where its median expected CLs does
+    model, data = load_model(outputs["workspace"])
+    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    bounds[model.config.poi_index] = (0.0, 50.0)
+
+    def cls(mu: float) -> tuple[float, list[float]]:
+        observed, expected = pyhf.infer.hypotest(
+            mu, data, model, par_bounds=bounds, test_stat="qtilde", return_expected_set=True
+        )
+        return float(observed), [float(e) for e in expected]
+
+    assert cls(result.limit.observed)[0] == pytest.approx(0.05, rel=0.02)
+    assert cls(exp["median"])[1][2] == pytest.approx(0.05, rel=0.02)
+    # the pseudo-data hold a μ = 1 signal: the observed limit lies above the best fit and
+    # above the background-only expectation; both significances are evidence-level
+    fit = checked_fit(model, data, "nn", par_bounds=par_bounds(model, (-10, 10)))
+    mu_hat = float(fit.bestfit[model.config.poi_index])
+    assert result.limit.observed > mu_hat > exp["median"]
+    sig = result.significance
+    assert sig.expected > 2 and sig.observed > 2 and abs(sig.observed - sig.expected) < 3
+    assert sig.observed_p_value == pytest.approx(stats.norm.sf(sig.observed), rel=1e-6)
+    assert sig.expected_p_value == pytest.approx(stats.norm.sf(sig.expected), rel=1e-6)
 
 
 def test_shared_fits_calculator_equals_pyhf_hypotest(workspace):
@@ -415,6 +491,35 @@ def test_unknown_scan_parameter_is_named(workspace, tmp_path):
     assert [r.parameter for r in result] == ["mu", "jes"]
     written = read_json(str(tmp_path / "s.json"))["scans"]
     assert written == [r.to_json() for r in result]
+    # each scan is centred on the best fit of its parameter with its uncertainty ...
+    model, data = load_model(outputs["workspace"])
+    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    fit = checked_fit(model, data, "nn", par_bounds=bounds)
+    mu, jes = result
+    for scan in result:
+        i = model.config.par_names.index(scan.parameter)
+        assert scan.bestfit == pytest.approx(fit.bestfit[i], abs=2e-3)
+        assert scan.uncertainty == pytest.approx(fit.uncertainty[i], rel=0.02)
+        assert len(scan.values) == 5 and np.allclose(np.diff(np.diff(scan.values)), 0)
+        delta = np.array(scan.delta_twice_nll)
+        assert delta.min() > -1e-6
+        # ... its minimum at the grid point nearest the best fit
+        assert np.argmin(delta) == np.argmin(np.abs(np.array(scan.values) - scan.bestfit))
+        left, right = scan.interval_68
+        assert left < scan.bestfit < right
+    # μ over the configured range [-0.5, 2.5], cut where a bin's expectation turns negative
+    assert mu.values[-1] == pytest.approx(2.5) and -0.5 < mu.values[0] < 0
+    # a nuisance over ±3σ of its fit, where Δ(−2 ln L) is several units
+    assert jes.values[0] == pytest.approx(jes.bestfit - 3 * jes.uncertainty, rel=1e-3)
+    assert jes.values[-1] == pytest.approx(jes.bestfit + 3 * jes.uncertainty, rel=1e-3)
+    assert min(jes.delta_twice_nll[0], jes.delta_twice_nll[-1]) > 4
+    # Δ(−2 ln L) at a scan point is the profile likelihood ratio of two independent fits
+    k = 3
+    _, fixed = pyhf.infer.mle.fixed_poi_fit(
+        mu.values[k], data, model, par_bounds=bounds, return_fitted_val=True
+    )
+    _, free = pyhf.infer.mle.fit(data, model, par_bounds=bounds, return_fitted_val=True)
+    assert mu.delta_twice_nll[k] == pytest.approx(float(fixed - free), rel=1e-3, abs=1e-3)
 
 
 # -- configuration and inputs --------------------------------------------------------------------
@@ -503,7 +608,17 @@ def test_injection_scan_recovers_the_injected_signal_strengths(workspace, tmp_pa
     )
     assert [p.mu_injected for p in result.points] == [0.0, 2.0]
     assert all(p.converged == 8 for p in result.points)
-    assert 0.3 < result.slope < 1.7
+    # each mean μ̂ is the injected μ within 3 of its standard errors (σ(μ̂)/√8)
+    low, high = result.points
+    for point in result.points:
+        assert point.mu_hat_mean_error == pytest.approx(point.mu_hat_std / np.sqrt(8))
+        assert abs(point.mu_hat_mean - point.mu_injected) < 3 * point.mu_hat_mean_error
+    # two points: the weighted line passes through both; slope 1 and offset 0 within 3σ
+    assert result.slope == pytest.approx((high.mu_hat_mean - low.mu_hat_mean) / 2.0)
+    assert result.offset == pytest.approx(low.mu_hat_mean)
+    slope_error = np.hypot(low.mu_hat_mean_error, high.mu_hat_mean_error) / 2.0
+    assert abs(result.slope - 1.0) < 3 * slope_error
+    assert abs(result.offset) < 3 * low.mu_hat_mean_error
     assert read_json(str(tmp_path / "i.json")) == result.to_json()
 
 

@@ -361,27 +361,107 @@ def assert_png(path) -> None:
     assert not list(path.parent.glob(".*tmp*"))  # atomic write left no temporary file
 
 
-def test_plot_roc_curves(tmp_path):
+@pytest.fixture()
+def figures(monkeypatch) -> list:
+    """Every figure the plotting functions save, kept for inspection after the PNG is written."""
+    import thetaflow.ml.plots as plots
+
+    saved = []
+    original = plots.save_figure
+
+    def keep(fig, output):
+        saved.append(fig)
+        original(fig, output)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return saved
+
+
+def unit_density(scores, weights, edges) -> np.ndarray:
+    counts, _ = np.histogram(scores, bins=edges, weights=weights)
+    return counts / (counts.sum() * np.diff(edges)[0])
+
+
+def test_plot_roc_curves(tmp_path, figures):
     train, test = scored_samples(4)
     rocs = {"bdt": weighted_roc(*test), "perfect": weighted_roc([1, 1, 0, 0], [1, 1, 0, 0])}
+    reference = weighted_roc(test.scores**2, test.labels)
     out = tmp_path / "roc.png"
-    plot_roc_curves(rocs, str(out), reference=weighted_roc(test.scores**2, test.labels))
+    plot_roc_curves(rocs, str(out), reference=reference)
     assert_png(out)
+    (ax,) = figures[0].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    # one curve per model and the reference, each labelled with its own AUC and drawn as
+    # (signal efficiency, background efficiency) at the points of non-zero background efficiency
+    curves = {**rocs, "best single feature": reference}
+    for name, roc in curves.items():
+        line = lines[f"{name} (AUC = {auc(roc):.3f})"]
+        keep = roc.background_efficiency > 0
+        np.testing.assert_array_equal(line.get_xdata(), roc.signal_efficiency[keep])
+        np.testing.assert_array_equal(line.get_ydata(), roc.background_efficiency[keep])
+    assert lines[f"bdt (AUC = {auc(rocs['bdt']):.3f})"].get_linestyle() == "-"
+    ref = lines[f"best single feature (AUC = {auc(reference):.3f})"]
+    assert ref.get_linestyle() == "--" and ref.get_color() == "grey"
+    assert 0.7 < auc(rocs["bdt"]) < 0.8 and auc(rocs["perfect"]) == 1.0
+    random = lines["random"]
+    np.testing.assert_allclose(random.get_xdata(), random.get_ydata())
+    # the working points are marked as horizontal lines at 1 % and 10 %
+    marks = sorted(
+        line.get_ydata()[0] for line in ax.get_lines() if line.get_label().startswith("_")
+    )
+    assert marks == [0.01, 0.1]
+    assert ax.get_yscale() == "log" and ax.get_xlim() == (0.0, 1.0)
+    assert "Signal efficiency" in ax.get_xlabel() and "Background efficiency" in ax.get_ylabel()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:3] == [f"{n} (AUC = {auc(r):.3f})" for n, r in curves.items()]
     out2 = tmp_path / "sub" / "roc.png"
     plot_roc_curves(rocs, str(out2), None)
     assert_png(out2)
+    labels = [line.get_label() for line in figures[1].axes[0].get_lines()]
+    assert not any(label.startswith("best single feature") for label in labels)
 
 
-def test_plot_overtraining(tmp_path):
+def test_plot_overtraining(tmp_path, figures):
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.patches import StepPatch
+
     train, test = scored_samples(4)
     ks_s = weighted_ks(*train.of_class(1), *test.of_class(1))
     ks_b = weighted_ks(*train.of_class(0), *test.of_class(0))
     out = tmp_path / "overtraining.png"
-    plot_overtraining(train, test, ks_s, ks_b, str(out), model="bdt")
+    plot_overtraining(train, test, ks_s, ks_b, str(out), model="bdt", bins=20)
     assert_png(out)
+    (ax,) = figures[0].axes
+    scores = np.concatenate([train.scores, test.scores])
+    edges = np.linspace(scores.min(), scores.max(), 21)
+    # test histograms: unit-area densities of the test scores of each class, signal first
+    stairs = [p for p in ax.patches if isinstance(p, StepPatch)]
+    labelled = [p for p in stairs if p.get_label() and not p.get_label().startswith("_")]
+    assert [p.get_label() for p in labelled] == ["Signal (test)", "Background (test)"]
+    for patch, label in zip(labelled, (1, 0), strict=True):
+        values, drawn_edges, _ = patch.get_data()
+        np.testing.assert_allclose(drawn_edges, edges)
+        np.testing.assert_allclose(values, unit_density(*test.of_class(label), edges))
+        assert np.sum(values * np.diff(edges)) == pytest.approx(1.0)
+    # train points: the densities of the train scores at the bin centres, with the KS p-values
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert [c.get_label() for c in bars] == [
+        f"Signal (train), KS p = {ks_s.pvalue:.3f}",
+        f"Background (train), KS p = {ks_b.pvalue:.3f}",
+    ]
+    for container, label in zip(bars, (1, 0), strict=True):
+        x, y = container.lines[0].get_data()
+        np.testing.assert_allclose(x, 0.5 * (edges[1:] + edges[:-1]))
+        np.testing.assert_allclose(y, unit_density(*train.of_class(label), edges))
+    # the classes differ: signal test density sits at higher scores than background's
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    sig, bkg = (p.get_data()[0] for p in labelled)
+    assert np.average(centres, weights=sig) > np.average(centres, weights=bkg) + 0.1
+    assert ax.get_legend().get_title().get_text() == "bdt"
+    assert ax.get_xlabel() == "Classifier score"
 
 
-def test_plot_importances(tmp_path):
+def test_plot_importances(tmp_path, figures):
     out = tmp_path / "importance.png"
     plot_importances(
         {"m_bb": 0.2, "pt_l": 0.01, "dr_bb": -0.002},
@@ -390,13 +470,41 @@ def test_plot_importances(tmp_path):
         errors={"m_bb": 0.01, "pt_l": 0.002, "dr_bb": 0.001},
     )
     assert_png(out)
+    (ax,) = figures[0].axes
+    # bars bottom-up in increasing importance: the most important feature on top
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == pytest.approx([-0.002, 0.01, 0.2])
+    assert [bar.get_y() + bar.get_height() / 2 for bar in ax.patches] == pytest.approx([0, 1, 2])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dr_bb", "pt_l", "m_bb"]
+    from matplotlib.container import ErrorbarContainer
+
+    (container,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    (errorbar,) = container.lines[2]
+    segments = errorbar.get_segments()
+    half_widths = [(seg[1][0] - seg[0][0]) / 2 for seg in segments]
+    assert half_widths == pytest.approx([0.001, 0.002, 0.01])
+    assert figures[0]._suptitle.get_text() == "bdt"
+    assert ax.get_xlabel() == "AUC drop when permuted"
 
 
-def test_plot_comparison(tmp_path):
+def test_plot_comparison(tmp_path, figures):
     table = metrics_table([metrics("a", 0.80), metrics("b", 0.90)])
     out = tmp_path / "comparison.png"
     plot_comparison(table, str(out), best_single_feature_auc=0.75, best_single_feature="m_bb")
     assert_png(out)
+    (ax,) = figures[0].axes
+    # three groups of bars (AUC, ε_S at 1 %, ε_S at 10 %), one bar per model in table order
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "a"]
+    heights = [bar.get_height() for container in ax.containers for bar in container]
+    assert heights == pytest.approx([0.90, 0.80, 0.1, 0.1, 0.4, 0.4])
+    assert [c.get_label() for c in ax.containers][0] == "AUC"
+    # each bar is labelled with its value
+    texts = sorted(t.get_text() for t in ax.texts if t.get_text()[:1].isdigit())
+    assert texts == sorted(["0.900", "0.800", "0.100", "0.100", "0.400", "0.400"])
+    (baseline,) = [line for line in ax.get_lines() if line.get_label().startswith("AUC of m_bb")]
+    assert baseline.get_label() == "AUC of m_bb (0.750)"
+    assert list(baseline.get_ydata()) == [0.75, 0.75]
     out2 = tmp_path / "comparison_plain.png"
     plot_comparison(table, str(out2))
     assert_png(out2)
+    assert not [line for line in figures[1].axes[0].get_lines() if "AUC of" in line.get_label()]

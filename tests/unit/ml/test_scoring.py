@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from thetaflow.core.errors import CorruptResultError
+from thetaflow.ml.folds import assign_folds, event_ids, ids_checksum, validation_flags
 from thetaflow.ml.record import TRAINING_RECORD, TrainingRecord
 from thetaflow.ml.scoring import (
     ScoringError,
@@ -67,6 +69,30 @@ def test_out_of_fold_scores_separate_the_classes(trained):
     bkg = pd.read_parquet(outputs[files["bkg"]])
     assert sig["score"].mean() > bkg["score"].mean() + 0.2
     assert set(sig["fold"]) == {0, 1}
+    # each event is scored by the model of its own fold, and by no other: the fold is the
+    # hash of its ids, the score is exactly that fold's model's prediction of its features
+    models = [load_fold_classifier(config, "lr", dirs[k], k, 2) for k in range(2)]
+    for name, path in files.items():
+        features = pd.read_parquet(path)
+        scores = pd.read_parquet(outputs[path])
+        assert (scores["event"].to_numpy() == features["event"].to_numpy()).all()
+        folds = assign_folds(*event_ids(features), config["ml"]["seed"], 2)
+        assert (scores["fold"].to_numpy() == folds).all(), name
+        X = features[["x"]].to_numpy(np.float32)
+        for k in range(2):
+            sel = folds == k
+            assert sel.sum() > 100
+            np.testing.assert_allclose(scores["score"][sel], models[k].predict(X[sel]), rtol=1e-6)
+            # the two fold models differ, so a swap of the models would fail the line above
+            assert np.abs(models[1 - k].predict(X[sel]) - scores["score"][sel]).max() > 1e-4
+    # and the fold-k model never saw a fold-k event: its recorded training set is the other fold
+    table = pd.read_parquet(tmp / "training.parquet")
+    ids = event_ids(table)
+    folds = assign_folds(*ids, config["ml"]["seed"], 2)
+    valid = validation_flags(*ids, config["ml"]["seed"], config["ml"]["validation_fraction"])
+    for k in range(2):
+        record = TrainingRecord.read(dirs[k])
+        assert record.train_ids == ids_checksum(table, (folds != k) & ~valid)
 
 
 def test_missing_or_corrupt_model_is_named(trained, tmp_path):
@@ -79,7 +105,7 @@ def test_missing_or_corrupt_model_is_named(trained, tmp_path):
     broken.mkdir()
     (broken / TRAINING_RECORD).write_text((Path(dirs[1]) / TRAINING_RECORD).read_text())
     (broken / "model.skops").write_bytes(b"not a model")
-    with pytest.raises(ScoringError, match=r"model 'lr' fold 1: cannot load the model in .*broken"):
+    with pytest.raises(CorruptResultError, match=r"broken/model.skops is corrupt or unreadable"):
         load_fold_models(config, "lr", [dirs[0], str(broken)])
     swapped = [dirs[1], dirs[0]]
     with pytest.raises(ScoringError, match=r"was trained for fold 1 of 2"):

@@ -91,6 +91,64 @@ def test_unreachable_slurm_fails_fast_with_a_clear_message(tmp_path):
     assert time.monotonic() - begin < 25
 
 
+def fake_slurm(bin_dir: Path, **programs: str) -> dict[str, str]:
+    """Fake SLURM client programs (shell bodies) in ``bin_dir``, the only directory on PATH;
+    each records its arguments in ``<name>.args``."""
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in programs.items():
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" > "{bin_dir}/{name}.args"\n{body}\n')
+        script.chmod(0o755)
+    return {"PATH": str(bin_dir), "SLURM_CONF": "/site/slurm.conf"}
+
+
+def test_slurm_check_with_fake_client_programs(tmp_path):
+    """The check's logic on fake ``sinfo``/``sacctmgr``: each missing, failing, hanging or
+    answering program gives its own outcome, whether or not SLURM is installed here."""
+    ok = "echo debug; exit 0"
+    # a controller and accounting daemon that answer: no error, each probe run as documented
+    env = fake_slurm(tmp_path / "ok", sinfo=ok, sacctmgr="echo dead; exit 0")
+    assert check_slurm(timeout=5, env=env) is None
+    assert (tmp_path / "ok/sinfo.args").read_text().split() == ["-h", "-o", "%P"]
+    assert (tmp_path / "ok/sacctmgr.args").read_text().split() == ["-n", "list", "cluster"]
+    # no client programs at all
+    env = fake_slurm(tmp_path / "none")
+    with pytest.raises(BatchError, match=r"`sinfo` is not installed on this host"):
+        check_slurm(timeout=5, env=env)
+    # the controller refuses: its last message line and the config file are named
+    env = fake_slurm(
+        tmp_path / "down",
+        sinfo="echo 'sinfo: debug' >&2; "
+        "echo 'sinfo: error: Unable to contact slurm controller' >&2; exit 1",
+        sacctmgr=ok,
+    )
+    with pytest.raises(
+        BatchError,
+        match=r"`sinfo -h -o %P` failed for the SLURM controller \(slurmctld\) "
+        r"\(SLURM_CONF=/site/slurm.conf\): sinfo: error: Unable to contact slurm controller$",
+    ):
+        check_slurm(timeout=5, env=env)
+    assert not (tmp_path / "down/sacctmgr.args").exists()  # stops at the first failure
+    # the controller answers, accounting is not installed
+    env = fake_slurm(tmp_path / "noacct", sinfo=ok)
+    with pytest.raises(BatchError, match=r"`sacctmgr` is not installed"):
+        check_slurm(timeout=5, env=env)
+    # accounting hangs: the check gives up after its timeout instead of waiting
+    env = fake_slurm(tmp_path / "hang", sinfo=ok, sacctmgr=f"exec {shutil.which('sleep')} 30")
+    begin = time.monotonic()
+    with pytest.raises(
+        BatchError,
+        match=r"SLURM accounting \(slurmdbd\) did not answer `sacctmgr -n list cluster` "
+        r"within 1 s \(SLURM_CONF=/site/slurm.conf\)",
+    ):
+        check_slurm(timeout=1, env=env)
+    assert time.monotonic() - begin < 10
+    # a failing program without any message still fails, naming its exit status
+    env = fake_slurm(tmp_path / "silent", sinfo="exit 3")
+    with pytest.raises(BatchError, match=r"\(SLURM_CONF=/site/slurm.conf\): 3$"):
+        check_slurm(timeout=5, env=env)
+
+
 def test_every_rule_declares_threads_memory_and_runtime():
     resources = rule_resources(RULE_FILES)
     assert len(resources) > 10

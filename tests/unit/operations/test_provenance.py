@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,24 +75,72 @@ def test_read_benchmark_rejects_an_empty_file(tmp_path):
         read_benchmark(path)
 
 
-def test_collect_records_git_versions_host_and_rules(tmp_path):
-    bench(tmp_path / "results/benchmarks/rules/fit.tsv", 3.0, 200.0, 1_700_000_000.0)
-    record = collect(
-        config={"seeds": {"simulation": 1}},
-        repo=REPO,
-        benchmark_dir=Path("results/benchmarks/rules"),
-        patterns={"fit": "results/benchmarks/rules/fit.tsv"},
-        workdir=tmp_path,
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+00:00",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
     )
-    assert record["git"]["commit"] is None or len(record["git"]["commit"]) == 40
+    return done.stdout.strip()
+
+
+@pytest.fixture()
+def repo(tmp_path, monkeypatch) -> tuple[Path, str]:
+    """A fresh git repository with one known commit of this project's pyproject.toml."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    git(root, "init", "-q")
+    git(root, "add", "pyproject.toml")
+    git(root, "commit", "-q", "-m", "known")
+    commit = git(root, "rev-parse", "HEAD")
+    assert len(commit) == 40 and int(commit, 16) >= 0
+    return root, commit
+
+
+def test_collect_records_git_versions_host_and_rules(tmp_path, repo):
+    root, commit = repo
+    bench(tmp_path / "results/benchmarks/rules/fit.tsv", 3.0, 200.0, 1_700_000_000.0)
+    kwargs = {
+        "config": {"seeds": {"simulation": 1}},
+        "repo": root,
+        "benchmark_dir": Path("results/benchmarks/rules"),
+        "patterns": {"fit": "results/benchmarks/rules/fit.tsv"},
+        "workdir": tmp_path,
+    }
+    record = collect(**kwargs)
+    assert record["git"] == {"commit": commit, "dirty": False}
     assert record["packages"]["snakemake"] and record["packages"]["thetaflow"]
     assert record["config_sha256"] == config_hash({"seeds": {"simulation": 1}})
     assert record["host"]["name"] and record["rules"]["fit"]["wall_s_total"] == 3.0
     assert record["run"]["start"].startswith("2023-11-14T22:13:17")
     assert record["run"]["wall_s"] == 3.0
+    # an untracked file leaves the tree clean; a changed tracked file makes it dirty
+    (root / "notes.txt").write_text("untracked")
+    assert collect(**kwargs)["git"] == {"commit": commit, "dirty": False}
+    with (root / "pyproject.toml").open("a") as f:
+        f.write("# local change\n")
+    assert collect(**kwargs)["git"] == {"commit": commit, "dirty": True}
+    # a new commit is recorded as such
+    git(root, "commit", "-q", "-am", "second")
+    second = git(root, "rev-parse", "HEAD")
+    assert second != commit
+    assert collect(**kwargs)["git"] == {"commit": second, "dirty": False}
 
 
-def test_write_provenance_writes_json(tmp_path):
+def test_write_provenance_writes_json(tmp_path, monkeypatch):
+    # outside any git repository (no parent directory searched): no commit, no dirty flag
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     out = tmp_path / "results/provenance.json"
     write_provenance(
         out, config={}, repo=tmp_path, benchmark_dir=Path("nothing"), patterns={}, workdir=tmp_path

@@ -285,6 +285,22 @@ def test_scores_have_the_classifier_score_format(trained_folds):
     bkg = pd.read_parquet(outputs[files["bkg"]])["score"]
     sig = pd.read_parquet(outputs[files["sig"]])["score"]
     assert sig.median() > bkg.quantile(0.9)
+    # out-of-fold: each event's fold is the hash of its ids and its score is exactly that
+    # fold's network's score of its features; the two networks differ, so swapping them fails
+    from thetaflow.ml.folds import assign_folds, event_ids
+
+    models = [load_autoencoder_fold(dirs[k], k, 2, FEATURES) for k in range(2)]
+    for path in files.values():
+        features = pd.read_parquet(path)
+        scores = pd.read_parquet(outputs[path])
+        folds = assign_folds(*event_ids(features), config["ml"]["seed"], 2)
+        assert (scores["fold"].to_numpy() == folds).all()
+        for k in range(2):
+            sel = folds == k
+            own = models[k].errors_and_scores(features.loc[sel])[1]
+            other = models[1 - k].errors_and_scores(features.loc[sel])[1]
+            np.testing.assert_allclose(scores["score"][sel], own, rtol=1e-5, atol=1e-7)
+            assert np.abs(other - scores["score"][sel].to_numpy()).max() > 1e-3
     record = yaml.safe_load((Path(dirs[0]) / "autoencoder.json").read_text())
     assert record["fold"] == 0 and record["source"] == "backgrounds" and record["n_train"] > 0
     assert set(record["standardisation"]) == {"features", "mean", "scale", "dropped"}

@@ -119,17 +119,48 @@ def test_pca_is_fitted_on_the_training_folds_only(setup):
 
 
 def test_clustering_reports_purity_and_noise(setup):
+    """Three processes, BSM 5σ away from the other two (which overlap): k-means separates
+    BSM, and the reported purity, composition, ε and noise are those of the subsample."""
+    from sklearn.cluster import KMeans
+    from sklearn.neighbors import NearestNeighbors
+
+    from thetaflow.unsupervised.autoencoder import Standardisation
+
     config, files, tmp = setup
     outputs = _outputs(tmp, ("summary", "kmeans_selection", "kmeans_composition", "dbscan"))
     summary = run_clustering(config, files, outputs)
     assert summary["subsample"]["events"] == 600
-    assert set(summary["subsample"]["per_process"].values()) == {200}
-    assert 2 <= summary["kmeans"]["k"] <= 4 and summary["kmeans"]["k_from"].startswith(
-        "best silhouette"
+    assert summary["subsample"]["per_process"] == {"bkg": 200, "sig": 200, "bsm": 200}
+    km = summary["kmeans"]
+    # k is the best silhouette in the range
+    assert set(km["silhouette"]) == {"2", "3", "4"}
+    assert km["k"] == int(max(km["silhouette"], key=km["silhouette"].__getitem__))
+    assert km["k_from"] == "best silhouette over k in [2, 4]"
+    # the same subsample, standardised, clustered again: the same purity and composition
+    table = pd.concat([pd.read_parquet(f) for f in files.values()], ignore_index=True)
+    sub = stratified_subsample(table, 600, config["diagnostics"]["seed"])
+    X = Standardisation.fit(sub[INPUTS].to_numpy(float), None, INPUTS).transform(sub)
+    labels = KMeans(n_clusters=km["k"], n_init=4, random_state=2).fit(X.astype(float)).labels_
+    assert km["purity"] == pytest.approx(purity(labels, sub["sample"].to_numpy()))
+    for row in km["composition"].values():
+        assert sum(row.values()) == pytest.approx(1.0)
+    # BSM is separated: one cluster is mostly BSM, and no background shares it
+    assert max(row["bsm"] for row in km["composition"].values()) > 0.75
+    assert min(row["bkg"] for row in km["composition"].values()) < 0.01
+    # BSM alone is well separated, so two clusters win; far above chance (1/3), and with
+    # k = 2 and three equal processes 2/3 is the most possible
+    assert km["k"] == 2 and 0.6 < km["purity"] <= 2 / 3 + 1e-12
+    # DBSCAN: ε is the knee of the 8-distance curve; noise points are never core points
+    db = summary["dbscan"]
+    kdist = np.sort(NearestNeighbors(n_neighbors=8).fit(X).kneighbors(X)[0][:, -1])
+    assert db["eps"] == pytest.approx(kdist[knee_index(kdist)])
+    assert 0 < db["noise_fraction"] <= np.mean(kdist > db["eps"]) + 1e-12
+    assert db["noise_fraction"] < 0.2  # the knee leaves the dense bulk inside ε
+    assert db["overall_composition"] == pytest.approx({"bkg": 1 / 3, "sig": 1 / 3, "bsm": 1 / 3})
+    assert sum(db["noise_composition"].values()) == pytest.approx(1.0)
+    assert json.loads(Path(outputs["summary"]).read_text())["dbscan"]["eps_from"] == (
+        "knee of the 8-distance curve"
     )
-    assert 0.33 < summary["kmeans"]["purity"] <= 1.0
-    assert 0 <= summary["dbscan"]["noise_fraction"] < 1 and summary["dbscan"]["eps"] > 0
-    assert json.loads(Path(outputs["summary"]).read_text())["dbscan"]["eps_from"].startswith("knee")
 
 
 def test_too_few_events_for_the_subsample_or_k_is_a_clear_error(setup):
@@ -154,6 +185,13 @@ def test_too_few_events_for_the_subsample_or_k_is_a_clear_error(setup):
 
 
 def test_knee_and_purity():
+    # slow rise over 90 points then a steep one: the knee is the last point of the slow part
     curve = np.r_[np.linspace(0, 1, 90), np.linspace(2, 20, 10)]
-    assert 85 <= knee_index(curve) <= 90
+    assert knee_index(curve) == 89
+    assert knee_index(curve[::-1]) == 89  # the curve is sorted first
+    # a right angle at index 30 of 41: flat, then a straight rise
+    assert knee_index(np.r_[np.zeros(30), np.linspace(0, 10, 11)]) == 30
+    assert knee_index(np.ones(7)) == 3  # flat: no knee, the middle
     assert purity(np.array([0, 0, 1, 1]), np.array(["a", "a", "a", "b"])) == 0.75
+    assert purity(np.array([0, 0, 1, 1]), np.array(["a", "a", "b", "b"])) == 1.0
+    assert purity(np.zeros(6, int), np.array(list("aabbcc"))) == pytest.approx(1 / 3)
