@@ -27,7 +27,7 @@ import pandas as pd
 from thetaflow.benchmarking.plots import gpu_figure, write_csv
 from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
 from thetaflow.benchmarking.tools import host_info, library_versions
-from thetaflow.core.io import write_json
+from thetaflow.core.io import read_table, write_json
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models.nn import configure_tensorflow
 from thetaflow.ml.scoring import load_fold_classifier
@@ -303,7 +303,7 @@ def run_gpu_benchmark(
             notes.append(f"{name}: no trained model at {directory}; skipped")
             continue
         family, obj, features = _load(config, name, Path(directory), threads)
-        table = pd.read_parquet(table_path, columns=[*features, "label", "fold"])
+        table = read_table(table_path, columns=[*features, "label", "fold"])
         table = table.sample(n=min(len(table), max(batches) * 2), random_state=seed)
         X = table[features].to_numpy(dtype=np.float32)
         y = (table["label"].to_numpy() == 1).astype(np.int8)

@@ -15,3 +15,8 @@ class ThetaflowError(Exception):
 
 class ConfigError(ThetaflowError, ValueError):
     """A configuration problem; the message names the file, the key and what was expected."""
+
+
+class CorruptResultError(ThetaflowError, ValueError):
+    """A workflow output its consumer cannot read (truncated, unreadable, or not what its rule
+    writes); the message names the file and how to rebuild it."""

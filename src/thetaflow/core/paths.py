@@ -4,10 +4,16 @@ Rules (through ``workflow/rules/common.smk``: ``from thetaflow.core import paths
 library and the benchmark scripts name files by these constants instead of spelling the
 paths. A template keeps Snakemake's ``{wildcard}`` names: a rule uses it as it is, code fills
 it with ``TEMPLATE.format(...)`` or Snakemake's ``expand``. Paths are relative to the working
-directory of the run. Imports nothing: the workflow imports this module at parse time.
+directory of the run. :func:`producer` maps a path back to the rule that writes it. Imports only
+the standard library: the workflow imports this module at parse time.
 """
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import PurePath
+from typing import NamedTuple
 
 #: The directory of every product of a run.
 RESULTS = "results"
@@ -152,3 +158,125 @@ def rule_benchmark(name: str) -> str:
     """The Snakemake benchmark file of the job ``name`` (wildcards kept):
     ``rule_benchmark("ingest/{sample}")`` is ``results/benchmarks/rules/ingest/{sample}.tsv``."""
     return f"{RULE_BENCHMARK_DIR}/{name}.tsv"
+
+
+# ---------------------------------------------------------------- which rule writes a path
+
+#: The rules writing each output template (both ingestion rules write events and cutflows: one
+#: for simulated samples, one for data), in match order: the autoencoder's model and score
+#: directories before the classifiers' templates that also match them.
+_WRITERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (SIMULATED_CHUNK, ("simulate",)),
+    (EVENTS, ("ingest_simulation", "ingest_data")),
+    (CUTFLOW_TABLE, ("cutflow_table",)),
+    (CUTFLOW, ("ingest_simulation", "ingest_data")),
+    (FEATURE_TABLE, ("features",)),
+    (CONTROL_PLOT, ("control_plots",)),
+    (TRAINING_TABLE, ("training_data",)),
+    (TRAINING_FOLDS, ("training_data",)),
+    (AUTOENCODER_DIR, ("train_autoencoder",)),
+    (MODEL_DIR, ("train",)),
+    (SCORE_DIR.format(model="autoencoder"), ("score_autoencoder",)),
+    (SCORE_DIR, ("score",)),
+    (MODEL_COMPARISON_TABLE, ("compare_models",)),
+    (MODEL_COMPARISON_FIGURE, ("compare_models",)),
+    (MODEL_COMPARISON_ROC, ("compare_models",)),
+    (EVALUATION_METRICS, ("evaluate",)),
+    (EVALUATION_ROC, ("evaluate",)),
+    (EVALUATION_OVERTRAINING, ("evaluate",)),
+    (EVALUATION_IMPORTANCE, ("evaluate",)),
+    (REGRESSION_MODEL, ("bjet_regression",)),
+    (REGRESSION_SUMMARY, ("bjet_regression",)),
+    (REGRESSION_PLOT, ("bjet_regression",)),
+    (REGRESSED_MBB, ("regressed_mbb",)),
+    (ANOMALY_METRICS, ("evaluate_autoencoder",)),
+    (ANOMALY_ROC, ("evaluate_autoencoder",)),
+    (ANOMALY_SCORE_DISTRIBUTIONS, ("evaluate_autoencoder",)),
+    (ANOMALY_FEATURE_ERRORS, ("evaluate_autoencoder",)),
+    (BLIND_SEARCH, ("blind_search",)),
+    (BLIND_SEARCH_TABLE, ("blind_search",)),
+    (BLIND_SEARCH_FIGURE, ("blind_search",)),
+    (BLIND_SEARCH_TAILS, ("blind_search",)),
+    (PCA_SUMMARY, ("pca",)),
+    (PCA_SCREE, ("pca",)),
+    (PCA_COMPONENTS, ("pca",)),
+    (PCA_LOADINGS, ("pca",)),
+    (CLUSTERING_SUMMARY, ("clustering",)),
+    (CLUSTERING_KMEANS_SELECTION, ("clustering",)),
+    (CLUSTERING_KMEANS_COMPOSITION, ("clustering",)),
+    (CLUSTERING_DBSCAN, ("clustering",)),
+    (DISCRIMINANT_COMPARISON_TABLE, ("compare_discriminants",)),
+    (DISCRIMINANT_COMPARISON_FIGURE, ("compare_discriminants",)),
+    (HISTOGRAMS, ("histograms",)),
+    (WORKSPACE, ("workspace",)),
+    (BINNING, ("workspace",)),
+    (CABINETRY_CONFIG, ("workspace",)),
+    (TEMPLATES_DIR, ("workspace",)),
+    (FIT_RESULT, ("fit",)),
+    (YIELDS, ("fit",)),
+    (PREFIT_FIGURE, ("fit",)),
+    (POSTFIT_FIGURE, ("fit",)),
+    (PULLS_FIGURE, ("fit",)),
+    (CORRELATION_FIGURE, ("fit",)),
+    (RANKING, ("ranking",)),
+    (RANKING_FIGURE, ("ranking",)),
+    (SCAN, ("scan",)),
+    (LIMIT, ("limit",)),
+    (LIMIT_FIGURE, ("limit",)),
+    (ASIMOV_CLOSURE, ("asimov_closure",)),
+    (TOY_CLOSURE, ("toys",)),
+    (TOY_CLOSURE_FIGURE, ("toys",)),
+    (INJECTION_CLOSURE, ("injection",)),
+    (INJECTION_CLOSURE_FIGURE, ("injection",)),
+    (SUMMARY, ("summary",)),
+    (REPORT_FRONT_PAGE, ("report_front_page",)),
+    (GPU_BENCHMARK, ("benchmark_gpu",)),
+    (GPU_INFERENCE_TABLE, ("benchmark_gpu",)),
+    (GPU_INFERENCE_FIGURE, ("benchmark_gpu",)),
+    (FPGA_REFERENCE, ("benchmark_fpga_reference",)),
+    (FPGA_TIERS, ("fpga_summary",)),
+    (FPGA_PRECISION_SCAN, ("fpga_summary",)),
+    (FPGA_BENCHMARK, ("benchmark_fpga",)),
+    (PROVENANCE, ("provenance",)),
+)
+#: The templates that are directory outputs: a path inside one is written by its rule.
+_DIRECTORIES = frozenset(
+    {AUTOENCODER_DIR, MODEL_DIR, SCORE_DIR.format(model="autoencoder"), SCORE_DIR, TEMPLATES_DIR}
+)
+
+
+class Producer(NamedTuple):
+    """Who writes a path: the rule(s), and the rule's output holding it (the path itself, or
+    the directory output it lies in: deleting that makes Snakemake rerun the rule)."""
+
+    rules: tuple[str, ...]
+    output: str
+
+
+def _pattern(template: str, directory: bool) -> re.Pattern[str]:
+    """``template`` as a regular expression: a wildcard is one path component."""
+    spelled = "".join(
+        re.escape(text) + ("[^/]+" if wildcard else "")
+        for text, wildcard in re.findall(r"([^{]*)(?:\{(\w+)\})?", template)
+    )
+    return re.compile(f"(?P<output>{spelled})" + ("(?:/.+)?" if directory else ""))
+
+
+_PATTERNS = tuple(
+    (_pattern(template, template in _DIRECTORIES), rules) for template, rules in _WRITERS
+)
+
+
+def producer(path: str | os.PathLike[str]) -> Producer | None:
+    """The rule(s) writing ``path`` (relative to the run's directory or absolute), found by the
+    templates above; None for a path no rule writes. Used to say how to rebuild a bad file."""
+    parts = PurePath(path).parts
+    for start, part in enumerate(parts):
+        if part != RESULTS:
+            continue
+        relative = "/".join(parts[start:])
+        for pattern, rules in _PATTERNS:
+            match = pattern.fullmatch(relative)
+            if match:
+                return Producer(rules, str(PurePath(*parts[:start], match["output"])))
+    return None

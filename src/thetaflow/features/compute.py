@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import vector
 
-from thetaflow.core.io import atomic_path
+from thetaflow.core.io import atomic_path, reading_result
 from thetaflow.core.jagged import Objects
 from thetaflow.core.samples import load_samples
 from thetaflow.ingestion.cutflow import Cutflow
@@ -357,7 +357,8 @@ def build_features(
     """Workflow entry point: feature parquet of one sample and variation; returns rows."""
     spec = load_samples(config)[sample]
     cutflow = Cutflow.read(cutflow_path)
-    events = ak.from_parquet(events_path)
+    with reading_result(events_path):
+        events = ak.from_parquet(events_path)
     _require_candidates(events, sample, events_path)
     columns = feature_columns(
         events,

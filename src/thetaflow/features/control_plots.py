@@ -21,6 +21,7 @@ import mplhep
 import numpy as np
 import pandas as pd
 
+from thetaflow.core.io import read_table
 from thetaflow.core.samples import Sample, load_samples, main_data_sample
 from thetaflow.features.compute import FEATURES
 from thetaflow.plotting.style import experiment_label, save_figure
@@ -155,7 +156,7 @@ def control_plots(
         main_data_sample(config, samples)
     }
     tables = {
-        name: pd.read_parquet(path, columns=list(config["features"]) + ["weight"])
+        name: read_table(path, columns=list(config["features"]) + ["weight"])
         for name, path in feature_files.items()
         if name in shown
     }

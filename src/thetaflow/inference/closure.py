@@ -42,7 +42,7 @@ import numpy as np
 import pyhf
 from scipy import stats
 
-from thetaflow.core.io import read_json, write_json
+from thetaflow.core.io import read_json, reading_result, write_json
 from thetaflow.inference.fit import checked_fit, load_model, par_bounds
 from thetaflow.plotting.style import experiment_label, save_figure
 
@@ -294,7 +294,8 @@ def fit_toy_points(
     likelihood pull, converged). One pool of workers serves every point, so each worker
     builds the model and compiles its likelihood once."""
     workspace = read_json(workspace_path)
-    model, _ = cabinetry.model_utils.model_and_data(workspace)
+    with reading_result(workspace_path):
+        model, _ = cabinetry.model_utils.model_and_data(workspace)
     bounds = par_bounds(model, poi_bounds)
     out = []
     with ProcessPoolExecutor(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError, ThetaflowError
+from thetaflow.core.io import read_table
 from thetaflow.core.samples import Sample
 from thetaflow.ml.folds import ID_COLUMNS
 
@@ -152,13 +153,11 @@ def read_values(
 
 
 def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame:
-    """Columns of a parquet file; a missing file or column is named with the discriminant."""
+    """Columns of a parquet file; a missing file is named with the discriminant."""
     try:
-        return pd.read_parquet(path, columns=list(columns))
+        return read_table(path, columns)
     except FileNotFoundError as err:
         raise InferenceInputError(f"{path}: not found (discriminant '{disc.name}')") from err
-    except (KeyError, ValueError, OSError) as err:
-        raise InferenceInputError(f"{path}: cannot read columns {list(columns)} ({err})") from err
 
 
 def _values(values: pd.Series, table: pd.DataFrame, weight_columns: Sequence[str]) -> pd.DataFrame:

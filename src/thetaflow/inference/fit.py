@@ -20,7 +20,7 @@ import pyhf
 
 from thetaflow.core.config import read_yaml
 from thetaflow.core.errors import ThetaflowError
-from thetaflow.core.io import atomic_path, read_json, write_json
+from thetaflow.core.io import atomic_path, read_json, reading_result, write_json
 from thetaflow.inference.discriminants import binning_settings
 from thetaflow.inference.workspace import POI
 from thetaflow.plotting.style import save_figure
@@ -84,8 +84,11 @@ class FitSummary:
 
 
 def load_model(workspace_path: str, asimov: bool = False) -> tuple[pyhf.pdf.Model, list[float]]:
-    """The pyhf model and its data (observed or Asimov at the nominal parameters) with auxdata."""
-    return cabinetry.model_utils.model_and_data(read_json(workspace_path), asimov=asimov)
+    """The pyhf model and its data (observed or Asimov at the nominal parameters) with auxdata;
+    a workspace pyhf refuses is a CorruptResultError naming the rule that rebuilds it."""
+    workspace = read_json(workspace_path)
+    with reading_result(workspace_path):
+        return cabinetry.model_utils.model_and_data(workspace, asimov=asimov)
 
 
 def par_bounds(model: pyhf.pdf.Model, poi_bounds: Sequence[float]) -> list[tuple[float, float]]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ConfigError
-from thetaflow.core.io import read_json, write_json
+from thetaflow.core.io import read_json, reading_result, write_json
 from thetaflow.core.samples import Sample, main_data_sample
 from thetaflow.inference.discriminants import (
     Discriminant,
@@ -203,7 +203,9 @@ class TemplateSet:
     @classmethod
     def load(cls, path: str) -> TemplateSet:
         """Read a set written by :meth:`save`."""
-        return cls.from_json(read_json(path))
+        data = read_json(path)
+        with reading_result(path):
+            return cls.from_json(data)
 
 
 # -- inputs -------------------------------------------------------------------------------------

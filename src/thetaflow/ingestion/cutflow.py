@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from thetaflow.core.io import atomic_path, read_json
+from thetaflow.core.io import atomic_path, read_json, reading_result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +117,9 @@ class Cutflow:
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Cutflow:
         """The cutflow of a file ingestion wrote (errors name the file)."""
-        return cls.from_json(read_json(path))
+        data = read_json(path)
+        with reading_result(path):
+            return cls.from_json(data)
 
 
 def cutflow_frame(paths: Sequence[str]) -> pd.DataFrame:

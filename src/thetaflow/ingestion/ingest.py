@@ -31,7 +31,7 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.expressions import ExpressionError, parse_expression
-from thetaflow.core.io import atomic_path
+from thetaflow.core.io import atomic_paths
 from thetaflow.core.jagged import Objects
 from thetaflow.core.samples import load_samples
 from thetaflow.core.units import PB_PER_INVERSE_FB
@@ -460,6 +460,8 @@ def ingest_sample(
     outputs are written under temporary names and renamed together only when the whole
     sample succeeded, so a failure leaves none of them behind.
     """
+    if not variation_list:
+        raise IngestError(f"sample '{sample}': no variation to ingest (at least 'nominal')")
     info = SampleInfo(sample, is_data, xsec_pb, lumi_fb, weight_expr)
     needed = set(BASE_BRANCHES) | selection.branches() | ({"genWeight"} if not is_data else set())
     trees = []
@@ -470,12 +472,14 @@ def ingest_sample(
     cut_names = ["all"] + [name for name, _ in selection.cuts]
     counters = {v.name: CutflowCounter(cut_names) for v in variation_list}
     totals = ReadTotals()
-    with contextlib.ExitStack() as stack:
+    targets = [*(outputs[v.name] for v in variation_list), cutflow_path]
+    # the writers are closed (their last bytes written) before any output is renamed
+    with atomic_paths(targets) as tmps, contextlib.ExitStack() as closing:
+        *event_tmps, cutflow_tmp = tmps
         appenders = {}
-        for v in variation_list:
-            appenders[v.name] = ParquetAppender(stack.enter_context(atomic_path(outputs[v.name])))
-            stack.callback(appenders[v.name].close)
-        cutflow_tmp = stack.enter_context(atomic_path(cutflow_path))
+        for v, tmp in zip(variation_list, event_tmps, strict=True):
+            appenders[v.name] = ParquetAppender(tmp)
+            closing.callback(appenders[v.name].close)
         # the per-chunk garbage collection (see _ingest_file) need not walk every object that
         # exists before ingestion starts (modules, config): freeze them for its duration
         gc.freeze()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thetaflow.core.io import atomic_path, read_json, write_json
+from thetaflow.core.io import atomic_path, read_json, read_table, write_json
 from thetaflow.features.compute import LABEL_SIGNAL
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.metrics import (
@@ -47,7 +47,7 @@ def _test_sample(table: pd.DataFrame, folds: np.ndarray, scores: np.ndarray) -> 
 
 
 def _train_sample(model_dirs: Sequence[str]) -> ScoredSample:
-    frames = [pd.read_parquet(Path(d) / TRAIN_SCORES) for d in model_dirs]
+    frames = [read_table(Path(d) / TRAIN_SCORES) for d in model_dirs]
     train = pd.concat(frames, ignore_index=True)
     return ScoredSample(
         train["score"].to_numpy(),
@@ -78,7 +78,7 @@ def evaluate_model(
     outputs: Mapping[str, str],
 ) -> ModelMetrics:
     """Workflow entry point: metrics JSON, ROC, overtraining and importance figures."""
-    table = pd.read_parquet(table_path)
+    table = read_table(table_path)
     inputs = ml_inputs(config)
     fold_models = load_fold_models(config, model, model_dirs)
     start = time.perf_counter()
@@ -164,7 +164,7 @@ def compare_models(
 ) -> pd.DataFrame:
     """Workflow entry point: one table and figure across all models, best single feature."""
     documents = [read_json(p) for p in metrics_paths]
-    table = pd.read_parquet(table_path)
+    table = read_table(table_path)
     inputs = ml_inputs(config)
     labels = (table["label"].to_numpy() == LABEL_SIGNAL).astype(int)
     feature, feature_auc = best_single_feature_auc(

@@ -15,7 +15,6 @@ scaled to the same total weight (equal to half the number of events, so weights 
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ThetaflowError
+from thetaflow.core.io import read_json, read_table, reading_result
 from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.ml.models.base import Dataset
 
@@ -95,13 +95,16 @@ def read_fold_record(
 ) -> dict:
     """The training record in ``directory``, checked to be that of fold ``fold`` of ``folds``
     trained on ``inputs``: a model of another fold or split would score its own training
-    events. Raises ``error`` naming ``what`` (the model) and the file."""
+    events. Raises ``error`` naming ``what`` (the model) and the file, CorruptResultError for
+    an unreadable record."""
     path = Path(directory) / record_file
     try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        record = read_json(path)
+    except FileNotFoundError as err:
         raise error(f"{what} fold {fold}: cannot read {path} ({err})") from err
-    if record["fold"] != fold or record["folds"] != folds or record["inputs"] != list(inputs):
+    with reading_result(path):
+        trained = (record["fold"], record["folds"], record["inputs"])
+    if trained != (fold, folds, list(inputs)):
         raise error(
             f"{what}: {directory} was trained for fold {record['fold']} of {record['folds']} "
             f"with inputs {record['inputs']}, not fold {fold} of {folds} with {list(inputs)}"
@@ -186,7 +189,7 @@ def build_training_table(
     """All nominal MC events with ids, inputs, label, physics and training weight, fold."""
     frames = []
     for sample, path in feature_files.items():
-        frame = pd.read_parquet(path)
+        frame = read_table(path)
         check_inputs(frame, inputs, f"sample '{sample}' ({path})")
         frames.append(frame[[*ID_COLUMNS, "sample", "label", "weight", *inputs]])
     table = pd.concat(frames, ignore_index=True)

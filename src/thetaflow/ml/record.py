@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thetaflow.core.io import read_json, reading_result
+
 TRAINING_RECORD = "training.json"
 TRAIN_SCORES = "train_scores.parquet"
 
@@ -79,4 +81,7 @@ class TrainingRecord:
     @classmethod
     def read(cls, directory: str | Path) -> TrainingRecord:
         """The record in a model directory (unchecked: see :func:`read_fold_record`)."""
-        return cls.from_json((Path(directory) / TRAINING_RECORD).read_text())
+        path = Path(directory) / TRAINING_RECORD
+        data = read_json(path)
+        with reading_result(path):
+            return cls.from_json(data)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from thetaflow.core.io import atomic_path, write_json
+from thetaflow.core.io import atomic_path, read_table, reading_result, write_json, write_table
 from thetaflow.core.samples import load_samples
 from thetaflow.features.compute import LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS, event_hash, event_ids
@@ -128,15 +128,15 @@ def apply_bjet_regression(
     models = []
     for path in model_paths:
         model = xgb.XGBRegressor()
-        model.load_model(path)
+        with reading_result(path):
+            model.load_model(path)
         models.append(model)
-    frame = pd.read_parquet(features_path)
+    frame = read_table(features_path)
     out = frame[list(ID_COLUMNS)].copy()
     out["m_bb_regressed_gev"] = regressed_mbb(
         frame, models, int(config["regression"]["seed"])
     ).astype(np.float32)
-    with atomic_path(output) as tmp:
-        out.to_parquet(tmp, index=False)
+    write_table(output, out)
     log.info("%s: regressed m_bb of %d events", features_path, len(out))
     return len(out)
 
@@ -147,7 +147,7 @@ def train_bjet_regression(
     """Workflow entry point: two out-of-fold regressors, m_bb before/after on the signal."""
     settings = config["regression"]
     seed = int(settings["seed"])
-    frame = pd.concat([pd.read_parquet(p) for p in feature_files.values()], ignore_index=True)
+    frame = pd.concat([read_table(p) for p in feature_files.values()], ignore_index=True)
     half = halves(frame, seed)
     X, y, rows = training_jets(frame)
     models = [
@@ -162,6 +162,8 @@ def train_bjet_regression(
     for h, model in enumerate(models):
         with atomic_path(outputs[f"model{h}"]) as tmp:
             model.save_model(tmp)
+            # XGBoost's file stream ignores a failed final flush: a truncated file fails here
+            xgb.Booster(model_file=tmp)
     summary = {
         "signal_peak_gev": {"before": before.peak_gev, "after": after.peak_gev},
         "signal_resolution": {"before": before.resolution, "after": after.resolution},

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thetaflow.core.errors import ThetaflowError
-from thetaflow.core.io import atomic_path
+from thetaflow.core.errors import CorruptResultError, ThetaflowError
+from thetaflow.core.io import read_table, write_table
 from thetaflow.ml.folds import (
     ID_COLUMNS,
     assign_folds,
@@ -65,7 +65,8 @@ def load_fold_classifier(
     """The model in one (model, fold) directory: its training record is checked to be that
     of fold ``fold`` of ``folds`` on this config's inputs (a model of another fold would
     score its own training events), then the classifier is read with the recorded seed.
-    The one way the workflow loads a trained classifier; errors are ScoringError."""
+    The one way the workflow loads a trained classifier; errors are ScoringError, or
+    CorruptResultError for an unreadable model file."""
     spec = config["ml"]["models"][model]
     inputs = ml_inputs(config)
     checked = read_fold_record(
@@ -76,6 +77,8 @@ def load_fold_classifier(
         return load_classifier(
             Path(directory), model, spec["family"], spec["params"], record.seed, inputs
         )
+    except CorruptResultError:
+        raise
     except Exception as err:
         raise ScoringError(
             f"model '{model}' fold {fold}: cannot load the model in {directory} "
@@ -102,7 +105,7 @@ def score_samples(
     fold_models = load_fold_models(config, model, model_dirs)
     timing = {}
     for features_path, output in files.items():
-        frame = pd.read_parquet(features_path)
+        frame = read_table(features_path)
         check_inputs(frame, fold_models.inputs, features_path)
         start = time.perf_counter()
         folds, scores = fold_models.score(frame)
@@ -110,7 +113,6 @@ def score_samples(
         out = frame[list(ID_COLUMNS)].copy()
         out["fold"] = folds
         out["score"] = scores
-        with atomic_path(output) as tmp:
-            out.to_parquet(tmp, index=False)
+        write_table(output, out)
         log.info("%s: scored %d events in %.2f s", features_path, len(frame), timing[features_path])
     return timing

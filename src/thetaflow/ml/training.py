@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thetaflow.core.io import atomic_directory, atomic_path, write_json
+from thetaflow.core.io import atomic_directory, read_table, write_json, write_table
 from thetaflow.features.compute import LABEL_SIGNAL
 from thetaflow.ml.folds import (
     build_training_table,
@@ -61,8 +61,7 @@ def prepare_training_data(
         validation_fraction=ml["validation_fraction"],
         negative_weights=ml["negative_weights"],
     )
-    with atomic_path(table_path) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table_path, table)
     report = {
         "folds": fold_report(table),
         "negative_weight_events": int((table["weight"] < 0).sum()),
@@ -105,7 +104,7 @@ def train_fold(
     ml = config["ml"]
     spec = ml["models"][model]
     inputs = ml_inputs(config)
-    table = pd.read_parquet(table_path)
+    table = read_table(table_path)
     sets = fold_sets(table["fold"].to_numpy(), table["is_validation"].to_numpy(), fold)
     seed = model_seed(config, model, fold)
     is_signal = table["label"].to_numpy() == LABEL_SIGNAL

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ConfigError, ThetaflowError
-from thetaflow.core.io import atomic_directory, atomic_path
+from thetaflow.core.io import atomic_directory, read_table, reading_result, write_table
 from thetaflow.core.samples import Sample, load_samples, main_data_sample
 from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_SIGNAL
 from thetaflow.ml.folds import (
@@ -230,7 +230,7 @@ def load_tables(
     columns = list(dict.fromkeys([*ID_COLUMNS, "sample", "label", "weight", *inputs, *extra]))
     tables = {}
     for sample, path in feature_files.items():
-        frame = pd.read_parquet(path)
+        frame = read_table(path)
         check_inputs(frame, list(dict.fromkeys([*inputs, *extra])), f"sample '{sample}' ({path})")
         tables[sample] = frame[columns]
     return tables
@@ -615,17 +615,16 @@ def load_autoencoder_fold(
     """One fold's autoencoder directory: ``autoencoder.json``, checked to be the record of
     fold ``fold`` of ``folds`` trained on ``inputs`` (a network of another fold would score
     its own training events), and the scoring network ``model.keras`` (safe mode). The one
-    way the workflow reads a trained autoencoder; errors are AnomalyError naming the file."""
+    way the workflow reads a trained autoencoder; errors are AnomalyError naming the file, or
+    CorruptResultError for an unreadable one."""
     import keras
 
     record = read_fold_record(
         directory, fold, folds, inputs, RECORD_FILE, "autoencoder", AnomalyError
     )
     path = Path(directory) / MODEL_FILE
-    try:
+    with reading_result(path):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:
-        raise AnomalyError(f"autoencoder fold {fold}: cannot load {path} ({err})") from err
     return FoldAutoencoder(model, record)
 
 
@@ -662,15 +661,14 @@ def score_autoencoder(config: Mapping, model_dirs: Sequence[str], files: Mapping
     models = load_fold_autoencoders(config, model_dirs)
     inputs = anomaly_inputs(config)
     for features_path, output in files.items():
-        frame = pd.read_parquet(features_path)
+        frame = read_table(features_path)
         check_inputs(frame, inputs, features_path)
         start = time.perf_counter()
         scored = out_of_fold(config, models, frame)
         out = frame[list(ID_COLUMNS)].copy()
         out["fold"] = scored["fold"].to_numpy()
         out["score"] = scored["score"].to_numpy()
-        with atomic_path(output) as tmp:
-            out.to_parquet(tmp, index=False)
+        write_table(output, out)
         log.info(
             "%s: %d events scored in %.2f s", features_path, len(frame), time.perf_counter() - start
         )

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from thetaflow.core.io import atomic_path, write_json
+from thetaflow.core.io import atomic_path, read_table, write_json
 from thetaflow.core.samples import load_samples
 from thetaflow.unsupervised.plots import plot_blind_search, plot_tails
 from thetaflow.unsupervised.tails import TailResult, tail_counts
@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def _read_scored(feature_path: str, score_path: str) -> pd.DataFrame:
-    features = pd.read_parquet(feature_path, columns=["event", "weight"])
-    scores = pd.read_parquet(score_path, columns=["event", "score"])
+    features = read_table(feature_path, columns=["event", "weight"])
+    scores = read_table(score_path, columns=["event", "score"])
     if (
         len(scores) != len(features)
         or not (scores["event"].to_numpy() == features["event"].to_numpy()).all()

@@ -27,7 +27,7 @@ import pandas as pd
 # scikit-learn (clustering) and matplotlib (plots) are imported where used: this module's
 # config checks run at every workflow parse
 from thetaflow.core.errors import ConfigError, ThetaflowError
-from thetaflow.core.io import write_json
+from thetaflow.core.io import read_table, write_json
 from thetaflow.core.samples import load_samples
 from thetaflow.ml.folds import ID_COLUMNS, assign_folds, event_ids, ids_checksum, ml_inputs
 from thetaflow.unsupervised.autoencoder import Standardisation, anomaly_inputs
@@ -339,7 +339,7 @@ def run_clustering(
 
 def _read(feature_files: Mapping[str, str], inputs: Sequence[str]) -> pd.DataFrame:
     frames = [
-        pd.read_parquet(path, columns=[*ID_COLUMNS, "weight", *inputs]).assign(sample=sample)
+        read_table(path, columns=[*ID_COLUMNS, "weight", *inputs]).assign(sample=sample)
         for sample, path in feature_files.items()
     ]
     return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from thetaflow.core.io import write_json
+from thetaflow.core.io import read_table, write_json
 from thetaflow.core.samples import load_samples
 from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS
@@ -70,8 +70,8 @@ def evaluate_autoencoder(
     inputs = anomaly_inputs(config)
     frames = []
     for sample, path in feature_files.items():
-        features = pd.read_parquet(path, columns=[*ID_COLUMNS, "label", "weight", *inputs])
-        scores = pd.read_parquet(score_files[sample])
+        features = read_table(path, columns=[*ID_COLUMNS, "label", "weight", *inputs])
+        scores = read_table(score_files[sample])
         if (
             len(scores) != len(features)
             or not (scores["event"].to_numpy() == features["event"].to_numpy()).all()

@@ -226,6 +226,25 @@ def test_zero_selected_events_gives_empty_outputs_and_warning(analysis, zh_file,
     assert "no event passes" in caplog.text
 
 
+def test_no_variation_is_refused_naming_the_sample(analysis, zh_file, tmp_path):
+    config, _ = analysis
+    with pytest.raises(IngestError, match=r"sample 'zh': no variation to ingest"):
+        ingest_sample(
+            sample="zh",
+            files=[zh_file],
+            tree="Events",
+            is_data=False,
+            xsec_pb=0.0345,
+            lumi_fb=config["analysis"]["lumi_fb"],
+            selection=Selection.from_config(config["selection"]),
+            variation_list=[],
+            outputs={},
+            cutflow_path=str(tmp_path / "zh_cutflow.json"),
+            chunk_size=1000,
+        )
+    assert not (tmp_path / "zh_cutflow.json").exists()
+
+
 def test_missing_file_names_sample_and_path(analysis, tmp_path):
     config, _ = analysis
     with pytest.raises(IngestError, match=r"sample 'zh'.*not found.*nope\.root"):

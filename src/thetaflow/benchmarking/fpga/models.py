@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.benchmarking.hdl import UnsupportedModelError
+from thetaflow.core.io import reading_result
 from thetaflow.ml.record import TrainingRecord
 from thetaflow.unsupervised.autoencoder import anomaly_inputs, load_autoencoder_fold
 
@@ -114,7 +115,9 @@ def load_nn(directory: Path, name: str) -> DenseNetwork:
     import keras
 
     record = TrainingRecord.read(directory)
-    model = keras.saving.load_model(Path(directory) / "model.keras", compile=False, safe_mode=True)
+    path = Path(directory) / "model.keras"
+    with reading_result(path):
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     norm = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
     if len(norm) != 1:
         raise UnsupportedModelError(
@@ -167,7 +170,9 @@ def load_bdt_ensemble(directory: Path, mean: np.ndarray, scale: np.ndarray) -> t
     import xgboost as xgb
     from conifer.converters import xgboost as conifer_xgb
 
-    booster = xgb.Booster(model_file=str(Path(directory) / "model.ubj"))
+    path = Path(directory) / "model.ubj"
+    with reading_result(path):
+        booster = xgb.Booster(model_file=str(path))
     ensemble = conifer_xgb.convert(booster)
     depth = 0
     for trees in ensemble["trees"]:

@@ -30,7 +30,7 @@ from thetaflow.benchmarking.fpga.quantization import layer_ranges, layer_types
 from thetaflow.benchmarking.fpga.settings import FPGA_PATHS, LIBRARIES, FPGASettings
 from thetaflow.benchmarking.hdl import UnsupportedModelError
 from thetaflow.benchmarking.tools import host_info, library_versions, require_tools, tool_version
-from thetaflow.core.io import write_json
+from thetaflow.core.io import read_table, write_json
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models.nn import configure_tensorflow
 
@@ -54,7 +54,7 @@ def test_events(
     table_path: str, fold: int, limit: int, seed: int, columns: Sequence[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training-fold rows, up to ``limit`` seeded test-fold rows) of the training table."""
-    table = pd.read_parquet(table_path, columns=[*dict.fromkeys(["fold", "label", *columns])])
+    table = read_table(table_path, columns=[*dict.fromkeys(["fold", "label", *columns])])
     test = table[table["fold"] == fold]
     if len(test) == 0:
         raise ValueError(f"{table_path}: no event in fold {fold} (benchmarks.fold)")

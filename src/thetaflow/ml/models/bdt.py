@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from thetaflow.core.io import reading_result
 from thetaflow.core.progress import Progress, xgboost_callback
 from thetaflow.ml.models._inputs import (
     check_fit_inputs,
@@ -127,7 +128,9 @@ class BDT(Classifier):
     def save(self, directory: Path) -> None:
         """Write ``model.ubj`` (XGBoost's native binary JSON)."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(directory / self.filename)
+        # the same bytes as Booster.save_model, written by Python: XGBoost's own file stream
+        # ignores a failed final flush and leaves a truncated file that looks complete
+        (directory / self.filename).write_bytes(self.booster.save_raw(raw_format="ubj"))
 
     @classmethod
     def load(
@@ -142,7 +145,8 @@ class BDT(Classifier):
         model = cls(name, params, seed, feature_names)
         import xgboost as xgb
 
-        booster = xgb.Booster(model_file=directory / cls.filename)
+        with reading_result(directory / cls.filename):
+            booster = xgb.Booster(model_file=directory / cls.filename)
         if booster.num_features() != len(model.feature_names):
             raise ValueError(
                 f"model '{name}': {directory / cls.filename} has {booster.num_features()} "

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from thetaflow.core.io import read_json, reading_result
 from thetaflow.ml.models._inputs import check_fit_inputs
 from thetaflow.ml.models.base import Classifier, Dataset, FitReport, ModelConfigError
 
@@ -107,8 +108,11 @@ class Cuts(Classifier):
         feature_names: Sequence[str],
     ) -> Cuts:
         """Read ``cuts.json``; the saved windows replace those in ``params``."""
-        saved = json.loads((directory / cls.filename).read_text())
-        model = cls(name, {**params, "cuts": saved["cuts"]}, seed, feature_names)
+        path = directory / cls.filename
+        saved = read_json(path)
+        with reading_result(path):
+            cuts = saved["cuts"]
+        model = cls(name, {**params, "cuts": cuts}, seed, feature_names)
         model._columns()
         log.debug("%s: loaded %d cuts from %s", name, len(model.windows), directory)
         return model

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from thetaflow.core.io import reading_result
 from thetaflow.core.progress import Progress, keras_callback
 from thetaflow.ml.models._inputs import check_fit_inputs, not_fitted, threads, unit_mean
 from thetaflow.ml.models.base import Classifier, Dataset, FitReport, ModelConfigError
@@ -200,7 +201,8 @@ class NeuralNet(Classifier):
 
         model = cls(name, params, seed, feature_names)
         configure_tensorflow(threads(model))
-        net = keras.saving.load_model(directory / cls.filename, compile=False, safe_mode=True)
+        with reading_result(directory / cls.filename):
+            net = keras.saving.load_model(directory / cls.filename, compile=False, safe_mode=True)
         if net.input_shape[-1] != len(model.feature_names):
             raise ValueError(
                 f"model '{name}': {directory / cls.filename} takes {net.input_shape[-1]} features, "

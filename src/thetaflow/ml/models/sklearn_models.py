@@ -22,6 +22,7 @@ import numpy as np
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
 
+from thetaflow.core.io import reading_result
 from thetaflow.ml.models._inputs import (
     check_fit_inputs,
     not_fitted,
@@ -111,14 +112,16 @@ class SklearnClassifier(Classifier):
         path = directory / cls.filename
         import skops.io as sio
 
-        untrusted = sio.get_untrusted_types(file=path)
+        with reading_result(path):
+            untrusted = sio.get_untrusted_types(file=path)
         refused = sorted(set(untrusted) - cls.trusted_types)
         if refused:
             raise ValueError(
                 f"model '{name}': {path} holds types not allowed for family '{cls.family}': "
                 f"{refused}"
             )
-        estimator = sio.load(path, trusted=untrusted)
+        with reading_result(path):
+            estimator = sio.load(path, trusted=untrusted)
         if estimator.n_features_in_ != len(model.feature_names):
             raise ValueError(
                 f"model '{name}': {path} was fitted on {estimator.n_features_in_} features, "
