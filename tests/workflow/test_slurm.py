@@ -43,12 +43,20 @@ def job_counts(log: str) -> dict[str, int]:
     }
 
 
+def made_by_report_tests(path: Path) -> bool:
+    """Whether the report tests, not the workflow, wrote ``path``: the report and the browser
+    test's screenshots under results/report/."""
+    return path.name.startswith("report.") or (
+        path.parent.name == "report" and path.suffix == ".png"
+    )
+
+
 def result_files(root: Path) -> set[Path]:
-    """Every file a run left under results/ (the report that test_report adds aside)."""
+    """Every file a run left under results/ (what the report tests add aside)."""
     return {
         p.relative_to(root)
         for p in (root / "results").rglob("*")
-        if p.is_file() and not p.name.startswith("report.")
+        if p.is_file() and not made_by_report_tests(p)
     }
 
 

@@ -18,8 +18,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
-
 from thetaflow.core import paths
 from thetaflow.core.errors import CorruptResultError, ThetaflowError
 
@@ -157,9 +155,10 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 def read_table(path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A parquet table (only ``columns``, if given) as ``pandas.read_parquet`` reads it; a
     truncated or unreadable file, or one without ``columns``, is a CorruptResultError."""
-    # pandas is imported where used: the feature jobs, which import this module, read and
-    # write with pyarrow alone and never pay pandas' import (0.3 s a job)
+    # pandas and pyarrow are imported where used: the feature jobs, which import this module,
+    # never pay pandas' import (0.3 s a job), the simulation jobs (ROOT only) neither's
     import pandas as pd
+    import pyarrow.parquet as pq
 
     with reading_result(path):
         if columns is not None:
