@@ -67,7 +67,15 @@ test)
     snakefmt --check .
     snakemake -n --cores 2 --quiet
     snakemake -n --cores 2 --quiet --configfile config/ci.yaml
-    python -m pytest "$@"
+    if [ $# -gt 0 ]; then
+        python -m pytest "$@"
+    else
+        # the unit tests spread over every core (a module's tests stay on one worker, which
+        # builds its fixtures once), then the workflow tests: they share one toy run whose
+        # jobs use every core themselves
+        python -m pytest tests/unit -n auto --dist loadfile
+        python -m pytest tests/workflow
+    fi
     ;;
 *)
     echo "usage: bash workflow/bootstrap.sh {analysis|test|setup} [args...]" >&2

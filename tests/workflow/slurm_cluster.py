@@ -6,10 +6,10 @@ temporary directory and each listening on loopback ports chosen free at start:
 
 - a private ``mariadbd`` (its own data directory; nothing of the system's database is used),
 - ``slurmdbd`` on that database (``sacct``/``sacctmgr`` need it; the executor plugin uses both),
-- ``slurmctld`` and one ``slurmd`` (this host, all its cores, and one count-only ``gpu``
-  generic resource so that a rule's ``gpu=1`` request is scheduled and accounted like on a
-  GPU partition; the jobs then run on the CPU), ``AuthType=auth/none`` so no munge daemon
-  is needed.
+- ``slurmctld`` and one ``slurmd`` (this host, declared with ``cpus_per_core`` CPUs per real
+  core, and one count-only ``gpu`` generic resource so that a rule's ``gpu=1`` request is
+  scheduled and accounted like on a GPU partition; the jobs then run on the CPU),
+  ``AuthType=auth/none`` so no munge daemon is needed.
 
 It registers a cluster, an account and the calling user, and waits until the node is idle.
 Every daemon it started is stopped by its PID (SIGTERM, then SIGKILL after a grace period)
@@ -128,12 +128,13 @@ def write_unreachable_config(path: Path) -> Path:
 class LocalSlurm:
     """Context manager: a running single-node SLURM with accounting, stopped on exit."""
 
-    def __init__(self, start_timeout: float = 120) -> None:
+    def __init__(self, start_timeout: float = 120, cpus_per_core: int = 1) -> None:
         self.start_timeout = start_timeout
         self.root = Path(tempfile.mkdtemp(prefix="tf-slurm-"))
         self.user = getpass.getuser()
         self.host = socket.gethostname().split(".")[0]
-        self.cpus = os.cpu_count() or 1
+        # more CPUs than cores lets a job start while another waits for its status poll
+        self.cpus = (os.cpu_count() or 1) * cpus_per_core
         self.memory_mb = _node_memory_mb()
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, Path] = {}
@@ -185,6 +186,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
 ReturnToService=2
+SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
@@ -233,7 +235,7 @@ StorageLoc=slurm_acct_db
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log = self.root / "log" / f"{name}.out"
         self._logs[name] = log
-        with open(log, "w") as out:
+        with open(log, "a") as out:  # a restarted daemon appends to its log
             self.procs[name] = subprocess.Popen(
                 cmd,
                 env=self.env,
@@ -337,18 +339,28 @@ StorageLoc=slurm_acct_db
         self._wait(
             "slurmctld", lambda: bool(self.client("sinfo", timeout=10)), [log / "slurmctld.log"]
         )
+        self._start_slurmd()
+        return self
+
+    def _start_slurmd(self) -> None:
         self._spawn("slurmd", ["slurmd", "-D", "-N", self.host])
 
-        def node_idle() -> bool:
+        def node_up() -> bool:
             state = self.client("sinfo", "-h", "-N", "-o", "%T", timeout=10).stdout.split()
             return bool(state) and all(
                 s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in state
             )
 
-        self._wait(
-            "the node to become idle", node_idle, [log / "slurmd.log", log / "slurmctld.log"]
-        )
-        return self
+        log = self.root / "log"
+        self._wait("the node to come up", node_up, [log / "slurmd.log", log / "slurmctld.log"])
+
+    def restart_slurmd(self, grace: float = 15) -> None:
+        """Stop the node's slurmd (SIGTERM, as ``systemctl restart slurmd`` does) and start
+        it again; the running jobs' slurmstepd processes live on in between."""
+        proc = self.procs.pop("slurmd")
+        proc.terminate()
+        proc.wait(timeout=grace)
+        self._start_slurmd()
 
     def cancel_jobs(self, timeout: float = 30) -> None:
         """Cancel this cluster's remaining jobs and wait (bounded) until none is left."""
