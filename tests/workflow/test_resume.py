@@ -2,13 +2,9 @@
 (SIGKILL to its whole process group) and resumed gives the numbers of an uninterrupted run.
 
 Cost: one extra toy run up to results/summary.json. The resumed run is also the second run of
-the determinism tests: it recomputes every output in its own directory (the jobs the first
+the determinism test: it recomputes every output in its own directory (the jobs the first
 attempt finished were clean, the rest run cleanly after the restart), so comparing it with
-the session's ``toy_run`` compares two independent runs of the same configuration. The first
-attempt runs with ``--cores 2`` like ``toy_run``, the resumed one with ``--cores 1``: every job
-from training on (the models, scores, fits, and the toys and injection scans whose rules ask
-for two threads) runs on one core, so equal numbers also show that no result depends on the
-core count a job was given.
+the session's ``toy_run`` compares two independent runs of the same configuration.
 """
 
 from __future__ import annotations
@@ -45,22 +41,19 @@ def resumed_run(tmp_path_factory) -> dict:
     minutes of CI time and nothing to what is compared here.
     """
     workdir = tmp_path_factory.mktemp("resumed")
-
-    def args(cores: int) -> list[str]:
-        return [
-            "results/summary.json",
-            "--cores",
-            str(cores),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(TOY_CONFIG),
-        ]
-
+    args = [
+        "results/summary.json",
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(TOY_CONFIG),
+    ]
     first_log = workdir.parent / f"{workdir.name}-first-attempt.log"
     with open(first_log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args(2)],
+            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
             cwd=workdir,
             env={**os.environ, "MPLBACKEND": "Agg"},
             stdout=out,
@@ -88,11 +81,11 @@ def resumed_run(tmp_path_factory) -> dict:
         "models_at_kill": sorted(p.name for p in workdir.glob("results/models/*/fold*")),
     }
     # the kill left a lock and incomplete jobs: a plain rerun must not take them as done
-    assert run_snakemake("--unlock", *args(2), cwd=workdir).returncode == 0
-    plan = run_snakemake("-n", "--rerun-incomplete", *args(1), cwd=workdir)
+    assert run_snakemake("--unlock", *args, cwd=workdir).returncode == 0
+    plan = run_snakemake("-n", "--rerun-incomplete", *args, cwd=workdir)
     assert plan.returncode == 0, plan.stderr[-3000:]
     killed["plan"] = plan.stdout
-    resumed = run_snakemake("--rerun-incomplete", *args(1), cwd=workdir)
+    resumed = run_snakemake("--rerun-incomplete", *args, cwd=workdir)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-5000:]
     killed["workdir"] = workdir
     return killed
@@ -108,7 +101,7 @@ def test_kill_mid_run_then_resume_gives_the_uninterrupted_results(resumed_run, t
     # never a file under an output's name: every output above was read back complete
 
 
-def test_runs_on_two_cores_and_on_one_give_identical_summary_and_scores(resumed_run, toy_run):
+def test_two_runs_give_identical_summary_numbers_and_model_scores(resumed_run, toy_run):
     workdir = resumed_run["workdir"]
     assert assert_same_scores(toy_run, workdir) > 20
     assert_same_headline(toy_run, workdir)
