@@ -14,6 +14,13 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 include: "workflow/rules/common.smk"
 
 
+# numpy's and TensorFlow's CPU kernels pinned for every job (jobs inherit this environment):
+# the same numbers on AVX2 and AVX-512 machines; thetaflow.core.determinism says why
+from thetaflow.core.determinism import pin_cpu_dispatch
+
+pin_cpu_dispatch()
+
+
 # front page of the HTML report (snakemake --report results/report.html): the run's headline
 # numbers once rule report_front_page has written them, else the description alone
 report: report_front_page_source()

@@ -4,7 +4,8 @@ Inputs are standardised by a ``Normalization`` layer adapted on the training fea
 the saved ``model.keras`` carries its own preprocessing. Training minimises the weighted
 binary cross-entropy with Adam, halves the learning rate when the validation loss stalls
 and stops early, restoring the weights of the best validation epoch. Runs are
-deterministic for a given seed (seeded Keras/TF/NumPy, TF op determinism).
+deterministic for a given seed (seeded Keras/TF/NumPy, TF op determinism) and the same on
+every AVX2 or AVX-512 machine (oneDNN kernels pinned, :mod:`thetaflow.core.determinism`).
 
 Prediction calls the model through one traced ``tf.function`` on large batches:
 ``model.predict`` costs ~40 ms of set-up per call, which dominates when scoring many small
@@ -15,6 +16,7 @@ cheap for the stages that never train a network.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from thetaflow.core.determinism import PINNED, pin_cpu_dispatch
 from thetaflow.core.io import reading_result
 from thetaflow.core.progress import Progress, keras_callback
 from thetaflow.ml.models._inputs import check_fit_inputs, not_fitted, threads, unit_mean
@@ -92,10 +95,10 @@ class NeuralNet(Classifier):
 
     def fit(self, train: Dataset, valid: Dataset) -> FitReport:
         """Train with weighted BCE; early stopping and LR reduction on the validation loss."""
+        check_fit_inputs(self, train, valid)
+        configure_tensorflow(threads(self))  # before keras imports TensorFlow
         import keras
 
-        check_fit_inputs(self, train, valid)
-        configure_tensorflow(threads(self))
         keras.utils.set_random_seed(self.seed)
         start = time.perf_counter()
         model = self._build(train.X)
@@ -197,10 +200,10 @@ class NeuralNet(Classifier):
         feature_names: Sequence[str],
     ) -> NeuralNet:
         """Read ``model.keras`` in Keras' safe mode; its input width must match."""
+        model = cls(name, params, seed, feature_names)
+        configure_tensorflow(threads(model))  # before keras imports TensorFlow
         import keras
 
-        model = cls(name, params, seed, feature_names)
-        configure_tensorflow(threads(model))
         with reading_result(directory / cls.filename):
             net = keras.saving.load_model(directory / cls.filename, compile=False, safe_mode=True)
         if net.input_shape[-1] != len(model.feature_names):
@@ -213,7 +216,21 @@ class NeuralNet(Classifier):
 
 
 def configure_tensorflow(n_threads: int) -> None:
-    """Deterministic ops and ``n_threads`` intra-op threads, if TF has not started yet."""
+    """Pinned CPU kernels, deterministic ops and ``n_threads`` intra-op threads, if TF has
+    not started yet.
+
+    TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it is imported: the CPU pin of
+    :func:`thetaflow.core.determinism.pin_cpu_dispatch` (already in the environment of every
+    workflow job) is set here before the import, for processes started outside the workflow,
+    and a warning is logged when TensorFlow was imported unpinned.
+    """
+    changed = [k for k in pin_cpu_dispatch() if k in PINNED]
+    if changed and "tensorflow" in sys.modules:
+        log.warning(
+            "TensorFlow was imported before its CPU kernels were pinned (%s): its results "
+            "may depend on this machine's instruction set",
+            ", ".join(changed),
+        )
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
