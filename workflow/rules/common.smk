@@ -16,6 +16,7 @@ from thetaflow.operations.batch import BatchError, check_slurm, put_on_job_pytho
 put_on_job_pythonpath(os.path.join(workflow.basedir, "src"))
 
 from thetaflow.analysis import prepare
+from thetaflow.benchmarking.inputs import benchmark_model_dir
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import main_data_sample, pseudo_data_processes
@@ -720,18 +721,11 @@ def fpga_reference_settings(wildcards):
     return job_settings(["benchmarks.fpga", "benchmarks.seed"])
 
 
-def _benchmark_model_dir(name):
-    """The benchmarked fold's model directory; None for an autoencoder this config lacks."""
-    if name == "autoencoder" and "anomaly" not in config:
-        return None
-    return paths.MODEL_DIR.format(model=name, fold=config["benchmarks"]["fold"])
-
-
 def gpu_benchmark_inputs(wildcards):
     """Training table and the model directory of every benchmarked model, keyed by model."""
     inputs = {"table": paths.TRAINING_TABLE}
     for name in BENCHMARK_MODELS:
-        directory = _benchmark_model_dir(name)
+        directory = benchmark_model_dir(config, name)
         if directory:
             inputs[name] = directory
     return inputs
@@ -739,13 +733,13 @@ def gpu_benchmark_inputs(wildcards):
 
 def gpu_benchmark_models(wildcards):
     """Benchmarked models and their directory (None: not in this config), for the script."""
-    return {name: _benchmark_model_dir(name) for name in BENCHMARK_MODELS}
+    return {name: benchmark_model_dir(config, name) for name in BENCHMARK_MODELS}
 
 
 def fpga_benchmark_inputs(wildcards):
     """Training table and the model directory of one benchmarked model (if it exists)."""
     inputs = {"table": paths.TRAINING_TABLE}
-    directory = _benchmark_model_dir(wildcards.bench)
+    directory = benchmark_model_dir(config, wildcards.bench)
     if directory:
         inputs["model"] = directory
     return inputs

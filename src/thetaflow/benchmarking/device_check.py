@@ -43,6 +43,7 @@ from typing import Any
 
 # only the standard library and thetaflow.core's stdlib-only modules at import: the probe must
 # answer "no GPU present" even with a Python that lacks the analysis' packages
+from thetaflow.benchmarking.inputs import benchmark_model_dir
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.io import atomic_path, read_json, read_table, write_json, write_table
@@ -90,14 +91,11 @@ def _under(results: Path, template: str) -> Path:
 def benchmark_inputs(config: Mapping, results: Path) -> tuple[Path, dict[str, str | None]]:
     """The training table and the benchmarked fold's directory of each ``benchmarks.models``
     entry (None: an autoencoder this config does not train), as rule ``benchmark_gpu`` gets
-    them (``gpu_benchmark_inputs`` and ``gpu_benchmark_models`` in workflow/rules/common.smk)."""
-    fold = config["benchmarks"]["fold"]
+    them (both ask :func:`thetaflow.benchmarking.inputs.benchmark_model_dir`)."""
     dirs: dict[str, str | None] = {}
     for name in config["benchmarks"]["models"]:
-        if name == "autoencoder" and "anomaly" not in config:
-            dirs[name] = None
-        else:
-            dirs[name] = str(_under(results, paths.MODEL_DIR.format(model=name, fold=fold)))
+        directory = benchmark_model_dir(config, name)
+        dirs[name] = None if directory is None else str(_under(results, directory))
     return _under(results, paths.TRAINING_TABLE), dirs
 
 
