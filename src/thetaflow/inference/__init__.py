@@ -6,4 +6,6 @@ rebinning), :mod:`.workspace` (the HistFactory model, built with cabinetry on py
 :mod:`.fit` (maximum-likelihood fit of the pseudo-data), :mod:`.beyond` (impacts, scans,
 significance, CLs limits), :mod:`.closure` (Asimov, toys, signal injection) and
 :mod:`.summary` (the comparison of discriminants and the headline numbers).
+:mod:`.batched_fits` fits many toys at once (a projected Newton minimiser on pyhf's JAX
+likelihood, vectorised over toys); the closure's toys do not use it yet.
 """
