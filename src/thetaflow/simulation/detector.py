@@ -2,8 +2,10 @@
 
 What it models, per object (all parameters from ``simulation.detector`` in config):
 
-* leptons: η acceptance, reconstruction and identification efficiency, isolation, a p_T
-  resolution σ/p_T = c ⊕ s/√p_T ⊕ k·p_T;
+* leptons: η acceptance, reconstruction efficiency, identification efficiency per working
+  point (muon ``tightId``; electron ``cutBased`` 0–4, nested: the efficiency of
+  ``cutBased >= k`` is the configured one of working point k, whichever the selection uses),
+  isolation, a p_T resolution σ/p_T = c ⊕ s/√p_T ⊕ k·p_T;
 * jets: semileptonic b/c decays whose neutrino escapes (it is missing from the GenJet and
   the reco jet, and adds to MET), energy resolution a/√E ⊕ b ⊕ N/E, angular smearing,
   pile-up jets, a flavour-dependent b-tag discriminant (logit-normal per hadron flavour),
@@ -18,23 +20,32 @@ The output collections are awkward record arrays named as in NanoAOD (``Muon``, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import awkward as ak
 import numpy as np
 from numpy.random import Generator
 
+from thetaflow.core.errors import ConfigError
 from thetaflow.simulation.generator import TruthEvents
 
 GENJET_PT_MIN_GEV = 10.0
 MAX_PILEUP_JETS = 8
+#: NanoAOD ``Electron_cutBased`` working points, loosest first: an electron's ``cutBased`` is
+#: the number of them it passes (0 fail, 1 veto, 2 loose, 3 medium, 4 tight)
+ELECTRON_WORKING_POINTS = ("veto", "loose", "medium", "tight")
 
 
 @dataclass(frozen=True)
 class LeptonResponse:
-    """Acceptance, efficiencies and resolution of one lepton flavour."""
+    """Acceptance, efficiencies and resolution of one lepton flavour.
+
+    ``id_efficiencies`` are the efficiencies of nested identification working points,
+    loosest first (muon: ``tightId`` only; electron: :data:`ELECTRON_WORKING_POINTS`).
+    """
 
     efficiency: float
-    id_efficiency: float
+    id_efficiencies: tuple[float, ...]
     abs_eta_max: float
     pt_min_gev: float
     resolution_constant: float
@@ -111,9 +122,17 @@ class Detector:
     def from_config(cls, cfg: dict) -> Detector:
         """Build from the validated (defaults filled) ``simulation.detector`` mapping."""
         btag = cfg["btag"]
+        electron_id = cfg["electron"]["id_efficiency"]
+        ladder = tuple(float(electron_id[wp]) for wp in ELECTRON_WORKING_POINTS)
+        if any(tighter > looser for looser, tighter in pairwise(ladder)):
+            raise ConfigError(
+                "config key 'simulation.detector.electron.id_efficiency': the working points "
+                f"are nested, so {' >= '.join(ELECTRON_WORKING_POINTS)} is required, got "
+                f"{dict(zip(ELECTRON_WORKING_POINTS, ladder, strict=True))}"
+            )
         return cls(
-            muon=LeptonResponse(**cfg["muon"]),
-            electron=LeptonResponse(**cfg["electron"]),
+            muon=_lepton_response(cfg["muon"], (float(cfg["muon"]["id_efficiency"]),)),
+            electron=_lepton_response(cfg["electron"], ladder),
             jet=JetResponse(**cfg["jet"]),
             btag=BTagResponse(
                 b=FlavourTag(**btag["b"]),
@@ -125,6 +144,12 @@ class Detector:
             pileup=Pileup(**cfg["pileup"]),
             met_unclustered_resolution_gev=cfg["met"]["unclustered_resolution_gev"],
         )
+
+
+def _lepton_response(cfg: dict, id_efficiencies: tuple[float, ...]) -> LeptonResponse:
+    """One lepton flavour's response from its config block and its ID working points."""
+    fields = {k: v for k, v in cfg.items() if k != "id_efficiency"}
+    return LeptonResponse(id_efficiencies=id_efficiencies, **fields)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -139,17 +164,22 @@ def to_jagged(fields: dict[str, np.ndarray], valid: np.ndarray, key: np.ndarray)
     flattening keeps every event's entries contiguous and in order. Floating-point fields
     are stored as float32, as in NanoAOD.
     """
+    n, k = valid.shape
     order = np.argsort(np.where(valid, -key, np.inf), axis=1, kind="stable")
     valid_sorted = np.take_along_axis(valid, order, axis=1)
-    counts = valid_sorted.sum(axis=1)
-    return ak.zip(
-        {
-            name: ak.unflatten(
-                _nanoaod_dtype(np.take_along_axis(arr, order, axis=1)[valid_sorted]), counts
-            )
-            for name, arr in fields.items()
-        }
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(valid_sorted.sum(axis=1), out=offsets[1:])
+    # flat positions of the kept slots, event by event in key order: one gather per field
+    flat = (order + (np.arange(n, dtype=np.int64) * k)[:, None])[valid_sorted]
+    records = ak.contents.RecordArray(
+        [
+            ak.contents.NumpyArray(_nanoaod_dtype(np.asarray(arr).reshape(-1)[flat]))
+            for arr in fields.values()
+        ],
+        list(fields),
+        length=flat.size,
     )
+    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), records))
 
 
 def _nanoaod_dtype(values: np.ndarray) -> np.ndarray:
@@ -192,7 +222,9 @@ def _smear_leptons(
             & (rng.uniform(size=(n, k)) < resp.efficiency)
             & (reco_pt > resp.pt_min_gev)
         )
-        passes_id = rng.uniform(size=(n, k)) < resp.id_efficiency
+        # one uniform per lepton against the nested working points: the number passed
+        u = rng.uniform(size=(n, k))
+        id_level = (u[..., None] < np.asarray(resp.id_efficiencies)).sum(axis=-1)
         fields = {
             "pt": reco_pt,
             "eta": eta,
@@ -202,13 +234,10 @@ def _smear_leptons(
             "pdgId": pdg.astype(np.int32),
         }
         if name == "Muon":
-            fields["tightId"] = passes_id
+            fields["tightId"] = id_level >= 1
             fields["pfRelIso04_all"] = rng.exponential(0.03, (n, k))
         else:
-            # cutBased: 4 tight, 3 medium, 2 loose, 1 veto; id failures spread over 1-3
-            fields["cutBased"] = np.where(passes_id, 4, rng.integers(1, 4, size=(n, k))).astype(
-                np.int32
-            )
+            fields["cutBased"] = id_level.astype(np.int32)
             fields["pfRelIso03_all"] = rng.exponential(0.03, (n, k))
         collections[name] = to_jagged(fields, valid, reco_pt)
         dpt = np.where(valid, reco_pt - pt, 0.0)
@@ -221,14 +250,13 @@ def _btag_scores(
     rng: Generator, flavour: np.ndarray, eta: np.ndarray, btag: BTagResponse
 ) -> np.ndarray:
     """Draw the b-tag discriminant of every jet from its flavour's logit-normal model."""
-    mean = np.zeros(flavour.shape)
-    sigma = np.ones(flavour.shape)
-    for hf in (5, 4, 0):
-        model = btag.for_flavour(hf)
-        sel = flavour == hf
-        mean[sel] = model.logit_mean
-        sigma[sel] = model.logit_sigma
-    score = sigmoid(rng.normal(mean, sigma))
+    models = [btag.for_flavour(hf) for hf in (5, 4, 0)]
+    slot = np.where(flavour == 5, 0, np.where(flavour == 4, 1, 2))
+    mean = np.array([m.logit_mean for m in models])[slot]
+    sigma = np.array([m.logit_sigma for m in models])[slot]
+    # loc + scale · N(0, 1), the very numbers rng.normal(mean, sigma) draws, without its
+    # per-element broadcasting loop
+    score = sigmoid(mean + sigma * rng.standard_normal(flavour.shape))
     return np.where(np.abs(eta) < btag.abs_eta_max, score, 0.0)
 
 

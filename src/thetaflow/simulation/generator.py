@@ -13,23 +13,33 @@ weight. Processes:
 
 The shapes are simple parametrisations, not matrix elements: they reproduce the features a
 classifier learns (resonance peaks, boosts, angular correlations, flavour content, MET).
+
+Generation runs in two stages so that a generator filter on the leptons costs little:
+:func:`generate_leptons` draws the weights, the lepton flavours and everything the two
+leptons' momenta depend on (the hard system and the decay chain down to the leptons), and
+applies a :class:`LeptonFilter` (flavours first, before any kinematics, then the lepton
+momenta); :func:`complete` then generates the rest (hard partons, ISR, neutrinos) for the
+events that passed. Every event's distribution is the same as if it were generated in full
+and then filtered: nothing the filter reads depends on what the second stage draws.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import cast
+from dataclasses import dataclass, field, replace
+from typing import Protocol, cast
 
 import numpy as np
 from numpy.random import Generator
 
 from thetaflow.simulation.kinematics import (
     FourVectors,
+    Momenta,
     breit_wigner,
-    from_pt_eta_phi_m,
+    decay,
+    decay_first,
+    from_cartesian,
     sample_cos_theta,
-    system_momentum,
-    two_body_decay,
+    system_momenta,
 )
 
 Z_MASS_GEV = 91.1876
@@ -90,7 +100,7 @@ class TruthEvents:
         return self.gen_weight.size
 
     def take(self, mask: np.ndarray) -> TruthEvents:
-        """Return the events where ``mask`` is true (used by the generator filter)."""
+        """Return the events where ``mask`` is true."""
         return TruthEvents(
             leptons=[cast(FourVectors, p[mask]) for p in self.leptons],
             lepton_pdg=self.lepton_pdg[mask],
@@ -103,13 +113,119 @@ class TruthEvents:
         )
 
 
+class LeptonFilter(Protocol):
+    """A generator filter that reads only the two truth leptons (see :func:`generate_leptons`)."""
+
+    def passes_flavours(self, pdg: np.ndarray) -> np.ndarray:
+        """Mask of events whose (n, 2) signed lepton PDG ids can pass."""
+        ...
+
+    def passes_leptons(self, first: Momenta, second: Momenta, pdg: np.ndarray) -> np.ndarray:
+        """Mask of events whose two leptons pass (flavours already passed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _ZPairRest:
+    """What the second stage of a Z + pair event needs: the pair and the ISR recoil."""
+
+    flavour: np.ndarray
+    q_mass: np.ndarray
+    x: Momenta
+    x_mass: np.ndarray
+    isr_pt: np.ndarray
+    isr_phi: np.ndarray
+
+    def take(self, index: np.ndarray) -> _ZPairRest:
+        return _ZPairRest(
+            self.flavour[index],
+            self.q_mass[index],
+            self.x.take(index),
+            self.x_mass[index],
+            self.isr_pt[index],
+            self.isr_phi[index],
+        )
+
+
+@dataclass(frozen=True)
+class _TtbarRest:
+    """What the second stage of a tt̄ event needs: tops, W bosons, ISR recoil."""
+
+    top: Momenta
+    antitop: Momenta
+    w_top: Momenta
+    w_antitop: Momenta
+    isr_pt: np.ndarray
+    isr_phi: np.ndarray
+
+    def take(self, index: np.ndarray) -> _TtbarRest:
+        return _TtbarRest(
+            self.top.take(index),
+            self.antitop.take(index),
+            self.w_top.take(index),
+            self.w_antitop.take(index),
+            self.isr_pt[index],
+            self.isr_phi[index],
+        )
+
+
+@dataclass(frozen=True)
+class LeptonLevel:
+    """First stage of a batch of ``n_generated`` events: the events that passed the filter.
+
+    ``batch_weights`` are the generator weights of *every* event of the batch (the Runs
+    bookkeeping counts them all); ``index`` the passing events' positions in the batch, in
+    order. ``leptons``, ``lepton_pdg`` and ``rest`` hold the passing events only.
+    """
+
+    n_generated: int
+    batch_weights: np.ndarray
+    index: np.ndarray
+    leptons: tuple[Momenta, Momenta]
+    lepton_pdg: np.ndarray
+    rest: _ZPairRest | _TtbarRest
+
+    def __len__(self) -> int:
+        return self.index.size
+
+    def take(self, index: np.ndarray) -> LeptonLevel:
+        """The passing events at ``index`` (positions or mask among them); the batch's
+        bookkeeping (``n_generated``, ``batch_weights``) is unchanged."""
+        return replace(
+            self,
+            index=self.index[index],
+            leptons=(self.leptons[0].take(index), self.leptons[1].take(index)),
+            lepton_pdg=self.lepton_pdg[index],
+            rest=self.rest.take(index),
+        )
+
+
 def generate(rng: Generator, settings: ModelSettings, n: int) -> TruthEvents:
-    """Generate ``n`` truth events of the process described by ``settings``."""
+    """Generate ``n`` truth events of the process described by ``settings`` (no filter)."""
+    return complete(rng, settings, generate_leptons(rng, settings, n))
+
+
+def generate_leptons(
+    rng: Generator, settings: ModelSettings, n: int, filt: LeptonFilter | None = None
+) -> LeptonLevel:
+    """First stage of ``n`` events: weights, lepton flavours and lepton momenta; only the
+    events that pass ``filt`` (all without one) are kept, with their positions.
+
+    The flavours are drawn first and filtered before any kinematics; the momenta of the
+    leptons (and of what they come from) are then generated for those events only.
+    """
     if settings.model == "ttbar":
-        return _generate_ttbar(rng, settings, n)
+        return _ttbar_leptons(rng, settings, n, filt)
     if settings.model in ("zh", "zz", "zjets", "xzy"):
-        return _generate_z_plus_pair(rng, settings, n)
+        return _z_pair_leptons(rng, settings, n, filt)
     raise ValueError(f"unknown generator model {settings.model!r}; expected one of {MODELS}")
+
+
+def complete(rng: Generator, settings: ModelSettings, level: LeptonLevel) -> TruthEvents:
+    """Second stage: hard partons, ISR and neutrinos of the events of ``level``."""
+    if isinstance(level.rest, _TtbarRest):
+        return _ttbar_rest(rng, level, level.rest)
+    return _z_pair_rest(rng, level, level.rest)
 
 
 def _gen_weights(rng: Generator, settings: ModelSettings, n: int) -> np.ndarray:
@@ -148,17 +264,37 @@ def _lepton_pdg(rng: Generator, n: int) -> np.ndarray:
     return np.where(rng.uniform(size=n) < 0.5, 11, 13)
 
 
+def _lepton_mass(pdg: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(pdg) == 11, LEPTON_MASS_GEV[11], LEPTON_MASS_GEV[13])
+
+
+def _flavour_index(filt: LeptonFilter | None, pdg: np.ndarray) -> np.ndarray:
+    """Positions of the events whose lepton flavours can pass ``filt``."""
+    if filt is None:
+        return np.arange(len(pdg))
+    return np.flatnonzero(filt.passes_flavours(pdg))
+
+
+def _kinematic_filter(level: LeptonLevel, filt: LeptonFilter | None) -> LeptonLevel:
+    if filt is None:
+        return level
+    first, second = level.leptons
+    return level.take(np.flatnonzero(filt.passes_leptons(first, second, level.lepton_pdg)))
+
+
 def _hard_system(
     rng: Generator,
     settings: ModelSettings,
     m1: np.ndarray,
     m2: np.ndarray,
     system_mass: np.ndarray | None = None,
-) -> tuple[FourVectors, FourVectors, FourVectors]:
-    """Produce two particles of masses m1, m2 plus an ISR gluon; return them in the lab.
+) -> tuple[Momenta, Momenta, np.ndarray, np.ndarray]:
+    """Produce two particles of masses m1, m2 recoiling against an ISR parton.
 
     The pair's invariant mass falls above threshold (``system_mass_scale_gev``) unless
-    ``system_mass`` gives it (a resonance decaying to the two particles).
+    ``system_mass`` gives it (a resonance decaying to the two particles). Returns the two
+    particles in the lab and the ISR parton's p_T and azimuth (its rapidity is drawn with
+    the rest of the event, :func:`_isr`).
     """
     n = m1.size
     isr_pt = rng.exponential(settings.isr_pt_scale_gev, n)
@@ -166,47 +302,57 @@ def _hard_system(
         sqrt_s = m1 + m2 + rng.exponential(settings.system_mass_scale_gev, n)
     else:
         sqrt_s = np.maximum(system_mass, m1 + m2 + 1.0)
-    system = system_momentum(rng, sqrt_s, isr_pt, settings.rapidity_sigma)
+    system = system_momenta(rng, sqrt_s, isr_pt, settings.rapidity_sigma)
     cos_theta = sample_cos_theta(rng, n, settings.angular_a)
-    a, b = two_body_decay(rng, system, m1, m2, cos_theta=cos_theta)
-    isr = from_pt_eta_phi_m(
-        np.maximum(isr_pt, 1e-3),
-        rng.normal(0.0, 2.0, n),
-        np.asarray(system.phi) + np.pi,
-        np.zeros(n),
+    a, b = decay(rng, system, sqrt_s, m1, m2, cos_theta=cos_theta)
+    return a, b, isr_pt, system.phi + np.pi
+
+
+def _isr(rng: Generator, isr_pt: np.ndarray, isr_phi: np.ndarray) -> FourVectors:
+    """The massless ISR parton opposite the hard system, rapidity ~ N(0, 2)."""
+    pt = np.maximum(isr_pt, 1e-3)
+    eta = rng.normal(0.0, 2.0, pt.size)
+    return from_cartesian(
+        pt * np.cos(isr_phi), pt * np.sin(isr_phi), pt * np.sinh(eta), pt * np.cosh(eta)
     )
-    return a, b, isr
 
 
-def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> TruthEvents:
-    """Z(→ℓℓ) + X(→qq̄) with X a Higgs, a Z, a QCD dijet continuum or (``xzy``) a heavy
-    scalar Y, the Z+Y pair then coming from the decay of a heavy resonance."""
-    z_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
+def _z_pair_leptons(
+    rng: Generator, settings: ModelSettings, n: int, filt: LeptonFilter | None
+) -> LeptonLevel:
+    """Z(→ℓℓ) + X with X a Higgs, a Z, a QCD dijet continuum or (``xzy``) a heavy scalar Y,
+    the Z+Y pair then coming from the decay of a heavy resonance: up to the leptons."""
     flavour, flavour_weight = _pair_flavours(rng, settings, n)
+    weights = _gen_weights(rng, settings, n) * flavour_weight
+    pdg = _lepton_pdg(rng, n)
+    index = _flavour_index(filt, np.stack([pdg, -pdg], axis=1))
+    flavour, pdg = flavour[index], pdg[index]
+    m = index.size
+    z_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, m, 40.0, 200.0)
     q_mass = np.select([flavour == 5, flavour == 4], [B_MASS_GEV, C_MASS_GEV], 0.0)
     if settings.model == "zh":
         x_mass = breit_wigner(
             rng,
             settings.higgs_mass_gev,
             settings.higgs_width_gev,
-            n,
+            m,
             0.5 * settings.higgs_mass_gev,
             1.5 * settings.higgs_mass_gev,
         )
     elif settings.model == "zz":
-        x_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, n, 40.0, 200.0)
+        x_mass = breit_wigner(rng, Z_MASS_GEV, Z_WIDTH_GEV, m, 40.0, 200.0)
     elif settings.model == "xzy":
         x_mass = breit_wigner(
             rng,
             settings.daughter_mass_gev,
             settings.daughter_width_gev,
-            n,
+            m,
             0.5 * settings.daughter_mass_gev,
             1.5 * settings.daughter_mass_gev,
         )
     else:
         x_mass = settings.dijet_mass_min_gev + rng.gamma(
-            2.0, settings.dijet_mass_scale_gev / 2.0, n
+            2.0, settings.dijet_mass_scale_gev / 2.0, m
         )
     x_mass = np.maximum(x_mass, 2 * q_mass + 1.0)
     resonance = None
@@ -215,20 +361,33 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
             rng,
             settings.resonance_mass_gev,
             settings.resonance_width_gev,
-            n,
+            m,
             0.5 * settings.resonance_mass_gev,
             1.5 * settings.resonance_mass_gev,
         )
-    z, x, isr = _hard_system(rng, settings, z_mass, x_mass, resonance)
-    pdg = _lepton_pdg(rng, n)
-    l_mass = np.where(pdg == 11, LEPTON_MASS_GEV[11], LEPTON_MASS_GEV[13])
-    lep_minus, lep_plus = two_body_decay(rng, z, l_mass, l_mass)
-    q, qbar = two_body_decay(rng, x, q_mass, q_mass)
+    z, x, isr_pt, isr_phi = _hard_system(rng, settings, z_mass, x_mass, resonance)
+    l_mass = _lepton_mass(pdg)
+    lep_minus, lep_plus = decay(rng, z, z_mass, l_mass, l_mass)
+    level = LeptonLevel(
+        n_generated=n,
+        batch_weights=weights,
+        index=index,
+        leptons=(lep_minus, lep_plus),
+        lepton_pdg=np.stack([pdg, -pdg], axis=1),
+        rest=_ZPairRest(flavour, q_mass, x, x_mass, isr_pt, isr_phi),
+    )
+    return _kinematic_filter(level, filt)
+
+
+def _z_pair_rest(rng: Generator, level: LeptonLevel, rest: _ZPairRest) -> TruthEvents:
+    """X → qq̄ and the ISR parton of Z + pair events."""
+    n, flavour = len(level), rest.flavour
+    q, qbar = decay(rng, rest.x, rest.x_mass, rest.q_mass, rest.q_mass)
     parton_id = np.where(flavour == 0, GLUON_PDG, flavour)
     return TruthEvents(
-        leptons=[lep_minus, lep_plus],
-        lepton_pdg=np.stack([pdg, -pdg], axis=1),
-        partons=[q, qbar, isr],
+        leptons=[p.to_vector() for p in level.leptons],
+        lepton_pdg=level.lepton_pdg,
+        partons=[q.to_vector(), qbar.to_vector(), _isr(rng, rest.isr_pt, rest.isr_phi)],
         hadron_flavour=np.stack([flavour, flavour, np.zeros(n, int)], axis=1),
         parton_flavour=np.stack(
             [parton_id, np.where(flavour == 0, GLUON_PDG, -flavour), np.full(n, GLUON_PDG)],
@@ -236,46 +395,62 @@ def _generate_z_plus_pair(rng: Generator, settings: ModelSettings, n: int) -> Tr
         ),
         neutrino_px=np.zeros(n),
         neutrino_py=np.zeros(n),
-        gen_weight=_gen_weights(rng, settings, n) * flavour_weight,
+        gen_weight=level.batch_weights[level.index],
     )
 
 
-def _generate_ttbar(rng: Generator, settings: ModelSettings, n: int) -> TruthEvents:
-    """tt̄ → W⁺b W⁻b̄ with both W → ℓν (ℓ = e, μ independently for each W)."""
+def _ttbar_leptons(
+    rng: Generator, settings: ModelSettings, n: int, filt: LeptonFilter | None
+) -> LeptonLevel:
+    """tt̄ → W⁺b W⁻b̄ with both W → ℓν (ℓ = e, μ independently for each W): up to the
+    leptons (the b quarks and neutrinos follow by four-momentum conservation)."""
+    weights = _gen_weights(rng, settings, n)
+    # t → W⁺ → ℓ⁺ (negative PDG id); t̄ → ℓ⁻
+    pdg = np.stack([-_lepton_pdg(rng, n), _lepton_pdg(rng, n)], axis=1)
+    index = _flavour_index(filt, pdg)
+    pdg = pdg[index]
+    m = index.size
     t_mass = [
         breit_wigner(
             rng,
             settings.top_mass_gev,
             settings.top_width_gev,
-            n,
+            m,
             settings.top_mass_gev - 15.0,
             settings.top_mass_gev + 15.0,
         )
         for _ in range(2)
     ]
-    top, antitop, isr = _hard_system(rng, settings, t_mass[0], t_mass[1])
-    leptons, pdgs, bquarks = [], [], []
-    nu_px, nu_py = np.zeros(n), np.zeros(n)
-    for t, sign in ((top, -1), (antitop, 1)):
-        w_mass = breit_wigner(
-            rng, W_MASS_GEV, W_WIDTH_GEV, n, 40.0, np.asarray(t.mass) - B_MASS_GEV - 0.5
-        )
-        w, b = two_body_decay(rng, t, w_mass, B_MASS_GEV)
-        pdg = _lepton_pdg(rng, n)
-        l_mass = np.where(pdg == 11, LEPTON_MASS_GEV[11], LEPTON_MASS_GEV[13])
-        lep, nu = two_body_decay(rng, w, l_mass, 0.0)
-        leptons.append(lep)
-        pdgs.append(sign * pdg)  # t → W⁺ → ℓ⁺ (negative PDG id); t̄ → ℓ⁻
-        bquarks.append(b)
-        nu_px += np.asarray(nu.px)
-        nu_py += np.asarray(nu.py)
+    top, antitop, isr_pt, isr_phi = _hard_system(rng, settings, t_mass[0], t_mass[1])
+    leptons, ws = [], []
+    for t, mt, lep_pdg in ((top, t_mass[0], pdg[:, 0]), (antitop, t_mass[1], pdg[:, 1])):
+        w_mass = breit_wigner(rng, W_MASS_GEV, W_WIDTH_GEV, m, 40.0, mt - B_MASS_GEV - 0.5)
+        w = decay_first(rng, t, mt, w_mass, B_MASS_GEV)
+        leptons.append(decay_first(rng, w, w_mass, _lepton_mass(lep_pdg), 0.0))
+        ws.append(w)
+    level = LeptonLevel(
+        n_generated=n,
+        batch_weights=weights,
+        index=index,
+        leptons=(leptons[0], leptons[1]),
+        lepton_pdg=pdg,
+        rest=_TtbarRest(top, antitop, ws[0], ws[1], isr_pt, isr_phi),
+    )
+    return _kinematic_filter(level, filt)
+
+
+def _ttbar_rest(rng: Generator, level: LeptonLevel, rest: _TtbarRest) -> TruthEvents:
+    """b quarks (t − W), neutrinos (W − ℓ) and the ISR parton of tt̄ events."""
+    n = len(level)
+    b, bbar = rest.top - rest.w_top, rest.antitop - rest.w_antitop
+    nu = (rest.w_top - level.leptons[0]) + (rest.w_antitop - level.leptons[1])
     return TruthEvents(
-        leptons=leptons,
-        lepton_pdg=np.stack(pdgs, axis=1),
-        partons=[bquarks[0], bquarks[1], isr],
+        leptons=[p.to_vector() for p in level.leptons],
+        lepton_pdg=level.lepton_pdg,
+        partons=[b.to_vector(), bbar.to_vector(), _isr(rng, rest.isr_pt, rest.isr_phi)],
         hadron_flavour=np.stack([np.full(n, 5), np.full(n, 5), np.zeros(n, int)], axis=1),
         parton_flavour=np.stack([np.full(n, 5), np.full(n, -5), np.full(n, GLUON_PDG)], axis=1),
-        neutrino_px=nu_px,
-        neutrino_py=nu_py,
-        gen_weight=_gen_weights(rng, settings, n),
+        neutrino_px=nu.px,
+        neutrino_py=nu.py,
+        gen_weight=level.batch_weights[level.index],
     )

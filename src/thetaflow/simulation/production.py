@@ -1,13 +1,13 @@
 """The embedded simulation: one job writes one chunk of one sample as a NanoAOD-like file.
 
-Pipeline per chunk: truth generation (:mod:`thetaflow.simulation.generator`) → generator-level
-filter (a Z-like lepton pair, as a real production's GenFilter) → detector
-(:mod:`thetaflow.simulation.detector`) → reco-level skim (as real NanoAOD skims) → ROOT file
-with a TTree ``Events`` in NanoAOD naming and a TTree ``Runs`` carrying
-``genEventCount``/``genEventSumw`` over *every* generated event, so that normalisation accounts
-for filter and skim as it does for real data sets. Pseudo-data chunks draw a Poisson number of
-events per process at the injected signal strength, drop the truth, and shuffle the processes
-together.
+Pipeline per chunk: lepton-level truth (:mod:`thetaflow.simulation.generator`) → generator-level
+filter (a Z-like lepton pair, as a real production's GenFilter; it reads only the leptons) →
+the rest of the truth for the passing events → detector (:mod:`thetaflow.simulation.detector`)
+→ reco-level skim (as real NanoAOD skims) → ROOT file with a TTree ``Events`` in NanoAOD
+naming and a TTree ``Runs`` carrying ``genEventCount``/``genEventSumw`` over *every*
+generated event, so that normalisation accounts for filter and skim as it does for real data
+sets. Pseudo-data chunks draw a Poisson number of events per process at the injected signal
+strength, drop the truth, and shuffle the processes together.
 
 Seeds: every chunk's random stream is ``SeedSequence([seed, crc32(sample), chunk])``, so the
 same config gives bit-identical files and chunks are independent of how many run in parallel.
@@ -30,8 +30,14 @@ from thetaflow.core.progress import Progress
 from thetaflow.core.samples import load_samples, pseudo_data_processes
 from thetaflow.core.units import PB_PER_INVERSE_FB
 from thetaflow.simulation.detector import Detector, reconstruct
-from thetaflow.simulation.generator import ModelSettings, TruthEvents, generate
-from thetaflow.simulation.kinematics import FourVectors
+from thetaflow.simulation.generator import (
+    ModelSettings,
+    TruthEvents,
+    complete,
+    generate,
+    generate_leptons,
+)
+from thetaflow.simulation.kinematics import FourVectors, Momenta
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +58,36 @@ class GeneratorFilter:
     ptll_min_gev: float
 
     def passes(self, truth: TruthEvents) -> np.ndarray:
-        """Boolean mask of events passing the filter."""
-        l1, l2 = truth.leptons
-        pair = cast(FourVectors, l1 + l2)
-        ok = np.abs(truth.lepton_pdg[:, 0]) == np.abs(truth.lepton_pdg[:, 1])
-        for lep in (l1, l2):
-            ok &= (np.asarray(lep.pt) > self.lepton_pt_min_gev) & (
-                np.abs(np.asarray(lep.eta)) < self.lepton_abs_eta_max
-            )
-        mll = np.asarray(pair.mass)
+        """Boolean mask of complete truth events passing the filter."""
+        first, second = (Momenta.from_vector(lep) for lep in truth.leptons)
+        return self.passes_flavours(truth.lepton_pdg) & self.passes_leptons(
+            first, second, truth.lepton_pdg
+        )
+
+    def passes_flavours(self, pdg: np.ndarray) -> np.ndarray:
+        """The flavour part of the filter: a same-flavour pair ((n, 2) signed PDG ids)."""
+        return np.abs(pdg[:, 0]) == np.abs(pdg[:, 1])
+
+    def passes_leptons(self, first: Momenta, second: Momenta, pdg: np.ndarray) -> np.ndarray:
+        """The kinematic part: both leptons' p_T and |η|, the pair's mass and p_T.
+
+        Compared in squares and via |p_z| < p_T sinh(η_max), which are the same cuts
+        without the square roots and arcsinh.
+        """
+        del pdg  # the flavours are passes_flavours' part
+        ok = np.ones(len(first), bool)
+        sinh_eta_max = float(np.sinh(self.lepton_abs_eta_max))
+        for lep in (first, second):
+            pt2 = lep.px * lep.px + lep.py * lep.py
+            ok &= (pt2 > self.lepton_pt_min_gev**2) & (np.abs(lep.pz) < np.sqrt(pt2) * sinh_eta_max)
+        pair = first + second
+        ptll2 = pair.px * pair.px + pair.py * pair.py
+        mll2 = pair.E * pair.E - ptll2 - pair.pz * pair.pz
         return (
             ok
-            & (mll > self.mll_min_gev)
-            & (mll < self.mll_max_gev)
-            & (np.asarray(pair.pt) > self.ptll_min_gev)
+            & (mll2 > max(self.mll_min_gev, 0.0) ** 2)
+            & (mll2 < self.mll_max_gev**2)
+            & (ptll2 > max(self.ptll_min_gev, 0.0) ** 2)
         )
 
 
@@ -185,7 +207,9 @@ def generate_filtered(
     Exactly one of the two counts is given: MC chunks ask for a number of accepted events
     (the sample size), pseudo-data asks for a Poisson number of produced events. Batches are
     sized from the running filter efficiency and capped at ``MAX_BATCH`` to bound memory;
-    the bookkeeping counts generated events up to the last accepted one kept.
+    the bookkeeping counts generated events up to the last accepted one kept. The filter is
+    applied between the generator's two stages (:func:`generate_leptons`, then
+    :func:`complete` for the passing events only).
     """
     total = n_accepted if n_accepted is not None else n_generated
     if total is None or (n_accepted is not None and n_generated is not None):
@@ -207,19 +231,17 @@ def generate_filtered(
             want = int(1.2 * (n_accepted - kept) / max(efficiency, 1e-4)) + 100
         else:
             want = total - tried  # total is n_generated here
-        batch = generate(rng, model, min(want, MAX_BATCH))
-        mask = filt.passes(batch)
-        if n_accepted is not None and kept + mask.sum() > n_accepted:
-            last = np.flatnonzero(mask)[n_accepted - kept - 1]
-            mask[last + 1 :] = False
-            used = last + 1
-        else:
-            used = len(batch)
+        level = generate_leptons(rng, model, min(want, MAX_BATCH), filt)
+        used = level.n_generated
+        if n_accepted is not None and kept + len(level) > n_accepted:
+            level = level.take(np.arange(n_accepted - kept))
+            used = int(level.index[-1]) + 1
+        weights = level.batch_weights[:used]
         tried += used
-        sumw += float(batch.gen_weight[:used].sum())
-        sumw2 += float((batch.gen_weight[:used] ** 2).sum())
-        parts.append(batch.take(mask))
-        kept += int(mask.sum())
+        sumw += float(weights.sum())
+        sumw2 += float((weights**2).sum())
+        parts.append(complete(rng, model, level))
+        kept += len(level)
         efficiency = max(kept, 1) / tried
         progress.update(kept if n_accepted is not None else tried)
     if not parts:  # nothing to generate (a Poisson draw of zero, or μ = 0)
