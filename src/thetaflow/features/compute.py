@@ -15,10 +15,10 @@ columns, plus truth columns (flavour, GenJet p_T with neutrinos) for the b-jet r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypedDict, Unpack, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import awkward as ak
 import numpy as np
@@ -26,16 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import vector
 
+from thetaflow.core.errors import ConfigError
 from thetaflow.core.io import atomic_path, reading_result
 from thetaflow.core.jagged import Objects
 from thetaflow.core.samples import load_samples
+from thetaflow.features.labels import LABEL_BACKGROUND, LABEL_BSM, LABEL_DATA, LABEL_SIGNAL
 from thetaflow.ingestion.cutflow import Cutflow
 
 log = logging.getLogger(__name__)
-
-LABEL_SIGNAL, LABEL_BACKGROUND, LABEL_DATA = 1, 0, -1
-#: label of the blind search's "unknown" process (sample kind ``bsm``): neither class of training
-LABEL_BSM = 2
 
 
 @dataclass(frozen=True)
@@ -180,40 +178,98 @@ def compute_features(
     return {n: np.asarray(FEATURES[n].compute(cand)).astype(np.float32) for n in names}
 
 
-def btag_sf_variation(
-    events: ak.Array,
-    uncertainties: Mapping[str, float],
-    sign: int,
-    objects: EventObjects | None = None,
-) -> np.ndarray:
-    """Event weight factor Π(1 ± δ_flavour) over the two Higgs-candidate jets.
+#: hadron flavour (NanoAOD ``Jet_hadronFlavour``) of each b-tag flavour name (light: neither
+#: 5 nor 4)
+BTAG_FLAVOURS = {"b": 5, "c": 4, "light": 0}
 
-    The scale factor is 1 ± its uncertainty for the flavour of each b-tagged candidate jet
-    (hadron flavour 5 → b, 4 → c, else light); data get 1.
+
+@dataclass(frozen=True)
+class BTagCalibration:
+    """Fixed-working-point b-tag calibration (``systematics.weight.btag``).
+
+    A selected jet within ``abs_eta_max`` is tagged when its score exceeds ``working_point``.
+    Per flavour (b, c, light): ``efficiency``, the simulation's tag efficiency at the working
+    point, and ``uncertainty``, that of the data/simulation scale factor, whose nominal value
+    is 1 (the embedded simulation is its own truth).
     """
-    objects = objects or EventObjects.from_events(events)
-    flavour = objects.jets["hadron_flavour"]
-    delta = np.where(
-        flavour == 5,
-        uncertainties["b"],
-        np.where(flavour == 4, uncertainties["c"], uncertainties["light"]),
-    )
-    return (1.0 + sign * delta[objects.b1]) * (1.0 + sign * delta[objects.b2])
+
+    working_point: float
+    abs_eta_max: float
+    efficiency: Mapping[str, float]
+    uncertainty: Mapping[str, float]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> BTagCalibration:
+        """Read the validated block; a scale factor that would make a tag certain is refused."""
+        calibration = cls(
+            cfg["working_point"], cfg["abs_eta_max"], cfg["efficiency"], cfg["uncertainty"]
+        )
+        for flavour, eff in calibration.efficiency.items():
+            if not (1.0 + calibration.uncertainty[flavour]) * eff < 1.0:
+                raise ConfigError(
+                    "config key 'systematics.weight.btag': the up scale factor times the "
+                    f"efficiency of {flavour} jets, (1 + {calibration.uncertainty[flavour]}) × "
+                    f"{eff}, must stay below 1 (an untagged jet's weight 1 − SF·ε would vanish)"
+                )
+        return calibration
+
+    def event_factor(self, jets: Objects, flavours: Collection[str], sign: int) -> np.ndarray:
+        """Event weight ratio Π_tagged SF · Π_untagged (1 − SF·ε)/(1 − ε) over the selected
+        jets, with SF = 1 + sign·δ for the jets of ``flavours`` and 1 for the others (whose
+        factors are then exactly 1).
+
+        A higher scale factor raises the weight of tagged jets and lowers that of untagged
+        ones: each tag configuration is weighted to its probability under efficiencies SF·ε.
+        """
+        hadron = jets["hadron_flavour"]
+        code = np.where(np.isin(hadron, (5, 4)), hadron, 0)
+        eff = np.zeros(len(hadron))
+        sf = np.ones(len(hadron))
+        for flavour in flavours:
+            sel = code == BTAG_FLAVOURS[flavour]
+            eff[sel] = self.efficiency[flavour]
+            sf[sel] = 1.0 + sign * self.uncertainty[flavour]
+        taggable = np.abs(jets["eta"]) < self.abs_eta_max
+        tagged = taggable & (jets["btag"] > self.working_point)
+        per_jet = np.where(tagged, sf, np.where(taggable, (1.0 - sf * eff) / (1.0 - eff), 1.0))
+        return ak.to_numpy(ak.prod(jets.unflatten(per_jet), axis=1))
 
 
-def lepton_sf_variation(
-    events: ak.Array,
-    uncertainties: Mapping[str, float],
-    sign: int,
-    objects: EventObjects | None = None,
-) -> np.ndarray:
-    """Event weight factor Π(1 ± δ_ℓ) over the two selected leptons (μ or e)."""
-    objects = objects or EventObjects.from_events(events)
-    delta = np.where(
-        np.abs(objects.leptons["pdg_id"]) == 13, uncertainties["muon"], uncertainties["electron"]
-    )
-    first = objects.leptons.offsets[:-1]
-    return (1.0 + sign * delta[first]) * (1.0 + sign * delta[first + 1])
+def lepton_efficiency_factor(leptons: Objects, pdg_id: int, delta: float, sign: int) -> np.ndarray:
+    """Event weight ratio Π(1 + sign·δ) over the selected leptons of flavour ``pdg_id``."""
+    n = leptons.sum((np.abs(leptons["pdg_id"]) == pdg_id).astype(np.int64))
+    return (1.0 + sign * delta) ** n
+
+
+@dataclass(frozen=True)
+class WeightSystematic:
+    """One weight nuisance parameter: the ``systematics.weight`` block it reads and its
+    up/down event weight ratio (``sign`` +1 up, -1 down)."""
+
+    block: str
+    factor: Callable[[EventObjects, Mapping, int], np.ndarray]
+
+
+#: Every weight nuisance parameter; the feature tables hold ``weight_<name>_{up,down}`` for
+#: those whose block is configured. b and c scale factors move together (heavy flavour), the
+#: light mistag one apart; the electron and muon efficiencies are independent.
+WEIGHT_SYSTEMATICS = {
+    "btag_hf": WeightSystematic(
+        "btag",
+        lambda o, cfg, s: BTagCalibration.from_config(cfg).event_factor(o.jets, ("b", "c"), s),
+    ),
+    "btag_light": WeightSystematic(
+        "btag",
+        lambda o, cfg, s: BTagCalibration.from_config(cfg).event_factor(o.jets, ("light",), s),
+    ),
+    "lepton_eff_muon": WeightSystematic(
+        "lepton_eff", lambda o, cfg, s: lepton_efficiency_factor(o.leptons, 13, cfg["muon"], s)
+    ),
+    "lepton_eff_electron": WeightSystematic(
+        "lepton_eff",
+        lambda o, cfg, s: lepton_efficiency_factor(o.leptons, 11, cfg["electron"], s),
+    ),
+}
 
 
 class FeatureOptions(TypedDict):
@@ -223,7 +279,7 @@ class FeatureOptions(TypedDict):
     kind: str
     norm_factor: float
     feature_names: Sequence[str]
-    weight_systematics: Mapping[str, Mapping[str, float]]
+    weight_systematics: Mapping[str, Mapping[str, Any]]
 
 
 def feature_table(events: ak.Array, **options: Unpack[FeatureOptions]) -> pa.Table:
@@ -266,7 +322,7 @@ def feature_columns(
     kind: str,
     norm_factor: float,
     feature_names: Sequence[str],
-    weight_systematics: Mapping[str, Mapping[str, float]],
+    weight_systematics: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, np.ndarray | pa.Array]:
     """The columns of one sample and variation: ids, features, weights, truth (numpy; the
     sample name an arrow string array)."""
@@ -291,37 +347,34 @@ def feature_columns(
     )
     columns["weight"] = weight
     columns["gen_weight"] = ak.to_numpy(events.gen_weight).astype(np.float64)
-    variations = {
-        "btag": lambda s: btag_sf_variation(events, weight_systematics["btag"], s, objects),
-        "lepton_eff": lambda s: lepton_sf_variation(
-            events, weight_systematics["lepton_eff"], s, objects
-        ),
-    }
-    for key, fn in variations.items():
-        if key not in weight_systematics:
-            continue
+    for name in configured_weight_systematics(weight_systematics):
+        syst = WEIGHT_SYSTEMATICS[name]
         for direction, sign in (("up", 1), ("down", -1)):
-            factor = np.ones(n) if (is_data or n == 0) else fn(sign)
-            columns[weight_variation_column(key, direction)] = weight * factor
+            factor = (
+                np.ones(n)
+                if objects is None or is_data
+                else syst.factor(objects, weight_systematics[syst.block], sign)
+            )
+            columns[weight_variation_column(name, direction)] = weight * factor
     columns.update(_truth_columns(objects))
     return columns
 
 
-#: Column stem of each weight systematic of ``systematics.weight`` in the feature tables.
-WEIGHT_COLUMN_STEMS = {"btag": "weight_btag", "lepton_eff": "weight_lep"}
+def configured_weight_systematics(weight_systematics: Mapping[str, object]) -> list[str]:
+    """The weight nuisance parameters whose ``systematics.weight`` block is configured."""
+    return [k for k, syst in WEIGHT_SYSTEMATICS.items() if syst.block in weight_systematics]
 
 
-def weight_variation_column(systematic: str, direction: str) -> str:
-    """The feature-table column of a weight systematic's up/down weight."""
-    return f"{WEIGHT_COLUMN_STEMS[systematic]}_{direction}"
+def weight_variation_column(name: str, direction: str) -> str:
+    """The feature-table column of a weight nuisance parameter's up/down weight."""
+    return f"weight_{name}_{direction}"
 
 
 def weight_variation_columns(weight_systematics: Mapping[str, object]) -> list[str]:
     """Every up/down weight column the feature tables hold for these weight systematics."""
     return [
         weight_variation_column(k, d)
-        for k in WEIGHT_COLUMN_STEMS
-        if k in weight_systematics
+        for k in configured_weight_systematics(weight_systematics)
         for d in ("up", "down")
     ]
 

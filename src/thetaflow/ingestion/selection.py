@@ -1,12 +1,15 @@
 """Object and event selection, driven by expressions from config.
 
 Object cuts (``selection.objects``) are expressions over one collection's NanoAOD fields
-(``pt``, ``eta``, ``tightId``...), evaluated on the collection's flat columns
+(``pt``, ``eta``, ``tightId``...; for jets the logical fields of
+:mod:`thetaflow.ingestion.nanoaod`, ``btag``, ``jetId``, ``puId`` whatever the version),
+evaluated on the collection's flat columns
 (:class:`thetaflow.core.jagged.Objects`; why flat: see that module). Event cuts
 (``selection.cuts``) are expressions over the event variables in :data:`EVENT_VARIABLES`,
 computed here from the selected objects, with ``vector`` (its NumPy backend) for the
 four-vector sums and ΔR. Jets are cleaned against the selected leptons (ΔR) and sorted by
-p_T; the jet-energy-scale variation scales jet p_T and mass and propagates to MET.
+p_T; the jet-energy-scale variation scales jet p_T and mass and propagates to MET through
+the type-1 jets (:func:`propagate_met`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ EVENT_VARIABLES: dict[str, str] = {
     "btag_second": "second-highest b-tag score among selected jets (-1 if fewer)",
     "ht_gev": "scalar sum of selected jet p_T [GeV]",
     "met_gev": "missing transverse momentum [GeV] (after the jet variation)",
+    "btag_wp_loose": "the b-tag discriminant's loose working point (the NanoAOD version's map)",
+    "btag_wp_medium": "the b-tag discriminant's medium working point (the NanoAOD version's map)",
+    "btag_wp_tight": "the b-tag discriminant's tight working point (the NanoAOD version's map)",
 }
+#: the working points named by the ``btag_wp_*`` event variables
+WORKING_POINTS = ("loose", "medium", "tight")
 LEPTON_VARIABLES = frozenset(
     (
         "n_muons",
@@ -53,8 +61,12 @@ LEPTON_VARIABLES = frozenset(
 )
 LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId")
 KINEMATIC_FIELDS = ("pt", "eta", "phi", "mass")
-#: NanoAOD jet fields every selection reads (the b-tag score is kept as ``btag``)
-JET_FIELDS = (*KINEMATIC_FIELDS, "btagDeepFlavB")
+#: jet fields every selection reads: ``btag`` is the logical b-tag score, the discriminant
+#: of the file's NanoAOD version (:mod:`thetaflow.ingestion.nanoaod`)
+JET_FIELDS = (*KINEMATIC_FIELDS, "btag")
+#: p_T above which a jet enters the type-1 MET correction (CMS PF MET; NanoAOD stores jets
+#: from 15 GeV), so only these jets carry a jet-energy-scale change into MET
+TYPE1_JET_PT_MIN_GEV = 15.0
 
 
 @dataclass(frozen=True)
@@ -90,17 +102,14 @@ class Selection:
         )
 
     def fields(self, collection: str) -> list[str]:
-        """NanoAOD fields of ``Muon``, ``Electron`` or ``Jet`` that selection reads."""
+        """Fields of ``Muon``, ``Electron`` or ``Jet`` that selection reads (for jets the
+        logical ones: a version's branch map says which file branches supply them)."""
         base, expr = {
             "Muon": (LEPTON_FIELDS, self.muon),
             "Electron": (LEPTON_FIELDS, self.electron),
             "Jet": (JET_FIELDS, self.jet),
         }[collection]
         return [*base, *sorted(expr.names - set(base))]
-
-    def branches(self) -> set[str]:
-        """NanoAOD branches the selection reads (for the up-front branch check)."""
-        return {f"{c}_{f}" for c in ("Muon", "Electron", "Jet") for f in self.fields(c)}
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,10 @@ class ChunkObjects:
 
     Leptons and the jet–lepton ΔR cleaning use only η/φ and lepton momenta, so every jet
     variation reuses them; only jet p_T/mass, the jet cuts and MET change per variation.
-    ``jets`` are all stored jets, ``clean`` their flat ΔR-cleaning mask, ``jet_cos_phi`` and
-    ``jet_sin_phi`` their directions (for the MET propagation); ``cut_only`` the jet fields
-    only the jet cut reads (not carried into the selected jets).
+    ``jets`` are all stored jets, ``clean`` their flat ΔR-cleaning mask, ``type1_px`` and
+    ``type1_py`` their nominal transverse momentum where they enter the type-1 MET (0
+    elsewhere, see :func:`propagate_met`); ``cut_only`` the jet fields only the jet cut reads
+    (not carried into the selected jets).
     """
 
     leptons: Objects
@@ -120,9 +130,10 @@ class ChunkObjects:
     clean: np.ndarray
     met_pt: np.ndarray
     met_phi: np.ndarray
-    jet_cos_phi: np.ndarray
-    jet_sin_phi: np.ndarray
+    type1_px: np.ndarray
+    type1_py: np.ndarray
     cut_only: frozenset[str]
+    working_points: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,7 @@ class SelectedObjects:
     jets: Objects
     met_pt: np.ndarray
     met_phi: np.ndarray
-    variables: dict[str, np.ndarray]
+    variables: dict[str, np.ndarray | float]
 
 
 def as_mask(values: Any, n: int) -> np.ndarray:
@@ -253,15 +264,27 @@ def prepare_chunk(
     lepton_variables: dict[str, np.ndarray],
     met: tuple[np.ndarray, np.ndarray],
     selection: Selection,
+    working_points: Mapping[str, float] | None = None,
 ) -> ChunkObjects:
     """The jet-variation independent part of one chunk: leptons, their variables, all
-    jets (with a ``btag`` column) and their ΔR cleaning against the leptons, MET."""
-    jets = jets.with_columns({"btag": jets["btagDeepFlavB"]})
+    jets (with their ``btag`` column) and their ΔR cleaning against the leptons, MET, and
+    the b-tag ``working_points`` (loose/medium/tight) of the file's NanoAOD version (the
+    ``btag_wp_*`` event variables; absent: those variables are absent)."""
     clean = lepton_cleaning(jets, leptons, selection.jet_lepton_min_dr)
     cut_only = frozenset(selection.fields("Jet")) - {*KINEMATIC_FIELDS, "btag"}
+    pt = np.where(clean & (jets["pt"] > TYPE1_JET_PT_MIN_GEV), jets["pt"], 0.0)
     phi = jets["phi"]
     return ChunkObjects(
-        leptons, lepton_variables, jets, clean, met[0], met[1], np.cos(phi), np.sin(phi), cut_only
+        leptons,
+        lepton_variables,
+        jets,
+        clean,
+        met[0],
+        met[1],
+        pt * np.cos(phi),
+        pt * np.sin(phi),
+        cut_only,
+        dict(working_points or {}),
     )
 
 
@@ -274,12 +297,16 @@ def vary_jets(jets: Objects, jes_factor: float) -> Objects:
 
 
 def propagate_met(chunk: ChunkObjects, jes_factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Type-1-like MET propagation of a jet-energy-scale change over all stored jets."""
+    """MET after a jet-energy-scale change, propagated as in type-1 MET: through the jets
+    with nominal p_T above :data:`TYPE1_JET_PT_MIN_GEV` that are not leptons (in real
+    NanoAOD a lepton is clustered into a jet too, and its momentum is measured by the
+    lepton, not the jet energy scale: the ΔR cleaning against the selected leptons excludes
+    those jets). Every such jet, selected or not, moves MET by −(factor − 1)·p_T."""
     if jes_factor == 1.0:
         return chunk.met_pt, chunk.met_phi
-    dpt = chunk.jets["pt"] * (jes_factor - 1.0)
-    px = chunk.met_pt * np.cos(chunk.met_phi) - chunk.jets.sum(dpt * chunk.jet_cos_phi)
-    py = chunk.met_pt * np.sin(chunk.met_phi) - chunk.jets.sum(dpt * chunk.jet_sin_phi)
+    shift = jes_factor - 1.0
+    px = chunk.met_pt * np.cos(chunk.met_phi) - shift * chunk.jets.sum(chunk.type1_px)
+    py = chunk.met_pt * np.sin(chunk.met_phi) - shift * chunk.jets.sum(chunk.type1_py)
     return np.hypot(px, py), np.arctan2(py, px)
 
 
@@ -295,25 +322,27 @@ def select_objects(
     jets = jets.sorted_by(jets["pt"])
     met_pt, met_phi = propagate_met(chunk, jes_factor)
     btag_max, btag_second = jets.top_two("btag", -1.0)
-    variables = {
+    variables: dict[str, np.ndarray | float] = {
         **chunk.lepton_variables,
         "n_jets": jets.counts,
         "btag_max": btag_max,
         "btag_second": btag_second,
         "ht_gev": jets.sum(jets["pt"]),
         "met_gev": met_pt,
+        # plain floats: compared with a float32 score as a literal in the cut would be
+        **{f"btag_wp_{k}": float(v) for k, v in chunk.working_points.items()},
     }
     return SelectedObjects(chunk.leptons, jets, met_pt, met_phi, variables)
 
 
 def cut_masks(
-    variables: Mapping[str, np.ndarray],
+    variables: Mapping[str, np.ndarray | float],
     selection: Selection,
     first: int = 0,
     last: int | None = None,
 ) -> list[np.ndarray]:
     """Cumulative boolean masks after cuts ``first``..``last`` (config order) on ``variables``."""
-    n = len(variables["n_leptons"])
+    n = len(cast(np.ndarray, variables["n_leptons"]))
     running: np.ndarray | None = None
     out = []
     for _, expr in selection.cuts[first:last]:

@@ -19,27 +19,40 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from thetaflow.core.errors import ConfigError
 from thetaflow.core.jagged import Objects
+from thetaflow.features.checks import check
 from thetaflow.features.compute import (
     FEATURES,
     LABEL_BACKGROUND,
     LABEL_DATA,
     LABEL_SIGNAL,
-    btag_sf_variation,
+    WEIGHT_SYSTEMATICS,
+    BTagCalibration,
+    EventObjects,
     build_features,
     compute_features,
     feature_table,
     higgs_jet_indices,
-    lepton_sf_variation,
+    lepton_efficiency_factor,
 )
 from thetaflow.ingestion.cutflow import Cutflow, CutRow
 from thetaflow.ingestion.ingest import output_record
+from thetaflow.ingestion.nanoaod import branch_maps
 
 M_MU, M_E = 0.10566, 0.000511
+WP = 0.2783
+EFF = {"b": 0.75, "c": 0.15, "light": 0.01}
+SF_UNC = {"b": 0.04, "c": 0.08, "light": 0.15}
 SYSTS = {
-    "btag": {"b": 0.04, "c": 0.08, "light": 0.15},
+    "btag": {"working_point": WP, "abs_eta_max": 2.5, "efficiency": EFF, "uncertainty": SF_UNC},
     "lepton_eff": {"muon": 0.01, "electron": 0.02},
 }
+WEIGHT_COLUMNS = [
+    f"weight_{s}_{d}"
+    for s in ("btag_hf", "btag_light", "lepton_eff_muon", "lepton_eff_electron")
+    for d in ("up", "down")
+]
 RTOL = 2e-5  # inputs are float32 and vector computes in float32
 
 
@@ -319,26 +332,144 @@ def test_compute_features_on_no_events(events):
 # --- weight variations ---------------------------------------------------------------------------
 
 
-def test_btag_sf_variation_by_flavour_of_the_higgs_jets(events):
-    b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
-    # flavours of (b1, b2): (b, b), (c, b), (b, light); the untagged jets never count
+def untagged(flavour: str, sign: int) -> float:
+    """Weight ratio (1 − SF·ε)/(1 − ε) of an untagged jet, SF = 1 + sign·δ."""
+    sf = 1 + sign * SF_UNC[flavour]
+    return (1 - sf * EFF[flavour]) / (1 - EFF[flavour])
+
+
+def btag_factors(events, sign):
+    """(heavy-flavour, light) event weight ratios of the b-tag scale factors."""
+    objects = EventObjects.from_events(events)
+    return tuple(
+        WEIGHT_SYSTEMATICS[name].factor(objects, SYSTS["btag"], sign)
+        for name in ("btag_hf", "btag_light")
+    )
+
+
+def test_btag_weights_of_tagged_and_untagged_jets_by_hand(events):
+    b, c, light = (SF_UNC[k] for k in ("b", "c", "light"))
     for sign in (1, -1):
-        expected = [
-            (1 + sign * b) ** 2,
-            (1 + sign * c) * (1 + sign * b),
-            (1 + sign * b) * (1 + sign * light),
+        hf, lf = btag_factors(events, sign)
+        # event 0: two tagged b jets; event 1: tagged c and b, an untagged light jet;
+        # event 2: a tagged b jet, tagged light jets (0.30, 0.85) and an untagged one (0.10)
+        expected_hf = [(1 + sign * b) ** 2, (1 + sign * c) * (1 + sign * b), 1 + sign * b]
+        expected_lf = [
+            1.0,
+            untagged("light", sign),
+            (1 + sign * light) ** 2 * untagged("light", sign),
         ]
-        np.testing.assert_allclose(
-            btag_sf_variation(events, SYSTS["btag"], sign), expected, rtol=1e-12
-        )
+        np.testing.assert_allclose(hf, expected_hf, rtol=1e-12)
+        np.testing.assert_allclose(lf, expected_lf, rtol=1e-12)
 
 
-def test_lepton_sf_variation_by_muon_or_electron(events):
-    mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
+def test_btag_scale_factor_up_lowers_the_weight_of_failing_tags(tmp_path):
+    """A higher scale factor makes a tag more likely, so an event whose b jets fail the tag
+    loses weight (the Π(1 ± δ) of the tagged jets alone moved it the wrong way); a jet outside
+    the tracker cannot be tagged and keeps weight 1."""
+    spec = [
+        dict(EVENTS[0], jets=[jet(50.0, 0.0, 0.0, 0.0, 0.1, 5, 55.0)] * 2),
+        dict(
+            EVENTS[0],
+            jets=[
+                jet(50.0, 0.0, 0.0, 0.0, 0.9, 5, 55.0),
+                jet(40.0, 2.7, 1.0, 0.0, 0.0, 5, 45.0),
+            ],
+        ),
+    ]
+    path = tmp_path / "ev.parquet"
+    pq.write_table(ak.to_arrow_table(_record(spec), extensionarray=False), path)
+    events = ak.from_parquet(path)
+    up, _ = btag_factors(events, 1)
+    down, _ = btag_factors(events, -1)
+    assert up[0] == pytest.approx(untagged("b", 1) ** 2, rel=1e-12)
+    assert up[0] < 1.0 < down[0]
+    np.testing.assert_allclose([up[1], down[1]], [1 + SF_UNC["b"], 1 - SF_UNC["b"]], rtol=1e-12)
+
+
+def test_btag_weights_give_the_tag_rates_of_the_scaled_efficiency():
+    """Reweighting reproduces a simulation whose efficiency is SF·ε: toy events of three jets
+    (b, b, c or b, light, light) tagged with the efficiencies; the weighted yield with at least
+    two tags matches its probability under SF·ε, and up/down bracket the nominal yield."""
+    rng = np.random.default_rng(5)
+    n = 200_000
+    flavours = np.where(rng.uniform(size=(n, 1)) < 0.5, [[5, 5, 4]], [[5, 0, 0]])
+    eff = np.select([flavours == 5, flavours == 4], [EFF["b"], EFF["c"]], EFF["light"])
+    tagged = rng.uniform(size=(n, 3)) < eff
+    jets = Objects.from_counts(
+        np.full(n, 3),
+        {
+            "hadron_flavour": flavours.ravel(),
+            "eta": np.zeros(3 * n),
+            "btag": np.where(tagged, 0.9, 0.1).ravel(),
+        },
+    )
+    passed = tagged.sum(axis=1) >= 2
+    calibration = BTagCalibration.from_config(SYSTS["btag"])
+    yields = {}
     for sign in (1, -1):
-        expected = [(1 + sign * mu) ** 2, (1 + sign * el) ** 2, (1 + sign * mu) * (1 + sign * el)]
+        for group, flavour_names in (("hf", ("b", "c")), ("light", ("light",))):
+            w = calibration.event_factor(jets, flavour_names, sign)[passed]
+            unc = np.array([SF_UNC[k] if k in flavour_names else 0.0 for k in ("b", "c", "light")])
+            scaled = np.select(
+                [flavours == 5, flavours == 4],
+                [EFF["b"] * (1 + sign * unc[0]), EFF["c"] * (1 + sign * unc[1])],
+                EFF["light"] * (1 + sign * unc[2]),
+            )
+            expected = probability_of_two_tags(scaled).sum()
+            assert abs(w.sum() - expected) < 5 * math.sqrt((w**2).sum()), (group, sign)
+            yields[group, sign] = w.sum()
+    nominal = passed.sum()
+    for group in ("hf", "light"):
+        assert yields[group, 1] > nominal > yields[group, -1], group
+
+
+def probability_of_two_tags(eff: np.ndarray) -> np.ndarray:
+    """Per event (rows of three jets): probability that at least two jets are tagged."""
+    e1, e2, e3 = eff.T
+    none = (1 - e1) * (1 - e2) * (1 - e3)
+    one = e1 * (1 - e2) * (1 - e3) + (1 - e1) * e2 * (1 - e3) + (1 - e1) * (1 - e2) * e3
+    return 1 - none - one
+
+
+def test_default_btag_efficiencies_are_the_simulations(default_config):
+    """The configured efficiencies are those of the detector's logit-normal discriminant at
+    the working point (rounded), and the working point is the selection's (v9's medium)."""
+    btag = default_config["systematics"]["weight"]["btag"]
+    model = default_config["simulation"]["detector"]["btag"]
+    logit_wp = math.log(btag["working_point"] / (1 - btag["working_point"]))
+    for flavour in ("b", "c", "light"):
+        m = model[flavour]
+        expected = 0.5 * math.erfc((logit_wp - m["logit_mean"]) / (m["logit_sigma"] * math.sqrt(2)))
+        assert btag["efficiency"][flavour] == pytest.approx(expected, rel=0.01), flavour
+    # the selection cuts on the medium working point of the file's tagger: for the embedded
+    # simulation (NanoAOD v9, DeepJet) the one of the weight systematic
+    cuts = {c["name"]: c["expr"] for c in default_config["selection"]["cuts"]}
+    assert "btag_max > btag_wp_medium" in cuts.values()
+    assert branch_maps()["v9"].btag.working_points["medium"] == btag["working_point"]
+
+
+def test_btag_scale_factor_that_makes_a_tag_certain_is_a_config_error(default_config):
+    default_config["systematics"]["weight"]["btag"]["efficiency"]["b"] = 0.97
+    with pytest.raises(ConfigError, match=r"systematics.weight.btag'.*b jets"):
+        check(default_config, {})
+
+
+def test_lepton_efficiency_weights_per_flavour(events):
+    """Muon and electron efficiencies are separate nuisance parameters: each moves only the
+    events with leptons of its flavour (μμ, ee, μe)."""
+    mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
+    leptons = EventObjects.from_events(events).leptons
+    for sign in (1, -1):
         np.testing.assert_allclose(
-            lepton_sf_variation(events, SYSTS["lepton_eff"], sign), expected, rtol=1e-12
+            lepton_efficiency_factor(leptons, 13, mu, sign),
+            [(1 + sign * mu) ** 2, 1.0, 1 + sign * mu],
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            lepton_efficiency_factor(leptons, 11, el, sign),
+            [1.0, (1 + sign * el) ** 2, 1 + sign * el],
+            rtol=1e-12,
         )
 
 
@@ -358,7 +489,7 @@ def _table(events, kind="signal", norm=0.25, systs=SYSTS):
 
 EXPECTED_COLUMNS = (
     ["run", "luminosityBlock", "event", "sample", "label", *FEATURES, "weight", "gen_weight"]
-    + [f"weight_{s}_{d}" for s in ("btag", "lep") for d in ("up", "down")]
+    + WEIGHT_COLUMNS
     + [
         f"{b}_{c}"
         for b in ("b1", "b2")
@@ -381,15 +512,18 @@ def test_feature_table_weights_labels_and_systematics(events):
     weight = np.array([0.25 * e["gen_weight"] * e["extra_weight"] for e in EVENTS])
     np.testing.assert_allclose(t["weight"], weight, rtol=1e-12)
     np.testing.assert_allclose(t["gen_weight"], [e["gen_weight"] for e in EVENTS])
-    b, c, light = (SYSTS["btag"][k] for k in ("b", "c", "light"))
     mu, el = SYSTS["lepton_eff"]["muon"], SYSTS["lepton_eff"]["electron"]
     for d, s in (("up", 1), ("down", -1)):
-        btag = np.array(
-            [(1 + s * b) ** 2, (1 + s * c) * (1 + s * b), (1 + s * b) * (1 + s * light)]
-        )
-        lep = np.array([(1 + s * mu) ** 2, (1 + s * el) ** 2, (1 + s * mu) * (1 + s * el)])
-        np.testing.assert_allclose(t[f"weight_btag_{d}"], weight * btag, rtol=1e-12)
-        np.testing.assert_allclose(t[f"weight_lep_{d}"], weight * lep, rtol=1e-12)
+        hf, lf = btag_factors(events, s)
+        muon = np.array([(1 + s * mu) ** 2, 1.0, 1 + s * mu])
+        electron = np.array([1.0, (1 + s * el) ** 2, 1 + s * el])
+        for name, factor in (
+            ("btag_hf", hf),
+            ("btag_light", lf),
+            ("lepton_eff_muon", muon),
+            ("lepton_eff_electron", electron),
+        ):
+            np.testing.assert_allclose(t[f"weight_{name}_{d}"], weight * factor, rtol=1e-12)
     # features in the table are those of compute_features
     for name, values in compute_features(events, list(FEATURES)).items():
         np.testing.assert_array_equal(table[name].to_numpy(), values)
@@ -416,14 +550,14 @@ def test_feature_table_data_is_unweighted(events):
     t = table.to_pydict()
     assert t["label"] == [LABEL_DATA] * 3
     np.testing.assert_array_equal(t["weight"], 1.0)
-    for col in ("weight_btag_up", "weight_btag_down", "weight_lep_up", "weight_lep_down"):
+    for col in WEIGHT_COLUMNS:
         np.testing.assert_array_equal(t[col], t["weight"])
 
 
 def test_feature_table_without_weight_systematics(events):
     table = _table(events, systs={"btag": SYSTS["btag"]})
-    assert "weight_btag_up" in table.column_names
-    assert not any(c.startswith("weight_lep") for c in table.column_names)
+    assert {"weight_btag_hf_up", "weight_btag_light_down"} <= set(table.column_names)
+    assert not any(c.startswith("weight_lepton") for c in table.column_names)
     assert not any(c.startswith("weight_") for c in _table(events, systs={}).column_names)
 
 

@@ -24,31 +24,13 @@ from thetaflow.ingestion.ingest import (
 )
 from thetaflow.ingestion.selection import Selection
 from thetaflow.simulation.production import (
-    SimulationSettings,
-    model_settings,
-    simulate_mc_chunk,
     write_nanoaod,
 )
-
-REPO = Path(__file__).resolve().parents[3]
-SHARED_NANOAOD = REPO.parent / "shared" / "data" / "nanoaod"
 
 
 @pytest.fixture(scope="module")
 def analysis(default_analysis) -> tuple[dict, dict]:
     return default_analysis
-
-
-@pytest.fixture(scope="module")
-def zh_file(analysis, tmp_path_factory) -> str:
-    """A small simulated ZH chunk (3000 filtered events)."""
-    config, samples = analysis
-    settings = SimulationSettings.from_config({**config["simulation"], "seed": 7})
-    path = tmp_path_factory.mktemp("sim") / "zh.root"
-    simulate_mc_chunk(
-        settings, model_settings(samples["zh"].spec["generate"]), "zh", 0, 3000, str(path)
-    )
-    return str(path)
 
 
 def run_ingest(
@@ -171,9 +153,9 @@ def test_jes_variation_shifts_jets_and_selection(analysis, zh_file, tmp_path):
     assert any(abs(met_nom[k] - met_up[k]) > 1e-3 for k in common)
 
 
-def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
+def test_real_cms_nanoaod_mc_and_data(analysis, real_nanoaod, tmp_path):
     config, _ = analysis
-    dy = str(SHARED_NANOAOD / "nano_dy.root")
+    dy = str(real_nanoaod / "nano_dy.root")
     cutflow, outputs = run_ingest(config, [dy], tmp_path, sample="dy", xsec=6077.0)
     gen_weight = uproot.open(dy)["Events"]["genWeight"].array(library="np")
     assert cutflow.events_read == 40
@@ -184,7 +166,7 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
         assert {"run", "event", "leptons", "jets", "met_pt", "gen_weight"} <= set(
             table.column_names
         )
-    dimuon = str(SHARED_NANOAOD / "nano_dimuon.root")
+    dimuon = str(real_nanoaod / "nano_dimuon.root")
     cutflow, outputs = run_ingest(config, [dimuon], tmp_path, sample="dimuon_data", is_data=True)
     assert cutflow.is_data and cutflow.norm_factor == 1.0
     assert list(outputs) == ["nominal"]
@@ -195,15 +177,18 @@ def test_real_cms_nanoaod_mc_and_data(analysis, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["simulation", "cms_mc", "cms_data"])
-def test_bulk_read_branches_are_exactly_those_ingestion_reads(analysis, zh_file, source):
+def test_bulk_read_branches_are_exactly_those_ingestion_reads(analysis, zh_file, request, source):
     """The branches preloaded in bulk are what ingestion's columns read lazily (NanoEvents'
     access log): none missing (read again one by one), none read for nothing."""
     config, _ = analysis
-    path, is_data = {
-        "simulation": (zh_file, False),
-        "cms_mc": (str(SHARED_NANOAOD / "nano_dy.root"), False),
-        "cms_data": (str(SHARED_NANOAOD / "nano_dimuon.root"), True),
-    }[source]
+    if source == "simulation":
+        path, is_data = zh_file, False
+    else:
+        real = request.getfixturevalue("real_nanoaod")  # skipped where the files are absent
+        path, is_data = {
+            "cms_mc": (str(real / "nano_dy.root"), False),
+            "cms_data": (str(real / "nano_dimuon.root"), True),
+        }[source]
     selection = Selection.from_config(config["selection"])
     plan = ReadPlan.of(open_tree(path, "Events", source), selection, is_data)
     assert plan.branches == set(branches_read(path, "Events", selection, is_data))
