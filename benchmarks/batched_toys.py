@@ -5,10 +5,9 @@ benchmark samples ``--toys`` toys at μ₀ as :mod:`thetaflow.inference.closure`
 
 * the batched fits of :mod:`thetaflow.inference.batched_fits` (free + conditional), once cold
   (the compilation included) and once warm (the compiled step reused, as the next μ₀ would);
-* the current path, :func:`thetaflow.inference.closure.fit_toys` (MINUIT, one toy at a time,
-  in a worker pool), on ``--minuit-toys`` and ``--minuit-toys // 5`` of the same toys, so the
-  time per toy and the fixed cost (pool start, JAX compilation) can be told apart and
-  extrapolated to ``--toys``;
+* MINUIT one toy at a time (the closure rules' path before batching), on ``--minuit-toys``
+  and ``--minuit-toys // 5`` of the same toys, so the time per toy and the fixed cost (JAX
+  compilation) can be told apart and extrapolated to ``--toys``;
 
 each in its own spawned interpreter, and compares μ̂ and the likelihood pull of the toys both
 paths fitted. The workspace is ``--workspace`` (e.g. ``results/fit/nn/workspace.json`` of a
@@ -41,8 +40,8 @@ from _common import (
     scratch_dir,
 )
 
-from thetaflow.inference.batched_fits import BatchedLikelihood, fit_toys_batched
-from thetaflow.inference.closure import fit_toys, sample_toys, toy_seed
+from thetaflow.inference.batched_fits import BatchedLikelihood, fit_toys_batched, minuit_fit
+from thetaflow.inference.closure import sample_toys, toy_seed
 from thetaflow.inference.fit import load_model, par_bounds
 from thetaflow.inference.histograms import (
     ProcessTemplates,
@@ -116,7 +115,7 @@ def default_shape_workspace(config: Mapping, folder: Path) -> Path:
 
 
 def _toys(workspace: str, mu0: float, n: int, seed: int) -> np.ndarray:
-    """The toys :func:`fit_toys` fits for (μ₀, seed): sampled on the NumPy backend."""
+    """The toys the closure fits for (μ₀, seed): sampled on the NumPy backend."""
     pyhf.set_backend("numpy")
     model, _ = load_model(workspace)
     return sample_toys(model, mu0, n, seed)
@@ -155,8 +154,28 @@ def _batched(
 
 
 def _one_at_a_time(workspace: str, poi_bounds: list, mu0: float, n: int, seed: int) -> np.ndarray:
-    """The closure rule's path: rows (μ̂, σ̂, pull, converged) of ``n`` toys, one worker."""
-    return fit_toys(workspace, poi_bounds, mu0, n, seed, workers=1)
+    """MINUIT one toy at a time on the JAX backend (μ free, then μ = μ₀; strategy 1, then 2),
+    as the closure rules fitted toys before they were batched: rows (μ̂, σ̂, pull, usable)."""
+    toys = _toys(workspace, mu0, n, seed)
+    pyhf.set_backend("jax")
+    model, _ = load_model(workspace)
+    bounds = np.asarray(par_bounds(model, poi_bounds), dtype=float)
+    poi = model.config.poi_index
+    init = np.asarray(model.config.suggested_init(), dtype=float)
+    init[poi] = mu0
+    rows = []
+    for toy in toys:
+        free, fixed = (
+            minuit_fit(model, toy, init, bounds),
+            minuit_fit(model, toy, init, bounds, mu0),
+        )
+        if free is None or fixed is None or not np.isfinite(free[1][poi]) or free[1][poi] <= 0:
+            rows.append([np.nan, np.nan, np.nan, 0.0])
+            continue
+        mu, sigma = free[0][poi], free[1][poi]
+        pull = np.sign(mu - mu0) * np.sqrt(max(fixed[2] - free[2], 0.0))
+        rows.append([mu, sigma, pull, 1.0])
+    return np.array(rows, dtype=float)
 
 
 def main(argv: list[str] | None = None) -> int:

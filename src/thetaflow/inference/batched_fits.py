@@ -481,6 +481,18 @@ class BatchedLikelihood:
 
 
 @contextlib.contextmanager
+def jax_backend() -> Iterator[None]:
+    """pyhf's JAX backend (64-bit, the current optimizer) inside the block, the previous
+    backend after it; a model built inside lives on JAX and can be fitted in batches."""
+    tensorlib, optimizer = pyhf.get_backend()
+    pyhf.set_backend("jax", optimizer, precision="64b")
+    try:
+        yield
+    finally:
+        pyhf.set_backend(tensorlib, optimizer)
+
+
+@contextlib.contextmanager
 def minuit_optimizer() -> Iterator[None]:
     """pyhf's MINUIT optimizer (quiet) inside the block, the previous optimizer after it."""
     tensorlib, optimizer = pyhf.get_backend()

@@ -1,8 +1,10 @@
 """Beyond the best fit: impacts on μ, profile-likelihood scans, significance and CLs limits.
 
 All computations are cabinetry's (pyhf underneath, asymptotic formulae for the significance
-and the CLs limit with the q̃ test statistic); this module feeds them the config's bounds,
-checks what config asks for (scan parameters exist) and writes JSON and figures.
+and the CLs limit with the q̃ test statistic); this module feeds them the config's bounds of
+every free parameter, checks what config asks for (scan parameters exist) and writes JSON and
+figures. Impacts, significance and limits are those of the measurement's POI (μ), with every
+other free normalisation factor profiled; a model may have any number of regions.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import pyhf
 
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import write_json
-from thetaflow.inference.fit import FitError, checked_fit, load_model, par_bounds
-from thetaflow.inference.workspace import POI
+from thetaflow.inference.fit import FitError, checked_fit, load_model, model_name, par_bounds
+from thetaflow.inference.model import free_parameter_bounds
 from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
@@ -128,8 +130,8 @@ class SignificanceAndLimit:
 def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[Impact]:
     """Pre- and post-fit impact of every nuisance parameter on μ, largest first."""
     model, data = load_model(workspace_path)
-    region = model.config.channels[0]
-    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    region = model_name(model)
+    bounds = par_bounds(model, free_parameter_bounds(config["inference"]))
     nominal = checked_fit(model, data, region, par_bounds=bounds)
     try:
         # each fit with one parameter fixed starts from the best fit: ~20 % fewer evaluations
@@ -159,7 +161,11 @@ def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) ->
     rows.sort(key=lambda r: -r.size)
     write_json(
         outputs["results"],
-        {"discriminant": region, "poi": POI, "ranking": [r.to_json() for r in rows]},
+        {
+            "discriminant": region,
+            "poi": model.config.poi_name,
+            "ranking": [r.to_json() for r in rows],
+        },
     )
     save_figure(
         cabinetry.visualize.ranking(result, max_pars=20, save_figure=False, close_figure=False),
@@ -180,25 +186,27 @@ def check_scan_parameters(model: pyhf.pdf.Model, parameters: Sequence[str]) -> N
         if p not in names:
             raise ScanParameterError(
                 f"config key 'inference.scan.parameters': unknown parameter '{p}' in region "
-                f"'{model.config.channels[0]}'; the model has: {', '.join(names)}"
+                f"'{model_name(model)}'; the model has: {', '.join(names)}"
             )
 
 
 def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[ScanResult]:
-    """Profile-likelihood scans: μ over the configured range, others over ±3σ of their fit.
+    """Profile-likelihood scans: the POI over the configured range, others (nuisance or free
+    parameters) over ±3σ of their fit.
 
     ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name.
     """
     spec = config["inference"]["scan"]
     model, data = load_model(workspace_path)
-    region = model.config.channels[0]
+    region = model_name(model)
     check_scan_parameters(model, spec["parameters"])
-    bounds = par_bounds(model, config["inference"]["poi_bounds"])
+    bounds = par_bounds(model, free_parameter_bounds(config["inference"]))
     nominal = checked_fit(model, data, region, par_bounds=bounds)
     results = []
     for p in spec["parameters"]:
         i = model.config.par_names.index(p)
-        if p == POI:  # the configured range, widened to μ̂ ± 3σ for a weak discriminant
+        # the POI: the configured range, widened to μ̂ ± 3σ for a weak discriminant
+        if p == model.config.poi_name:
             low = min(spec["range"][0], nominal.bestfit[i] - 3 * nominal.uncertainty[i])
             high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
             par_range = (max(low, 0.9 * poi_minimum(model), bounds[i][0]), min(high, bounds[i][1]))
@@ -420,8 +428,8 @@ def significance_and_limit(
     """
     inf = config["inference"]
     model, data = load_model(workspace_path)
-    region = model.config.channels[0]
-    bounds = par_bounds(model, inf["poi_bounds"])
+    region = model_name(model)
+    bounds = par_bounds(model, free_parameter_bounds(inf))
     nominal = checked_fit(model, data, region, par_bounds=bounds)
     i = model.config.poi_index
     sigma, mu_hat = float(nominal.uncertainty[i]), float(nominal.bestfit[i])

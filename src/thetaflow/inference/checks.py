@@ -10,6 +10,7 @@ from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample, main_data_sample
 from thetaflow.features.compute import weight_variation_columns
 from thetaflow.inference.discriminants import closure_discriminants, discriminant, fit_processes
+from thetaflow.inference.model import free_parameter_bounds
 from thetaflow.ingestion.variations import variation_names
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                             f"'{spec[direction]}' "
                             f"(available: {', '.join(available) or 'none'})"
                         )
-    known = {"mu", *inf["normalisation"], *inf["systematics"]}
+    known = {*free_parameter_bounds(inf), *inf["normalisation"], *inf["systematics"]}
     for p in inf["scan"]["parameters"]:
         if p not in known and not re.fullmatch(r"staterror_\w+\[\d+\]", p):
             raise ConfigError(

@@ -1,9 +1,14 @@
-"""Maximum-likelihood fit of the pseudo-data: μ with MINOS errors, pulls, correlations, GoF.
+"""Maximum-likelihood fit of the pseudo-data: θ with MINOS errors, pulls, correlations, GoF.
 
 The fits themselves are cabinetry's (pyhf + iminuit). What this module adds: the model's
-bounds from config (μ wide enough for unbiased toys), a fit that stops with the failing
-parameters named instead of returning a silent wrong number, and the outputs an analysis
-review reads (JSON results, pulls, correlation matrix, pre-/post-fit distributions, yields).
+bounds from config for every free parameter (μ wide enough for unbiased toys), a fit that
+stops with the failing parameters named instead of returning a silent wrong number, and the
+outputs an analysis review reads (JSON results, pulls, correlation matrix, pre-/post-fit
+distributions and yields of every region).
+
+Nothing here assumes one region or one free parameter: the free parameters are the model's
+normalisation factors (:func:`free_parameters`, the POI first), and figures and yields come
+per region. A one-region, one-POI model writes exactly what it always did.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import cabinetry
@@ -22,7 +28,7 @@ from thetaflow.core.config import read_yaml
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_path, read_json, reading_result, write_json
 from thetaflow.inference.discriminants import binning_settings
-from thetaflow.inference.workspace import POI
+from thetaflow.inference.model import free_parameter_bounds
 from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
@@ -33,7 +39,8 @@ class FitError(ThetaflowError, RuntimeError):
 
 
 class PoiEstimate(NamedTuple):
-    """μ̂ with its Hesse uncertainty and, when asked for, its MINOS errors (down, up)."""
+    """A free parameter's estimate (μ̂ for the POI) with its Hesse uncertainty and, when
+    asked for, its MINOS errors (down, up)."""
 
     value: float
     hesse: float
@@ -50,7 +57,7 @@ class PoiEstimate(NamedTuple):
         return self.minos[0] if self.minos is not None else -self.hesse
 
     def to_json(self) -> dict:
-        """The ``mu`` entry of ``fit.json``."""
+        """The ``mu`` entry of ``fit.json`` (and one of ``free_parameters``)."""
         minos = self.minos
         return {
             "value": self.value,
@@ -61,21 +68,40 @@ class PoiEstimate(NamedTuple):
 
 @dataclass(frozen=True)
 class FitSummary:
-    """The results of one fit of the pseudo-data, as ``fit.json`` holds them."""
+    """The results of one fit of the pseudo-data, as ``fit.json`` holds them.
+
+    ``estimates``: every free parameter, the POI first; ``fit.json`` keeps the POI's as
+    ``mu`` and, for a model with several, all of them under ``free_parameters``.
+    """
 
     discriminant: str
-    mu: PoiEstimate
+    estimates: dict[str, PoiEstimate]
     parameters: list[dict]  # rows of :func:`parameter_table`
     labels: list[str]
     correlation: list[list[float]]  # rounded to 6 digits
     gof_p_value: float  # saturated model
     best_twice_nll: float
 
+    @property
+    def poi(self) -> str:
+        """The POI's name."""
+        return next(iter(self.estimates))
+
+    @property
+    def mu(self) -> PoiEstimate:
+        """The POI's estimate."""
+        return self.estimates[self.poi]
+
     def to_json(self) -> dict:
         """The content of ``fit.json``."""
-        return {
+        result = {
             "discriminant": self.discriminant,
             "mu": self.mu.to_json(),
+        }
+        if len(self.estimates) > 1:
+            result["poi"] = self.poi
+            result["free_parameters"] = {k: v.to_json() for k, v in self.estimates.items()}
+        return result | {
             "parameters": self.parameters,
             "correlation": {"labels": self.labels, "matrix": self.correlation},
             "goodness_of_fit": {"p_value": self.gof_p_value, "method": "saturated model"},
@@ -91,11 +117,29 @@ def load_model(workspace_path: str, asimov: bool = False) -> tuple[pyhf.pdf.Mode
         return cabinetry.model_utils.model_and_data(workspace, asimov=asimov)
 
 
-def par_bounds(model: pyhf.pdf.Model, poi_bounds: Sequence[float]) -> list[tuple[float, float]]:
-    """pyhf's suggested bounds with the POI's from config."""
-    bounds = [tuple(b) for b in model.config.suggested_bounds()]
-    bounds[model.config.poi_index] = (float(poi_bounds[0]), float(poi_bounds[1]))
-    return bounds
+def model_name(model: pyhf.pdf.Model) -> str:
+    """What results and messages call the model: its region, or its regions joined by '+'."""
+    return "+".join(model.config.channels)
+
+
+def free_parameters(model: pyhf.pdf.Model) -> list[str]:
+    """The model's free normalisation factors (its θ), the POI first, then in pyhf's order."""
+    poi = model.config.poi_name
+    factors = [name for name, kind in model.config.modifiers if kind == "normfactor"]
+    return [poi] + [name for name in dict.fromkeys(factors) if name != poi]
+
+
+def par_bounds(
+    model: pyhf.pdf.Model, bounds: Mapping[str, Sequence[float]] | Sequence[float]
+) -> list[tuple[float, float]]:
+    """pyhf's suggested bounds with those from config: per free parameter name (a name the
+    model does not have is ignored), or a (low, high) pair for the POI alone."""
+    result = [tuple(b) for b in model.config.suggested_bounds()]
+    named = bounds if isinstance(bounds, Mapping) else {model.config.poi_name: bounds}
+    for name, (low, high) in named.items():
+        if name in model.config.par_map:
+            result[model.config.par_slice(name).start] = (float(low), float(high))
+    return result
 
 
 def _explain(
@@ -165,17 +209,22 @@ def parameter_table(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults) -> 
     return rows
 
 
+def estimate(result: cabinetry.fit.FitResults, name: str) -> PoiEstimate:
+    """The estimate of parameter ``name`` in ``result`` (with MINOS errors if computed)."""
+    i = list(result.labels).index(name)
+    minos = result.minos_uncertainty.get(name)
+    return PoiEstimate(
+        float(result.bestfit[i]),
+        float(result.uncertainty[i]),
+        (float(minos[0]), float(minos[1])) if minos else None,
+    )
+
+
 def fit_summary(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults, region: str) -> FitSummary:
-    """The results of one fit: μ (Hesse and MINOS), parameters, correlations, GoF."""
-    i = model.config.poi_index
-    minos = result.minos_uncertainty.get(POI)
+    """The results of one fit: θ (Hesse and MINOS), parameters, correlations, GoF."""
     return FitSummary(
         discriminant=region,
-        mu=PoiEstimate(
-            float(result.bestfit[i]),
-            float(result.uncertainty[i]),
-            (float(minos[0]), float(minos[1])) if minos else None,
-        ),
+        estimates={name: estimate(result, name) for name in free_parameters(model)},
         parameters=parameter_table(model, result),
         labels=list(result.labels),
         correlation=np.round(result.corr_mat, 6).tolist(),
@@ -185,20 +234,25 @@ def fit_summary(model: pyhf.pdf.Model, result: cabinetry.fit.FitResults, region:
 
 
 def _yields(prefit: Any, postfit: Any, data: list[float]) -> pd.DataFrame:
-    """Per-process yields before and after the fit, with uncertainties, and the data."""
+    """Per-process yields before and after the fit, with uncertainties, and the data; per
+    region (column ``region``, only for a model with several)."""
+    channels = list(prefit.model.config.channels)
     rows = []
     for label, pred in (("prefit", prefit), ("postfit", postfit)):
         tables = cabinetry.tabulate.yields(
             pred, data, per_bin=False, per_channel=True, save_tables=False
         )
-        for row in tables["yields_per_channel"]:
-            rows.append(
-                {
-                    "stage": label,
-                    "sample": row["sample"],
-                    "yield": _number(row[pred.model.config.channels[0]]),
-                }
-            )
+        for channel in channels:
+            for row in tables["yields_per_channel"]:  # absent from a region: 0 ± 0
+                region = {"region": channel} if len(channels) > 1 else {}
+                rows.append(
+                    {
+                        "stage": label,
+                        **region,
+                        "sample": row["sample"],
+                        "yield": _number(row[channel]),
+                    }
+                )
     frame = pd.DataFrame(rows)
     frame[["yield", "uncertainty"]] = pd.DataFrame(frame["yield"].tolist(), index=frame.index)
     return frame
@@ -210,53 +264,90 @@ def _number(text: str) -> tuple[float, float]:
     return float(parts[0]), float(parts[1]) if len(parts) > 1 else float(np.sqrt(float(parts[0])))
 
 
-def _plot_config(cab: dict, strategy: str) -> dict:
+def _plot_config(cab: dict, strategies: Mapping[str, str]) -> dict:
     """The cabinetry config for data/MC plots: variable-width score bins (equal signal)
     are drawn against their bin number, where each bin is readable; uniform bins against
-    the variable itself."""
-    if strategy == "uniform":
-        return cab
-    region = {k: v for k, v in cab["Regions"][0].items() if k != "Binning"}
-    region["Variable"] = f"{region['Variable']}: bin number (equal-signal bins)"
-    return {**cab, "Regions": [region]}
+    the variable itself. ``strategies``: the binning strategy per region."""
+    regions = []
+    for region in cab["Regions"]:
+        if strategies[region["Name"]] != "uniform":
+            region = {k: v for k, v in region.items() if k != "Binning"}
+            region["Variable"] = f"{region['Variable']}: bin number (equal-signal bins)"
+        regions.append(region)
+    return {**cab, "Regions": regions}
+
+
+def region_figure(path: str, region: str, regions: Sequence[str]) -> str:
+    """Where the figure of ``region`` goes: ``path`` itself for a one-region model, else
+    ``path`` with ``_{region}`` before its suffix."""
+    if len(regions) == 1:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_{region}{p.suffix}"))
+
+
+def _binning_strategies(config: Mapping, binning_path: str | None, regions: Sequence[str]) -> dict:
+    """The binning strategy of every region: from ``binning.json`` when given, else from
+    config (a one-region model's region is its discriminant)."""
+    if binning_path is not None:
+        records = read_json(binning_path)
+        records = records.get("regions", {regions[0]: records})
+        return {r: records[r]["strategy"]["strategy"] for r in regions}
+    return {r: binning_settings(config, r)["strategy"] for r in regions}
 
 
 def fit_data(
-    config: Mapping, workspace_path: str, cabinetry_path: str, outputs: Mapping[str, str]
+    config: Mapping,
+    workspace_path: str,
+    cabinetry_path: str,
+    outputs: Mapping[str, str],
+    binning_path: str | None = None,
 ) -> FitSummary:
-    """Fit the pseudo-data; write results, pulls, correlations, pre/post-fit plots and yields."""
+    """Fit the pseudo-data; write results, pulls, correlations, pre/post-fit plots and yields.
+
+    Every free parameter is bounded by config and gets MINOS errors (``inference.minos``).
+    The pre- and post-fit figures come per region (:func:`region_figure`); each region's
+    binning strategy is read from ``binning_path`` (the workspace's ``binning.json``) when
+    given, else from config (a one-region model: its discriminant's).
+    """
     inf = config["inference"]
     model, data = load_model(workspace_path)
-    region = model.config.channels[0]
+    region = model_name(model)
+    thetas = free_parameters(model)
     result = checked_fit(
         model,
         data,
         region,
-        minos=[POI] if inf["minos"] else None,
+        minos=thetas if inf["minos"] else None,
         goodness_of_fit=True,
-        par_bounds=par_bounds(model, inf["poi_bounds"]),
+        par_bounds=par_bounds(model, free_parameter_bounds(inf)),
     )
     summary = fit_summary(model, result, region)
-    mu = summary.mu
-    log.info(
-        "%s: mu = %.4f +%.4f -%.4f (MINOS), GoF p = %.3f",
-        region,
-        mu.value,
-        mu.up,
-        -mu.down,
-        summary.gof_p_value,
-    )
-    cab = _plot_config(read_yaml(cabinetry_path), binning_settings(config, region)["strategy"])
+    for name, theta in summary.estimates.items():
+        log.info(
+            "%s: %s = %.4f +%.4f -%.4f (%s)",
+            region,
+            name,
+            theta.value,
+            theta.up,
+            -theta.down,
+            "MINOS" if theta.minos is not None else "Hesse",
+        )
+    log.info("%s: GoF p = %.3f", region, summary.gof_p_value)
+    channels = list(model.config.channels)
+    cab = read_yaml(cabinetry_path)
+    cab = _plot_config(cab, _binning_strategies(config, binning_path, channels))
     prefit = cabinetry.model_utils.prediction(model)
     postfit = cabinetry.model_utils.prediction(model, fit_results=result)
     for key, pred in (("prefit", prefit), ("postfit", postfit)):
         figures = cabinetry.visualize.data_mc(
             pred, data, config=cab, save_figure=False, close_figure=False
         )
-        assert figures, "cabinetry draws one figure per channel; the model has one"
-        save_figure(figures[0]["figure"], outputs[key])
+        assert figures is not None and len(figures) == len(channels), "one figure per region"
+        for figure in figures:
+            save_figure(figure["figure"], region_figure(outputs[key], figure["region"], channels))
     save_figure(
-        cabinetry.visualize.pulls(result, exclude=[POI], save_figure=False, close_figure=False),
+        cabinetry.visualize.pulls(result, exclude=thetas, save_figure=False, close_figure=False),
         outputs["pulls"],
     )
     save_figure(

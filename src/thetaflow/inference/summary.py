@@ -2,7 +2,8 @@
 
 The comparison table orders every discriminant by its expected significance (the Asimov
 expectation at μ = 1, independent of the pseudo-data's fluctuation) and quotes it relative to
-the classic m_bb-only fit; the summary (``core.paths.SUMMARY``) carries μ̂ with its MINOS errors, the
+the classic m_bb-only fit; the summary (``core.paths.SUMMARY``) carries μ̂ with its MINOS errors
+(and every free parameter θ of a model that has more than μ), the
 significance and limits of the headline discriminant, the reference, the best discriminant
 and the closure results.
 """
@@ -116,10 +117,14 @@ def _plot(table: pd.DataFrame, lumi_fb: float, output: str) -> None:
 def _fit_numbers(fit_path: str, limit_path: str) -> dict:
     """The headline numbers of one discriminant, read from its fit and limit JSON."""
     fit, lim = read_json(fit_path), read_json(limit_path)
-    return {
+    numbers = {
         "mu": fit["mu"]["value"],
         "mu_minos": fit["mu"]["minos"],
         "mu_hesse": fit["mu"]["hesse"],
+    }
+    if "free_parameters" in fit:  # a model with free normalisation factors besides μ: all of θ
+        numbers["free_parameters"] = fit["free_parameters"]
+    return numbers | {
         "goodness_of_fit_p_value": fit["goodness_of_fit"]["p_value"],
         "significance": {
             "observed": lim["significance"]["observed"],

@@ -1,13 +1,16 @@
-"""The HistFactory model of one discriminant, built with cabinetry from the rebinned templates.
+"""The HistFactory model, built with cabinetry from the rebinned templates of its regions.
 
 cabinetry builds histograms from ntuples itself, but our templates already exist (fine
 ``hist`` histograms, rebinned here), so they are written in cabinetry's histogram-folder
 format and cabinetry's ``templates.postprocess`` and ``workspace.build`` turn them into the
-pyhf workspace: μ as a free normalisation factor on the signal, log-normal normalisation
-uncertainties, normalisation-plus-shape modifiers (normsys + histosys) for the jet energy
-scale and the weight systematics, and per-bin MC statistical uncertainties (staterror) on
-every sample. The cabinetry configuration and templates are kept beside ``workspace.json``,
-so the model can be inspected with cabinetry directly.
+pyhf workspace: one region (channel) per entry of :class:`.model.ModelTemplates`, each
+free parameter of :class:`.model.ModelSpec` (μ on the signal in today's single-region model)
+as a free normalisation factor with its bounds, log-normal normalisation uncertainties,
+normalisation-plus-shape modifiers (normsys + histosys) for the jet energy scale and the
+weight systematics, and per-bin MC statistical uncertainties (staterror) on every sample of
+every region. A process absent from a region (a control region has no signal) is restricted
+to the regions it has templates in. The cabinetry configuration and templates are kept
+beside ``workspace.json``, so the model can be inspected with cabinetry directly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import pyhf
 import yaml
 
 from thetaflow.core import paths
-from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_directory, atomic_path, write_json
 from thetaflow.inference.discriminants import binning_settings
 from thetaflow.inference.histograms import (
@@ -35,26 +37,41 @@ from thetaflow.inference.histograms import (
     systematic_samples,
     variances,
 )
+from thetaflow.inference.model import (
+    POI,
+    ModelBuildError,
+    ModelSpec,
+    ModelTemplates,
+    single_poi_spec,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "POI",
+    "ModelBuildError",
+    "build_model_workspace",
+    "build_workspace",
+    "cabinetry_config",
+    "usable_model",
+    "usable_templates",
+    "write_histograms",
+]
 
 log = logging.getLogger(__name__)
 
-POI = "mu"
 
-
-class ModelBuildError(ThetaflowError, ValueError):
-    """The templates cannot make a valid model; the message names process and region."""
-
-
-def usable_templates(templates: TemplateSet) -> TemplateSet:
+def usable_templates(templates: TemplateSet, region: str | None = None) -> TemplateSet:
     """Drop processes with no expected yield (warned), check everything else is fittable.
 
     A process whose nominal yield is zero or negative contributes nothing and is dropped with
-    a warning; the fit cannot proceed without a signal, without a background or with an empty
-    data histogram, and a systematic template that is all zero while its nominal is not is a
-    broken input — each of those is an error naming process, template and region. Negative
+    a warning; a region cannot be fitted without a background or with an empty data
+    histogram, and a systematic template that is all zero while its nominal is not is a
+    broken input — each of those is an error naming process, template and region (``region``,
+    default: the discriminant's name). A region without signal (a control region) is fine:
+    whether every free parameter acts on something is :func:`usable_model`'s check. Negative
     per-bin yields (negative generator weights) are set to zero, with a note in the log.
     """
-    region = templates.discriminant
+    region = templates.discriminant if region is None else region
     if templates.data.values().sum() <= 0:
         raise ModelBuildError(
             f"region '{region}': the data histogram ({templates.data_sample}) is empty"
@@ -90,10 +107,6 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
     result = TemplateSet(
         templates.discriminant, templates.label, templates.data_sample, templates.data, kept
     )
-    if not result.signal:
-        raise ModelBuildError(
-            f"region '{region}': no signal process with a positive expected yield"
-        )
     if not result.background:
         raise ModelBuildError(
             f"region '{region}': no background process with a positive expected yield"
@@ -101,16 +114,62 @@ def usable_templates(templates: TemplateSet) -> TemplateSet:
     return result
 
 
+def usable_model(model: ModelTemplates, spec: ModelSpec) -> ModelTemplates:
+    """:func:`usable_templates` of every region; every free parameter must scale a process
+    with a positive expected yield in some region (a POI with no sample is an error)."""
+    usable = ModelTemplates({name: usable_templates(t, name) for name, t in model.channels.items()})
+    processes = usable.processes
+    for parameter in spec.parameters:
+        if not any(p in parameter.samples for p in processes):
+            where = ", ".join(f"'{r}'" for r in usable.channels)
+            raise ModelBuildError(
+                f"free parameter '{parameter.name}': none of its processes "
+                f"({', '.join(parameter.samples) or 'none'}) has a positive expected yield "
+                f"in region{'s' if len(usable.channels) > 1 else ''} {where}"
+            )
+    return usable
+
+
+def _samples(model: ModelTemplates) -> list[dict]:
+    """cabinetry's sample entries of the simulated processes; a process absent from some
+    region is restricted to the regions it has templates in."""
+    entries = []
+    for p in model.processes:
+        entry: dict[str, str | list[str]] = {
+            "Name": p,
+            "SamplePath": f"{p}/nominal.parquet",
+            "Weight": "weight",
+        }
+        regions = model.regions_of(p)
+        if len(regions) < len(model.channels):
+            entry["Regions"] = regions
+        entries.append(entry)
+    return entries
+
+
 def cabinetry_config(
-    templates: TemplateSet, inference: Mapping, histogram_folder: str, measurement: str
+    model: ModelTemplates | TemplateSet,
+    inference: Mapping,
+    histogram_folder: str,
+    measurement: str,
+    spec: ModelSpec | None = None,
 ) -> dict:
-    """The cabinetry configuration describing the model of ``templates``."""
-    processes = list(templates.processes)
+    """The cabinetry configuration describing the model of ``model``.
+
+    ``spec``: the free parameters (default: today's, ``mu`` on the signal processes with
+    ``inference.poi_bounds``). A single :class:`TemplateSet` is the one-region model.
+    """
+    if isinstance(model, TemplateSet):
+        model = ModelTemplates.single(model)
+    processes = model.processes
+    if spec is None:
+        signal = [p for t in model.channels.values() for p in t.signal]
+        spec = single_poi_spec(inference, list(dict.fromkeys(signal)))
     systematics = []
-    for name, spec in inference["normalisation"].items():
-        affected = systematic_samples(spec, processes)
+    for name, entry in inference["normalisation"].items():
+        affected = systematic_samples(entry, processes)
         if affected:
-            u = spec["uncertainty"]
+            u = entry["uncertainty"]
             systematics.append(
                 {
                     "Name": name,
@@ -120,52 +179,48 @@ def cabinetry_config(
                     "Samples": affected,
                 }
             )
-    for name, spec in inference["systematics"].items():
-        affected = systematic_samples(spec, processes)
+    for name, entry in inference["systematics"].items():
+        affected = systematic_samples(entry, processes)
         if not affected:
             continue
         # documentation only: the templates are ours, cabinetry does not read ntuples here
-        key = "SamplePath" if spec["type"] == "shape" else "Weight"
+        key = "SamplePath" if entry["type"] == "shape" else "Weight"
         systematics.append(
             {
                 "Name": name,
                 "Type": "NormPlusShape",
-                "Up": {key: spec["up"]},
-                "Down": {key: spec["down"]},
+                "Up": {key: entry["up"]},
+                "Down": {key: entry["down"]},
                 "Samples": affected,
             }
         )
     return {
         "General": {
             "Measurement": measurement,
-            "POI": POI,
+            "POI": spec.poi.name,
             "InputPath": paths.FEATURES_DIR + "/{SamplePath}",
             "HistogramFolder": histogram_folder,
         },
         "Regions": [
-            {
-                "Name": templates.discriminant,
-                "Variable": templates.label,
-                "Binning": templates.edges.tolist(),
-            }
+            {"Name": name, "Variable": t.label, "Binning": t.edges.tolist()}
+            for name, t in model.channels.items()
         ],
         "Samples": [
             {
-                "Name": templates.data_sample,
+                "Name": model.data_sample,
                 "Data": True,
-                "SamplePath": f"{templates.data_sample}/nominal.parquet",
+                "SamplePath": f"{model.data_sample}/nominal.parquet",
             }
         ]
-        + [
-            {"Name": p, "SamplePath": f"{p}/nominal.parquet", "Weight": "weight"} for p in processes
-        ],
+        + _samples(model),
         "NormFactors": [
             {
-                "Name": POI,
-                "Samples": templates.signal,
-                "Nominal": 1.0,
-                "Bounds": list(inference["poi_bounds"]),
+                "Name": parameter.name,
+                "Samples": [p for p in processes if p in parameter.samples],
+                "Nominal": parameter.nominal,
+                "Bounds": list(parameter.bounds),
             }
+            for parameter in spec.parameters
         ],
         "Systematics": systematics,
     }
@@ -181,52 +236,91 @@ def _save(h: hist.Hist, path: Path) -> None:
     cabinetry.histo.Histogram.from_arrays(edges, h.values(), stdev).save(path)
 
 
-def write_histograms(templates: TemplateSet, config: Mapping) -> None:
-    """Write every template in cabinetry's histogram-folder format, then post-process them."""
+def write_histograms(model: ModelTemplates | TemplateSet, config: Mapping) -> None:
+    """Write every template of every region in cabinetry's histogram-folder format, then
+    post-process them."""
+    if isinstance(model, TemplateSet):
+        model = ModelTemplates.single(model)
     folder = Path(config["General"]["HistogramFolder"])
-    region = config["Regions"][0]
-    _save(templates.data, folder / cabinetry.histo.name(region, config["Samples"][0], {}))
-    for entry in config["Samples"][1:]:
-        process = templates.processes[entry["Name"]]
-        _save(process.nominal, folder / cabinetry.histo.name(region, entry, {}))
-        for systematic in config["Systematics"]:
-            if systematic["Type"] != "NormPlusShape" or entry["Name"] not in systematic["Samples"]:
+    for region in config["Regions"]:
+        templates = model.channels[region["Name"]]
+        _save(templates.data, folder / cabinetry.histo.name(region, config["Samples"][0], {}))
+        for entry in config["Samples"][1:]:
+            if not cabinetry.configuration.region_contains_sample(region, entry):
                 continue
-            for direction, template in DIRECTIONS:
-                _save(
-                    process.templates[f"{systematic['Name']}_{template}"],
-                    folder / cabinetry.histo.name(region, entry, systematic, template=direction),
-                )
+            process = templates.processes[entry["Name"]]
+            _save(process.nominal, folder / cabinetry.histo.name(region, entry, {}))
+            for systematic in config["Systematics"]:
+                if (
+                    systematic["Type"] != "NormPlusShape"
+                    or entry["Name"] not in systematic["Samples"]
+                ):
+                    continue
+                for direction, template in DIRECTIONS:
+                    _save(
+                        process.templates[f"{systematic['Name']}_{template}"],
+                        folder
+                        / cabinetry.histo.name(region, entry, systematic, template=direction),
+                    )
     cabinetry.templates.postprocess(dict(config))
 
 
-def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str]) -> dict:
-    """Rebin the stored fine histograms, build and validate the workspace, write the outputs.
+def _binning_record(fine: TemplateSet, coarse: TemplateSet, binning: Mapping) -> dict:
+    """What ``binning.json`` holds of one region."""
+    return {
+        "discriminant": fine.discriminant,
+        "strategy": binning,
+        "edges": coarse.edges.tolist(),
+        "data": coarse.data.values().tolist(),
+        "yields": {p: t.nominal.values().tolist() for p, t in coarse.processes.items()},
+        "dropped_processes": sorted(set(fine.processes) - set(coarse.processes)),
+    }
 
-    ``outputs``: ``workspace`` (pyhf JSON), ``binning`` (edges and yields per bin, JSON),
-    ``cabinetry`` (cabinetry config, YAML) and ``templates`` (cabinetry histogram folder).
+
+def build_model_workspace(
+    config: Mapping,
+    fine: ModelTemplates,
+    outputs: Mapping[str, str],
+    name: str,
+    spec: ModelSpec | None = None,
+) -> dict:
+    """Rebin every region's fine histograms, build and validate the workspace, write outputs.
+
+    ``name``: the model's (the measurement is ``{analysis.name}_{name}``); ``spec``: its free
+    parameters (default: ``mu`` on the signal processes, bounds ``inference.poi_bounds``).
+    ``outputs``: ``workspace`` (pyhf JSON), ``binning`` (edges and yields per bin, JSON: one
+    region's record, or ``{"regions": {region: record}}`` for several), ``cabinetry``
+    (cabinetry config, YAML) and ``templates`` (cabinetry histogram folder).
     """
-    fine = TemplateSet.load(fine_path)
-    binning = binning_settings(config, fine.discriminant)
-    templates = usable_templates(fine)
-    boundaries = choose_bins(templates, binning)
-    coarse = templates.rebinned(boundaries)
-    log.info(
-        "%s: %d fine bins -> %d bins, edges %s",
-        fine.discriminant,
-        len(fine.edges) - 1,
-        len(coarse.edges) - 1,
-        np.round(coarse.edges, 4).tolist(),
-    )
+    inference = config["inference"]
+    if spec is None:
+        signal = [p for t in fine.channels.values() for p in t.signal]
+        spec = single_poi_spec(inference, list(dict.fromkeys(signal)))
+    usable = usable_model(fine, spec)
+    channels, records = {}, {}
+    for region, templates in usable.channels.items():
+        binning = binning_settings(config, templates.discriminant)
+        coarse = templates.rebinned(choose_bins(templates, binning))
+        log.info(
+            "%s: %d fine bins -> %d bins, edges %s",
+            region,
+            len(templates.edges) - 1,
+            len(coarse.edges) - 1,
+            np.round(coarse.edges, 4).tolist(),
+        )
+        channels[region] = coarse
+        records[region] = _binning_record(fine.channels[region], coarse, binning)
+    # the free parameters act on the processes left in the model (dropped ones are warned)
+    model = ModelTemplates(channels)
 
     folder = Path(outputs["templates"])
-    measurement = f"{config['analysis']['name']}_{fine.discriminant}"
+    measurement = f"{config['analysis']['name']}_{name}"
     # cabinetry writes and reads the histograms in the temporary folder; the config kept on
     # disk names the final one
     with atomic_directory(folder) as tmp_folder:
-        cab = cabinetry_config(coarse, config["inference"], str(tmp_folder), measurement)
+        cab = cabinetry_config(model, inference, str(tmp_folder), measurement, spec)
         cabinetry.configuration.validate(cab)
-        write_histograms(coarse, cab)
+        write_histograms(model, cab)
         workspace = cabinetry.workspace.build(cab)  # validates against the HistFactory schema
         pyhf.schema.validate(workspace, "workspace.json")
     cab["General"]["HistogramFolder"] = str(folder)
@@ -234,14 +328,14 @@ def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str])
         tmp.write_text(yaml.safe_dump(cab, sort_keys=False))
     write_json(
         outputs["binning"],
-        {
-            "discriminant": fine.discriminant,
-            "strategy": binning,
-            "edges": coarse.edges.tolist(),
-            "data": coarse.data.values().tolist(),
-            "yields": {p: t.nominal.values().tolist() for p, t in coarse.processes.items()},
-            "dropped_processes": sorted(set(fine.processes) - set(coarse.processes)),
-        },
+        next(iter(records.values())) if len(records) == 1 else {"regions": records},
     )
     write_json(outputs["workspace"], workspace)
     return workspace
+
+
+def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str]) -> dict:
+    """The single-region model of one discriminant (rule ``workspace``): its stored fine
+    histograms through :func:`build_model_workspace`, with ``mu`` on the signal."""
+    fine = TemplateSet.load(fine_path)
+    return build_model_workspace(config, ModelTemplates.single(fine), outputs, fine.discriminant)

@@ -19,6 +19,7 @@ from scipy import stats
 from thetaflow.analysis import check_analysis
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.io import read_json
+from thetaflow.inference.batched_fits import BatchedLikelihood, fit_toys_batched, jax_backend
 from thetaflow.inference.beyond import (
     ScanParameterError,
     check_scan_parameters,
@@ -407,7 +408,7 @@ def test_likelihood_pull_has_the_sign_of_the_deviation(workspace):
     """sign(μ̂ − μ₀)·√(−2 ln λ(μ₀)): same sign as μ̂ − μ₀; in this model's strongly asymmetric
     likelihood (a signal-rich bin with little background) it differs from (μ̂ − μ₀)/σ̂."""
     _, outputs = workspace
-    fits = fit_toys(outputs["workspace"], (-10, 10), 1.0, 4, 5, workers=1)
+    fits = fit_toys(outputs["workspace"], (-10, 10), 1.0, 4, 5)
     assert fits[:, 3].all()
     assert np.array_equal(np.sign(fits[:, 2]), np.sign(fits[:, 0] - 1.0))
 
@@ -540,7 +541,7 @@ def test_systematic_naming_a_missing_variation_is_a_config_error(config, analysi
     ):
         check_analysis(config, analysis[1])
     config["inference"]["systematics"]["jes"]["up"] = "jes_up"
-    config["inference"]["systematics"]["btag"]["down"] = "weight_btagg_down"
+    config["inference"]["systematics"]["btag_hf"]["down"] = "weight_btagg_down"
     with pytest.raises(ConfigError, match=r"no sample has the weight column 'weight_btagg_down'"):
         check_analysis(config, analysis[1])
 
@@ -579,11 +580,21 @@ def test_missing_and_stale_score_files_are_named(config, tmp_path):
     ]
 
 
-def test_fit_toys_are_independent_of_the_worker_count(workspace):
-    config, outputs = workspace
-    one = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=1)
-    two = fit_toys(outputs["workspace"], (-10, 10), 1.0, 6, 99, workers=2)
-    assert np.allclose(one, two, equal_nan=True)
+def test_a_toy_fit_does_not_depend_on_the_batch_it_is_fitted_in(workspace):
+    """The closure fits all toys of a job in padded batches: a toy's fit must be the same
+    whatever the other toys, the batch size and the padding, and a rerun gives the same rows."""
+    _, outputs = workspace
+    path = outputs["workspace"]
+    model = load_model(path)[0]
+    toys = np.concatenate([sample_toys(model, 1.0, 6, 99), sample_toys(model, 1.0, 64, 7)])
+    alone = fit_toys(path, (-10, 10), 1.0, 6, 99)  # the closure's path: a batch of 64
+    assert alone[:, 3].all()
+    assert np.array_equal(fit_toys(path, (-10, 10), 1.0, 6, 99), alone)
+    with jax_backend():
+        model = load_model(path)[0]
+        fitter = BatchedLikelihood(model, par_bounds(model, (-10, 10)))
+        together = fit_toys_batched(fitter, toys, 1.0).rows()[:6]  # a batch of 128
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-8)
 
 
 def test_scan_interval_handles_minima_at_the_scan_edges():
