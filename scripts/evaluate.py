@@ -9,5 +9,7 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.model,
         list(snakemake.input.models),
         snakemake.input.table,
+        snakemake.input.scores,
+        dict(snakemake.params.scores),
         dict(snakemake.output.items()),
     )

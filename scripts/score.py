@@ -9,4 +9,5 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.model,
         list(snakemake.input.models),
         dict(zip(snakemake.input.features, snakemake.params.files, strict=True)),
+        record_dir=snakemake.output[0],
     )

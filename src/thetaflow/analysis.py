@@ -24,6 +24,7 @@ from thetaflow.inference import checks as inference_checks
 from thetaflow.ingestion import checks as ingestion_checks
 from thetaflow.ml import checks as ml_checks
 from thetaflow.plotting import checks as plotting_checks
+from thetaflow.simulation import checks as simulation_checks
 from thetaflow.unsupervised import checks as unsupervised_checks
 
 Check = Callable[[Mapping[str, Any], Mapping[str, Sample]], None]
@@ -31,7 +32,7 @@ Check = Callable[[Mapping[str, Any], Mapping[str, Sample]], None]
 
 def stage_checks(config: Mapping[str, Any]) -> list[Check]:
     """The checks of the stages this config switches on, in the order of the chain."""
-    checks: list[Check] = [ingestion_checks.check, feature_checks.check]
+    checks: list[Check] = [simulation_checks.check, ingestion_checks.check, feature_checks.check]
     if "ml" in config:
         checks.append(ml_checks.check)
     if "anomaly" in config or "diagnostics" in config:

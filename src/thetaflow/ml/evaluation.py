@@ -1,23 +1,27 @@
 """Workflow entry points of the model evaluation and the cross-model comparison.
 
 Evaluation uses the out-of-fold (test) scores of every simulated event of the training
-table, with physics weights: each fold's model scores only its own fold. The training
-scores saved next to each fold's model feed the Kolmogorov–Smirnov overtraining test.
+table, with physics weights: each fold's model scores only its own fold. Those are the scores
+the scoring job already wrote for the training samples' nominal tables (and their scoring
+time, for the inference time per event), checked id by id against the table: the evaluation
+does not score the training table again. The training scores saved next to each fold's model
+feed the Kolmogorov–Smirnov overtraining test. Only the feature importances need the models
+themselves (each model's built-in importance, and fold 0's model scoring a permuted sample).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_path, read_json, read_table, write_json
-from thetaflow.features.compute import LABEL_SIGNAL
-from thetaflow.ml.folds import ml_inputs
+from thetaflow.features.labels import LABEL_SIGNAL
+from thetaflow.ml.folds import ID_COLUMNS, ml_inputs
 from thetaflow.ml.metrics import (
     ModelMetrics,
     Roc,
@@ -30,7 +34,7 @@ from thetaflow.ml.metrics import (
 )
 from thetaflow.ml.plots import plot_comparison, plot_importances, plot_overtraining, plot_roc_curves
 from thetaflow.ml.record import TRAIN_SCORES, TrainingRecord
-from thetaflow.ml.scoring import FoldModels, load_fold_models
+from thetaflow.ml.scoring import FoldModels, load_fold_models, recorded_scoring_seconds
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,34 @@ IMPORTANCE_EVENTS = 10_000
 ROC_POINTS = 400
 
 
-def _test_sample(table: pd.DataFrame, folds: np.ndarray, scores: np.ndarray) -> ScoredSample:
-    if not np.array_equal(folds, table["fold"].to_numpy()):
-        raise RuntimeError("fold assignment of the scoring differs from the training table's")
+class EvaluationError(ThetaflowError, RuntimeError):
+    """The score files do not cover the training table's events; the message names them."""
+
+
+def _test_sample(table: pd.DataFrame, score_files: Mapping[str, str]) -> ScoredSample:
+    """The out-of-fold scores of the training table's events, read from the score files.
+
+    The table holds each sample's nominal feature table in its row order, as does that
+    sample's score file (``score_files``: sample → file). Ids and folds are compared row by
+    row, so scores of other events or of another fold assignment are refused, not mismatched.
+    """
+    samples = table["sample"].to_numpy()
+    unscored = sorted(set(pd.unique(samples)) - set(score_files))
+    if unscored:
+        raise EvaluationError(f"no score file for sample(s) {', '.join(unscored)}")
+    scores = np.full(len(table), np.nan)
+    for sample, path in score_files.items():
+        rows = np.flatnonzero(samples == sample)
+        scored = read_table(path, columns=[*ID_COLUMNS, "fold", "score"])
+        if len(scored) != rows.size or not all(
+            np.array_equal(scored[c].to_numpy(), table[c].to_numpy()[rows])
+            for c in (*ID_COLUMNS, "fold")
+        ):
+            raise EvaluationError(
+                f"{path}: not the scores of the {rows.size} events of sample '{sample}' in the "
+                "training table with its fold assignment; rerun the score rule"
+            )
+        scores[rows] = scored["score"].to_numpy()
     return ScoredSample(
         scores, (table["label"].to_numpy() == LABEL_SIGNAL).astype(int), table["weight"].to_numpy()
     )
@@ -75,16 +104,20 @@ def evaluate_model(
     model: str,
     model_dirs: Sequence[str],
     table_path: str,
+    scores_dir: str,
+    score_files: Mapping[str, str],
     outputs: Mapping[str, str],
 ) -> ModelMetrics:
-    """Workflow entry point: metrics JSON, ROC, overtraining and importance figures."""
-    table = read_table(table_path)
+    """Workflow entry point: metrics JSON, ROC, overtraining and importance figures.
+
+    ``score_files`` are the scoring job's nominal score files of the training samples, keyed
+    by sample, inside its output directory ``scores_dir``.
+    """
     inputs = ml_inputs(config)
-    fold_models = load_fold_models(config, model, model_dirs)
-    start = time.perf_counter()
-    folds, scores = fold_models.score(table)
-    inference_seconds = time.perf_counter() - start
-    test = _test_sample(table, folds, scores)
+    table = read_table(
+        table_path, columns=[*ID_COLUMNS, "sample", "fold", "label", "weight", *inputs]
+    )
+    test = _test_sample(table, score_files)
     train = _train_sample(model_dirs)
     records = [TrainingRecord.read(d) for d in model_dirs]
     metrics = score_summary(
@@ -92,8 +125,9 @@ def evaluate_model(
         train,
         test,
         train_seconds=float(np.mean([r.train_seconds for r in records])),
-        inference_seconds=inference_seconds,
+        inference_seconds=recorded_scoring_seconds(scores_dir, score_files.values()),
     )
+    fold_models = load_fold_models(config, model, model_dirs)
     importance = _importances(config, fold_models, table, inputs)
     builtin = [m.feature_importance() for m in fold_models.models]
     known = [b for b in builtin if b is not None]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import read_json, read_table, reading_result
-from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
+from thetaflow.features.labels import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.ml.models.base import Dataset
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import xgboost as xgb
 
 from thetaflow.core.io import atomic_path, read_table, reading_result, write_json, write_table
 from thetaflow.core.samples import load_samples
-from thetaflow.features.compute import LABEL_SIGNAL
+from thetaflow.features.labels import LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS, event_hash, event_ids
 from thetaflow.ml.plots import plot_mass_comparison
 from thetaflow.simulation.generator import ModelSettings

@@ -4,21 +4,26 @@ Because an event's fold is a hash of its ids (:func:`thetaflow.ml.folds.assign_f
 fold-``k`` model, trained and validated only on events of other folds, is the one that scores
 every event with fold ``k`` — in the training samples, in every systematic variation (same
 ids, same fold) and in the pseudo-data.
+
+The scoring job also records how long each file took (:data:`SCORING_TIMES` in its output
+directory): the evaluation reads the training samples' scores and their scoring time from this
+job instead of scoring the training table a second time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import CorruptResultError, ThetaflowError
-from thetaflow.core.io import read_table, write_table
+from thetaflow.core.io import read_json, read_table, reading_result, write_json, write_table
 from thetaflow.ml.folds import (
     ID_COLUMNS,
     assign_folds,
@@ -32,6 +37,9 @@ from thetaflow.ml.models.base import Classifier
 from thetaflow.ml.record import TRAINING_RECORD, TrainingRecord
 
 log = logging.getLogger(__name__)
+
+#: The scoring job's record in its output directory: events and wall time of each score file.
+SCORING_TIMES = "timing.json"
 
 
 class ScoringError(ThetaflowError, RuntimeError):
@@ -95,12 +103,31 @@ def load_fold_models(config: Mapping, model: str, directories: Sequence[str]) ->
     return FoldModels(model, models, tuple(ml_inputs(config)), int(config["ml"]["seed"]))
 
 
+class ScoringTime(NamedTuple):
+    """Events of one feature table and the wall time of scoring them with the fold models."""
+
+    events: int
+    seconds: float
+
+
+def _record_key(directory: str | Path, score_file: str | Path) -> str:
+    """A score file's key in the :data:`SCORING_TIMES` record: its path inside ``directory``."""
+    return Path(score_file).relative_to(directory).as_posix()
+
+
 def score_samples(
-    config: Mapping, model: str, model_dirs: Sequence[str], files: Mapping[str, str]
-) -> dict:
+    config: Mapping,
+    model: str,
+    model_dirs: Sequence[str],
+    files: Mapping[str, str],
+    record_dir: str | None = None,
+) -> dict[str, ScoringTime]:
     """Workflow entry point: out-of-fold scores of feature tables (input → output path).
 
-    The fold models are loaded once and reused for every sample and variation.
+    The fold models are loaded once and reused for every sample and variation. With
+    ``record_dir`` (the job's output directory, holding every output) the scoring time of
+    each file is also written there, read back by :func:`recorded_scoring_seconds`.
+    Returns the time of each feature table, keyed by its path.
     """
     fold_models = load_fold_models(config, model, model_dirs)
     timing = {}
@@ -109,10 +136,27 @@ def score_samples(
         check_inputs(frame, fold_models.inputs, features_path)
         start = time.perf_counter()
         folds, scores = fold_models.score(frame)
-        timing[features_path] = time.perf_counter() - start
+        timing[features_path] = ScoringTime(len(frame), time.perf_counter() - start)
         out = frame[list(ID_COLUMNS)].copy()
         out["fold"] = folds
         out["score"] = scores
         write_table(output, out)
-        log.info("%s: scored %d events in %.2f s", features_path, len(frame), timing[features_path])
+        log.info("%s: scored %d events in %.2f s", features_path, *timing[features_path])
+    if record_dir is not None:
+        write_json(
+            Path(record_dir) / SCORING_TIMES,
+            {
+                _record_key(record_dir, output): timing[features_path]._asdict()
+                for features_path, output in files.items()
+            },
+        )
     return timing
+
+
+def recorded_scoring_seconds(record_dir: str, score_files: Iterable[str]) -> float:
+    """The wall time the scoring job recorded for ``score_files`` (inside ``record_dir``)."""
+    keys = [_record_key(record_dir, f) for f in score_files]
+    path = Path(record_dir) / SCORING_TIMES
+    record = read_json(path)
+    with reading_result(path):
+        return float(sum(ScoringTime(**record[key]).seconds for key in keys))

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from thetaflow.core.io import atomic_directory, read_table, write_json, write_table
-from thetaflow.features.compute import LABEL_SIGNAL
+from thetaflow.features.labels import LABEL_SIGNAL
 from thetaflow.ml.folds import (
+    ID_COLUMNS,
     build_training_table,
-    dataset,
     fold_report,
     fold_sets,
     ids_checksum,
@@ -30,7 +30,7 @@ from thetaflow.ml.folds import (
     subsample,
 )
 from thetaflow.ml.models import build_classifier
-from thetaflow.ml.models.base import Classifier
+from thetaflow.ml.models.base import Classifier, Dataset
 from thetaflow.ml.models.onnx_export import export_onnx, has_onnx_export, onnx_scores
 from thetaflow.ml.record import TRAIN_SCORES, TRAINING_RECORD, TrainingRecord
 
@@ -84,10 +84,70 @@ def keep_signal_subsample(
     return signal | subsample(mask & ~is_signal, max(limit - int(signal.sum()), 1), seed)
 
 
-def _export_checked_onnx(clf: Classifier, path: Path, sample: pd.DataFrame) -> float:
-    """Export ``clf`` to ONNX for deployment; fail if ONNX Runtime disagrees with it."""
+@dataclass(frozen=True)
+class TrainingArrays:
+    """The training table as a training job uses it, converted once per job.
+
+    Attributes:
+        X: the input features of every event, float32, columns in ``inputs`` order,
+            column-major (as pandas converts the table).
+        is_signal: whether each event is signal.
+        label, weight, train_weight, fold, is_validation: the table's columns.
+        ids: the event ids and the sample name (the columns of :func:`ids_checksum`).
+        inputs: the feature names of ``X``'s columns.
+    """
+
+    X: np.ndarray
+    is_signal: np.ndarray
+    label: np.ndarray
+    weight: np.ndarray
+    train_weight: np.ndarray
+    fold: np.ndarray
+    is_validation: np.ndarray
+    ids: pd.DataFrame
+    inputs: tuple[str, ...]
+
+    @classmethod
+    def read(cls, table_path: str, inputs: Sequence[str]) -> TrainingArrays:
+        """Read the training table at ``table_path`` (rule training_data's output)."""
+        table = read_table(table_path)
+        label = table["label"].to_numpy()
+        return cls(
+            X=table[list(inputs)].to_numpy(dtype=np.float32),
+            is_signal=label == LABEL_SIGNAL,
+            label=label,
+            weight=table["weight"].to_numpy(),
+            train_weight=table["train_weight"].to_numpy(dtype=np.float64),
+            fold=table["fold"].to_numpy(),
+            is_validation=table["is_validation"].to_numpy(),
+            ids=table[[*ID_COLUMNS, "sample"]],
+            inputs=tuple(inputs),
+        )
+
+    def rows(self, mask: np.ndarray) -> np.ndarray:
+        """The input features of the events of ``mask``, column-major like ``X``.
+
+        Column-major, as pandas gives a frame's rows: the families' reductions over an
+        event's features (naive Bayes' sums, the NN's input statistics, BLAS products) then
+        round as they did on the frame, and the trained models stay bit for bit the same.
+        """
+        return np.asfortranarray(self.X[mask])
+
+    def dataset(self, mask: np.ndarray) -> Dataset:
+        """The events of ``mask`` as a model Dataset (what :func:`dataset` gives on the table)."""
+        return Dataset(
+            X=self.rows(mask),
+            y=self.is_signal[mask].astype(np.int8),
+            w=self.train_weight[mask],
+            feature_names=self.inputs,
+        )
+
+
+def _export_checked_onnx(clf: Classifier, path: Path, X: np.ndarray) -> float:
+    """Export ``clf`` to ONNX for deployment; fail if ONNX Runtime disagrees with it on the
+    first ``ONNX_CHECK_EVENTS`` rows of ``X``."""
     export_onnx(clf, path)
-    X = sample.to_numpy(dtype=np.float32)[:ONNX_CHECK_EVENTS]
+    X = X[:ONNX_CHECK_EVENTS]
     difference = float(np.max(np.abs(onnx_scores(path, X) - clf.predict(X)), initial=0.0))
     if difference > ONNX_TOLERANCE:
         raise RuntimeError(
@@ -101,18 +161,43 @@ def train_fold(
 ) -> TrainingRecord:
     """Workflow entry point: train ``model`` on fold ``fold``'s training set; save it (model,
     ONNX export where the family has one, training-sample scores, record) atomically."""
+    data = TrainingArrays.read(table_path, ml_inputs(config))
+    return _train(config, model, fold, data, output_dir, threads)
+
+
+def train_folds(
+    config: Mapping,
+    model: str,
+    table_path: str,
+    output_dirs: Mapping[int, str],
+    threads: int = 1,
+) -> list[TrainingRecord]:
+    """Workflow entry point: :func:`train_fold` for each fold → directory of ``output_dirs``,
+    in one process: the interpreter, the family's imports and the table are paid for once.
+    Each fold's model, scores and record are those :func:`train_fold` writes (each fit seeds
+    itself, so training a fold after another in the same process changes nothing)."""
+    data = TrainingArrays.read(table_path, ml_inputs(config))
+    return [
+        _train(config, model, fold, data, output_dir, threads)
+        for fold, output_dir in sorted(output_dirs.items())
+    ]
+
+
+def _train(
+    config: Mapping, model: str, fold: int, data: TrainingArrays, output_dir: str, threads: int
+) -> TrainingRecord:
+    """Train ``model`` on fold ``fold`` of ``data`` and write its directory."""
     ml = config["ml"]
     spec = ml["models"][model]
-    inputs = ml_inputs(config)
-    table = read_table(table_path)
-    sets = fold_sets(table["fold"].to_numpy(), table["is_validation"].to_numpy(), fold)
+    sets = fold_sets(data.fold, data.is_validation, fold)
     seed = model_seed(config, model, fold)
-    is_signal = table["label"].to_numpy() == LABEL_SIGNAL
-    train_mask = keep_signal_subsample(sets.train, is_signal, ml["max_train_events"], seed)
-    valid_mask = keep_signal_subsample(sets.valid, is_signal, ml["max_train_events"] // 4, seed + 1)
-    clf = build_classifier(model, spec["family"], spec["params"], seed, inputs)
+    train_mask = keep_signal_subsample(sets.train, data.is_signal, ml["max_train_events"], seed)
+    valid_mask = keep_signal_subsample(
+        sets.valid, data.is_signal, ml["max_train_events"] // 4, seed + 1
+    )
+    clf = build_classifier(model, spec["family"], spec["params"], seed, data.inputs)
     clf.threads = threads
-    train, valid = dataset(table, train_mask, inputs), dataset(table, valid_mask, inputs)
+    train, valid = data.dataset(train_mask), data.dataset(valid_mask)
     start = time.perf_counter()
     report = clf.fit(train, valid)
     seconds = time.perf_counter() - start
@@ -120,30 +205,31 @@ def train_fold(
         model=model,
         family=spec["family"],
         params=clf.params,
-        inputs=inputs,
+        inputs=list(data.inputs),
         fold=fold,
         folds=ml["folds"],
         seed=seed,
         n_train=int(train_mask.sum()),
         n_valid=int(valid_mask.sum()),
-        train_ids=ids_checksum(table, train_mask),
-        valid_ids=ids_checksum(table, valid_mask),
+        train_ids=ids_checksum(data.ids, train_mask),
+        valid_ids=ids_checksum(data.ids, valid_mask),
         train_seconds=seconds,
         iterations=report.iterations,
         extra=report.extra,
     )
     shown = subsample(train_mask, TRAIN_SCORE_SAMPLE, seed + 2)
+    shown_X = data.rows(shown)
     train_scores = pd.DataFrame(
         {
-            "label": table["label"].to_numpy()[shown],
-            "weight": table["weight"].to_numpy()[shown],
-            "score": clf.predict(table.loc[shown, inputs].to_numpy(dtype=np.float32)),
+            "label": data.label[shown],
+            "weight": data.weight[shown],
+            "score": clf.predict(shown_X),
         }
     )
     with atomic_directory(output_dir) as tmp:
         clf.save(tmp)
         if has_onnx_export(spec["family"]):
-            difference = _export_checked_onnx(clf, tmp / ONNX_FILE, table.loc[shown, inputs])
+            difference = _export_checked_onnx(clf, tmp / ONNX_FILE, shown_X)
             record = replace(record, onnx_max_abs_difference=difference)
         train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
         (tmp / TRAINING_RECORD).write_text(record.to_json())

@@ -45,7 +45,7 @@ import pandas as pd
 from thetaflow.core.errors import ConfigError, ThetaflowError
 from thetaflow.core.io import atomic_directory, read_table, reading_result, write_table
 from thetaflow.core.samples import Sample, load_samples, main_data_sample
-from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_SIGNAL
+from thetaflow.features.labels import LABEL_BACKGROUND, LABEL_SIGNAL
 from thetaflow.ml.folds import (
     ID_COLUMNS,
     assign_folds,

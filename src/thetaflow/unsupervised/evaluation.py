@@ -19,7 +19,7 @@ import pandas as pd
 
 from thetaflow.core.io import read_table, write_json
 from thetaflow.core.samples import load_samples
-from thetaflow.features.compute import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
+from thetaflow.features.labels import LABEL_BACKGROUND, LABEL_BSM, LABEL_SIGNAL
 from thetaflow.ml.folds import ID_COLUMNS
 from thetaflow.ml.metrics import Roc, auc, signal_efficiency_at, weighted_roc
 from thetaflow.ml.plots import plot_roc_curves

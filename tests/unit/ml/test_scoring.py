@@ -1,8 +1,10 @@
-"""Training a fold and scoring out-of-fold through the library, and bad model files."""
+"""Training a fold, scoring out-of-fold and evaluating from the scores through the library,
+and bad model and score files."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +12,16 @@ import pandas as pd
 import pytest
 
 from thetaflow.core.errors import CorruptResultError
+from thetaflow.ml.evaluation import EvaluationError, evaluate_model
 from thetaflow.ml.folds import assign_folds, event_ids, ids_checksum, validation_flags
-from thetaflow.ml.record import TRAINING_RECORD, TrainingRecord
+from thetaflow.ml.metrics import ScoredSample, score_summary
+from thetaflow.ml.record import TRAIN_SCORES, TRAINING_RECORD, TrainingRecord
 from thetaflow.ml.scoring import (
+    SCORING_TIMES,
     ScoringError,
     load_fold_classifier,
     load_fold_models,
+    recorded_scoring_seconds,
     score_samples,
 )
 from thetaflow.ml.training import prepare_training_data, train_fold
@@ -136,3 +142,92 @@ def test_one_fold_classifier_is_checked_against_its_fold(trained):
     assert clf.seed == TrainingRecord.read(dirs[1]).seed
     with pytest.raises(ScoringError, match=r"was trained for fold 1 of 2"):
         load_fold_classifier(config, "lr", dirs[1], 0, 2)
+
+
+def scored_directory(trained, directory: Path) -> dict[str, str]:
+    """The toy samples scored as the score rule does, into ``directory``; sample → score file."""
+    config, files, dirs, _ = trained
+    outputs = {s: str(directory / s / "nominal.parquet") for s in files}
+    score_samples(config, "lr", dirs, {files[s]: outputs[s] for s in files}, str(directory))
+    return outputs
+
+
+def test_scoring_time_recorded_per_file(trained, tmp_path):
+    outputs = scored_directory(trained, tmp_path)
+    record = json.loads((tmp_path / SCORING_TIMES).read_text())
+    assert set(record) == {"sig/nominal.parquet", "bkg/nominal.parquet"}
+    assert record["sig/nominal.parquet"]["events"] == 600
+    total = sum(entry["seconds"] for entry in record.values())
+    assert recorded_scoring_seconds(str(tmp_path), outputs.values()) == pytest.approx(total)
+    with pytest.raises(CorruptResultError, match=r"timing.json is corrupt.*KeyError"):
+        recorded_scoring_seconds(str(tmp_path), [str(tmp_path / "other" / "nominal.parquet")])
+
+
+def evaluation_outputs(directory: Path) -> dict[str, str]:
+    return {
+        "metrics": str(directory / "metrics.json"),
+        **{k: str(directory / f"{k}.png") for k in ("roc", "overtraining", "importance")},
+    }
+
+
+def test_evaluation_reads_the_scoring_jobs_scores(trained, tmp_path):
+    """The metrics from the score files equal those of the fold models scoring the training
+    table directly (what the evaluation did before it read the scoring job's files)."""
+    config, _, dirs, tmp = trained
+    outputs = scored_directory(trained, tmp_path / "scores")
+    table_path = str(tmp / "training.parquet")
+    metrics = evaluate_model(
+        config,
+        "lr",
+        dirs,
+        table_path,
+        str(tmp_path / "scores"),
+        outputs,
+        evaluation_outputs(tmp_path),
+    )
+    table = pd.read_parquet(table_path)
+    folds, scores = load_fold_models(config, "lr", dirs).score(table)
+    assert (folds == table["fold"].to_numpy()).all()
+    test = ScoredSample(scores, table["label"].to_numpy(), table["weight"].to_numpy())
+    train = pd.concat([pd.read_parquet(Path(d) / TRAIN_SCORES) for d in dirs])
+    direct = score_summary(
+        "lr",
+        ScoredSample(*(train[c].to_numpy() for c in ("score", "label", "weight"))),
+        test,
+        train_seconds=metrics.train_seconds,
+        inference_seconds=0.0,
+    )
+    assert replace(metrics, inference_seconds_per_event=0.0) == direct
+    assert metrics.n_test == 2000 and metrics.inference_seconds_per_event > 0
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["auc"] == metrics.auc and set(written["permutation_importance"]) == {"x"}
+
+
+def test_evaluation_refuses_scores_of_other_events(trained, tmp_path):
+    config, _, dirs, tmp = trained
+    outputs = scored_directory(trained, tmp_path / "scores")
+    table_path = str(tmp / "training.parquet")
+    scores_dir = str(tmp_path / "scores")
+    swapped = {"sig": outputs["bkg"], "bkg": outputs["sig"]}
+    with pytest.raises(EvaluationError, match=r"bkg/nominal.parquet: not the scores of the 600"):
+        evaluate_model(
+            config, "lr", dirs, table_path, scores_dir, swapped, evaluation_outputs(tmp_path)
+        )
+    with pytest.raises(EvaluationError, match=r"no score file for sample\(s\) bkg"):
+        evaluate_model(
+            config,
+            "lr",
+            dirs,
+            table_path,
+            scores_dir,
+            {"sig": outputs["sig"]},
+            evaluation_outputs(tmp_path),
+        )
+    # scores of another fold assignment (another seed): same events, other folds
+    frame = pd.read_parquet(outputs["sig"])
+    frame["fold"] = assign_folds(*event_ids(frame), 4, 2)
+    frame.to_parquet(outputs["sig"])
+    with pytest.raises(EvaluationError, match=r"sig/nominal.parquet: .* fold assignment"):
+        evaluate_model(
+            config, "lr", dirs, table_path, scores_dir, outputs, evaluation_outputs(tmp_path)
+        )

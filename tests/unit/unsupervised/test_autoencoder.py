@@ -14,7 +14,7 @@ import yaml
 from thetaflow.analysis import load_analysis
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample, pseudo_data_processes
-from thetaflow.features.compute import LABEL_BSM
+from thetaflow.features.labels import LABEL_BSM
 from thetaflow.ml.metrics import auc, weighted_roc
 from thetaflow.unsupervised.autoencoder import (
     AnomalyError,

