@@ -251,7 +251,7 @@ def test_bdt_cycles_in_ghdl_against_conifers_formula(tmp_path: Path) -> None:
     booster.save_model(tmp_path / "model.ubj")
     _, ensemble = fpga.load_bdt_ensemble(tmp_path, np.zeros(5), np.ones(5))
     assert ensemble["max_depth"] == depth
-    fpga.conifer_model(ensemble, "ap_fixed<16,6>", "vhdl", tmp_path / "vhdl")
+    fpga.conifer_vhdl(ensemble, "ap_fixed<16,6>", tmp_path / "vhdl")
     cycles = ghdl_bdt_latency(tmp_path / "vhdl")
     formula = 2 + depth + math.ceil(math.log2(n_trees))
     assert cycles == 4 + depth + math.ceil(math.log2(n_trees + 1))
@@ -282,6 +282,8 @@ def test_bdt_tiers_agree_and_simulate(tmp_path: Path) -> None:
     assert result.fidelity.default["agreement"] >= 0.99
     conversion = result.fidelity.details["conversion_check"]
     assert conversion["conifer_double_vs_xgboost_max_abs_logit_difference"] < 1e-4
+    build = result.fidelity.details["emulation_build"]
+    assert build["precisions"] == ["double", "ap_fixed<16,6>"] and build["compile_s"] > 0
     assert result.ensemble is not None and result.ensemble["n_features"] == 4
     lat = result.hardware.latency
     assert lat["vhdl_vs_cpp_identical_fraction"] == 1.0

@@ -29,14 +29,16 @@ directories), :mod:`~thetaflow.benchmarking.fpga.quantization` (per-layer fixed-
 :mod:`~thetaflow.benchmarking.fpga.scan` (tier 1 precision scan and checks),
 :mod:`~thetaflow.benchmarking.fpga.networks` (hls4ml: tier 1 of a network, its three tiers),
 :mod:`~thetaflow.benchmarking.fpga.design` (da4ml, GHDL, Yosys: tiers 2 and 3 of a network),
-:mod:`~thetaflow.benchmarking.fpga.bdt` (conifer: the three tiers of the BDT) and
-:mod:`~thetaflow.benchmarking.fpga.run` (the workflow entry points). This package re-exports
-what the workflow scripts, benchmarks and tests use.
+:mod:`~thetaflow.benchmarking.fpga.conifer_cpp` (conifer's C++ emulation of every precision
+from one g++ build), :mod:`~thetaflow.benchmarking.fpga.bdt` (conifer: the three tiers of the
+BDT) and :mod:`~thetaflow.benchmarking.fpga.run` (the workflow entry points). This package
+re-exports what the workflow scripts, benchmarks and tests use.
 """
 
 from __future__ import annotations
 
-from thetaflow.benchmarking.fpga.bdt import bdt_tiers, conifer_model
+from thetaflow.benchmarking.fpga.bdt import bdt_tiers, conifer_vhdl
+from thetaflow.benchmarking.fpga.conifer_cpp import ConiferEmulation, build_emulation, save_ensemble
 from thetaflow.benchmarking.fpga.design import network_hardware
 from thetaflow.benchmarking.fpga.models import DenseNetwork, load_bdt_ensemble
 from thetaflow.benchmarking.fpga.networks import hls4ml_emulate, network_tiers
@@ -52,15 +54,17 @@ from thetaflow.benchmarking.fpga.scan import check_default, check_input_range
 from thetaflow.benchmarking.fpga.settings import FidelityError, FPGASettings
 
 __all__ = [
+    "ConiferEmulation",
     "DenseNetwork",
     "FPGASettings",
     "FidelityError",
     "LayerTypes",
     "ModelTiers",
     "bdt_tiers",
+    "build_emulation",
     "check_default",
     "check_input_range",
-    "conifer_model",
+    "conifer_vhdl",
     "error_path",
     "hls4ml_emulate",
     "layer_ranges",
@@ -70,4 +74,5 @@ __all__ = [
     "network_tiers",
     "run_fpga_benchmark",
     "run_reference",
+    "save_ensemble",
 ]

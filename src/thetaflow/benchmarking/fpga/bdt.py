@@ -1,7 +1,7 @@
-"""The conifer path of the xgboost BDT: compiled conifer models (the C++ bit-accurate
-emulation and the VHDL project simulated in GHDL), their fixed-point logits, and
-:func:`bdt_tiers`, the three tiers of a BDT (precision scan of the C++ emulation, GHDL cycles
-of the VHDL beside conifer's formula, conifer's resource estimator)."""
+"""The conifer path of the xgboost BDT: the VHDL project of a conifer model simulated in
+GHDL, and :func:`bdt_tiers`, the three tiers of a BDT (precision scan of conifer's C++
+emulation, built once for every precision by :mod:`~thetaflow.benchmarking.fpga.conifer_cpp`;
+GHDL cycles of the VHDL beside conifer's formula; conifer's resource estimator)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.benchmarking.fixedpoint import FixedType
+from thetaflow.benchmarking.fpga.conifer_cpp import build_emulation, save_ensemble
 from thetaflow.benchmarking.fpga.models import load_bdt_ensemble
 from thetaflow.benchmarking.fpga.results import Fidelity, Hardware, ModelTiers
 from thetaflow.benchmarking.fpga.scan import (
     check_default,
     check_input_range,
     precision_scan,
+    scan_types,
     sigmoid,
 )
 from thetaflow.benchmarking.fpga.settings import FPGASettings
@@ -29,22 +31,18 @@ from thetaflow.benchmarking.hdl import HDLToolError, ghdl_bdt_latency
 from thetaflow.benchmarking.tools import emulation_environment, missing_tools, require_tools
 
 
-def conifer_model(ensemble: dict, precision: str, backend: str, workdir: Path) -> Any:
-    """A compiled conifer model (``cpp`` emulation or ``vhdl`` project simulated in GHDL)."""
+def conifer_vhdl(ensemble: dict, precision: str, workdir: Path) -> Any:
+    """conifer's VHDL project of ``ensemble`` at ``precision``, compiled in GHDL."""
     import conifer  # deferred: optional FPGA dependency, only the BDT tiers need it
+    from conifer.backends.vhdl import simulators  # deferred with conifer
 
-    module = conifer.backends.cpp if backend == "cpp" else conifer.backends.vhdl
-    cfg = module.auto_config()
+    cfg = conifer.backends.vhdl.auto_config()
     cfg["OutputDir"] = str(workdir)
     cfg["Precision"] = precision
     with emulation_environment(workdir):
-        if backend == "vhdl":
-            from conifer.backends.vhdl import simulators  # deferred with conifer (above)
-
-            simulators.set_simulator("ghdl")
+        simulators.set_simulator("ghdl")
         model = conifer.model.make_model(copy.deepcopy(ensemble), cfg)
-        ok = model.compile()
-        if backend == "vhdl" and not ok:
+        if not model.compile():
             raise HDLToolError(
                 f"conifer VHDL project in {workdir}: GHDL compilation failed (see ghdl_compile.log "
                 "there)"
@@ -52,8 +50,8 @@ def conifer_model(ensemble: dict, precision: str, backend: str, workdir: Path) -
     return model
 
 
-def conifer_predict(model: Any, Z: np.ndarray, workdir: Path) -> np.ndarray:
-    """The BDT's fixed-point logit for standardised ``Z``."""
+def vhdl_predict(model: Any, Z: np.ndarray, workdir: Path) -> np.ndarray:
+    """The VHDL BDT's fixed-point logit for standardised ``Z``, simulated in GHDL."""
     with emulation_environment(workdir):
         return np.asarray(
             model.decision_function(np.ascontiguousarray(Z, dtype=np.float64)), dtype=np.float64
@@ -83,21 +81,21 @@ def bdt_tiers(
     profile = check_input_range(Z, features, settings, name)
     float_logit = np.asarray(booster.predict(xgb.DMatrix(X), output_margin=True), dtype=np.float64)
     float_score = sigmoid(float_logit)
-    double = conifer_predict(
-        conifer_model(ensemble, "double", "cpp", workdir / "conifer_double"), Z, workdir
+    emulation = build_emulation(
+        ["double", *(ftype.hls() for ftype in scan_types(settings))],
+        workdir / "conifer_cpp",
+        settings.tool_timeout_s,
     )
+    model_json = save_ensemble(ensemble, workdir / "conifer_cpp" / "model.json")
+    double = emulation.predict(model_json, "double", Z)
     conversion = float(np.abs(double - float_logit).max())
 
-    compiled: dict[int, Any] = {}
+    emulated: dict[int, np.ndarray] = {}
 
     def emulate(ftype: FixedType) -> tuple[np.ndarray, dict]:
         start = time.perf_counter()
-        compiled[ftype.width] = conifer_model(
-            ensemble, ftype.hls(), "cpp", workdir / f"conifer_{ftype.width}"
-        )
-        return conifer_predict(compiled[ftype.width], Z, workdir), {
-            "seconds": time.perf_counter() - start
-        }
+        emulated[ftype.width] = emulation.predict(model_json, ftype.hls(), Z)
+        return emulated[ftype.width], {"predict_s": time.perf_counter() - start}
 
     rows = precision_scan(settings, emulate, float_score, labels, sigmoid, name)
     default = check_default(rows, settings, name)
@@ -109,7 +107,8 @@ def bdt_tiers(
         scan=rows,
         input_profile=profile,
         details={
-            "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion}
+            "conversion_check": {"conifer_double_vs_xgboost_max_abs_logit_difference": conversion},
+            "emulation_build": emulation.to_json(),
         },
     )
     ensemble_info = {"n_trees": n_trees, "max_depth": depth, "n_features": len(features)}
@@ -124,14 +123,14 @@ def bdt_tiers(
                 "GHDL (Debian package ghdl) not installed: the VHDL BDT was not simulated"
             )
         else:
-            vhdl = conifer_model(
-                ensemble, settings.default_precision.hls(), "vhdl", workdir / "conifer_vhdl"
+            vhdl = conifer_vhdl(
+                ensemble, settings.default_precision.hls(), workdir / "conifer_vhdl"
             )
         if settings.latency and vhdl is not None:
             cycles = ghdl_bdt_latency(workdir / "conifer_vhdl", settings.tool_timeout_s)
             n_check = min(len(Z), 64)
-            sim = conifer_predict(vhdl, Z[:n_check], workdir)
-            cpp = conifer_predict(compiled[settings.default_precision.width], Z[:n_check], workdir)
+            sim = vhdl_predict(vhdl, Z[:n_check], workdir)
+            cpp = emulated[settings.default_precision.width][:n_check]
             latency = {
                 "available": True,
                 "method": "conifer VHDL backend simulated in GHDL, input-valid to output-valid",

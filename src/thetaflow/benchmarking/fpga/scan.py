@@ -20,6 +20,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
+def scan_types(settings: FPGASettings) -> list[FixedType]:
+    """The ``ap_fixed<W,I>`` of the scan: each of ``scan_widths``, I from the default."""
+    return [settings.default_precision.with_width(width) for width in settings.scan_widths]
+
+
 def precision_scan(
     settings: FPGASettings,
     emulate: Callable[[FixedType], tuple[np.ndarray, dict]],
@@ -30,8 +35,8 @@ def precision_scan(
 ) -> list[dict]:
     """Fidelity of every ``ap_fixed<W,I>`` of the scan (I from the default precision)."""
     rows = []
-    for width in settings.scan_widths:
-        ftype = settings.default_precision.with_width(width)
+    for ftype in scan_types(settings):
+        width = ftype.width
         try:
             out, info = emulate(ftype)
         except PrecisionError as err:
