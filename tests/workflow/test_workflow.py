@@ -118,8 +118,10 @@ def test_toy_run_features_per_sample_and_variation(toy_run):
         "label",
         "weight",
         "m_bb_gev",
-        "weight_btag_up",
-        "weight_lep_down",
+        "weight_btag_hf_up",
+        "weight_btag_light_down",
+        "weight_lepton_eff_muon_up",
+        "weight_lepton_eff_electron_down",
         "b1_gen_pt_gev",
     ):
         assert column in zh.columns
@@ -145,10 +147,10 @@ def test_toy_run_cutflows_plots_and_logs(toy_run):
     assert not list((toy_run / "results").glob("simulation/*/*.root"))
 
 
-def test_real_nanoaod_samples_run_through_the_same_chain(tmp_path):
+def test_real_nanoaod_samples_run_through_the_same_chain(real_nanoaod, tmp_path):
     """A user's sample list pointing at real CMS NanoAOD runs the same rules (no simulate
     jobs for them); samples with no selected event give empty tables, not a crash."""
-    shared = REPO.parent / "shared" / "data" / "nanoaod"
+    shared = real_nanoaod
     samples = {
         "zh": {
             "kind": "signal",
@@ -445,7 +447,14 @@ def test_toy_run_fits_every_discriminant_and_closes(toy_run):
         assert mu["minos"]["down"] < 0 < mu["minos"]["up"] and mu["hesse"] > 0
         # the pseudo-data hold the injected signal strength: μ̂ agrees with it within 3σ
         assert abs(mu["value"] - pseudo_data_spec()["mu_injected"]) < 3 * mu["hesse"], (name, mu)
-        assert {"lumi", "jes", "btag", "lepton_eff"} <= {p["name"] for p in result["parameters"]}
+        assert {
+            "lumi",
+            "jes",
+            "btag_hf",
+            "btag_light",
+            "lepton_eff_muon",
+            "lepton_eff_electron",
+        } <= {p["name"] for p in result["parameters"]}
         limit = json.loads((fit / name / "limit.json").read_text())["limit"]
         assert (
             0

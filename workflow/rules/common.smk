@@ -77,9 +77,10 @@ def simulation_settings(wildcards):
 
 
 def ingest_settings(wildcards):
-    """The ingestion of one sample: reading, selection, shape variations, its spec."""
+    """The ingestion of one sample: reading, NanoAOD version, selection, shape variations,
+    its spec."""
     return job_settings(
-        ["analysis.lumi_fb", "ingest", "selection", "systematics.shape"],
+        ["analysis.lumi_fb", "ingest", "nanoaod", "selection", "systematics.shape"],
         [wildcards.sample],
     )
 
@@ -245,6 +246,16 @@ def score_files(model):
 def model_score_files(wildcards):
     """Score files the scoring job of one model writes into its directory (feature order)."""
     return score_files(wildcards.model)
+
+
+def training_score_files(wildcards):
+    """Nominal scores of one model for the training table's samples, keyed by sample."""
+    return {
+        name: paths.SCORE_FILE.format(
+            model=wildcards.model, sample=name, variation="nominal"
+        )
+        for name in SM_MC_SAMPLES
+    }
 
 
 def autoencoder_score_files(wildcards):

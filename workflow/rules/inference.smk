@@ -221,9 +221,9 @@ rule toys:
         paths.rule_benchmark("fit/{discriminant}/toys")
     conda:
         "../../envs/inference.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2500,
         runtime=60,
     params:
         settings=toy_settings,
@@ -248,9 +248,9 @@ rule injection:
         paths.rule_benchmark("fit/{discriminant}/injection")
     conda:
         "../../envs/inference.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2500,
         runtime=60,
     params:
         settings=injection_settings,

@@ -18,7 +18,7 @@ rule ingest_simulation:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2500,
         runtime=30,
     params:
         files=ingest_files,
@@ -44,7 +44,7 @@ rule ingest_data:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2500,
         runtime=30,
     params:
         files=ingest_files,

@@ -71,6 +71,9 @@ rule score:
 rule evaluate:
     input:
         table=paths.TRAINING_TABLE,
+        # ancient: the training samples' scores change only with the table or the models, both
+        # inputs here; a new pseudo-data or variation table reruns score, not this evaluation
+        scores=ancient(score_dir("{model}")),
         models=fold_model_dirs,
     output:
         metrics=paths.EVALUATION_METRICS,
@@ -104,6 +107,7 @@ rule evaluate:
         runtime=20,
     params:
         settings=scoring_settings,
+        scores=training_score_files,
     script:
         "../../scripts/evaluate.py"
 

@@ -169,7 +169,7 @@ def test_schema_walk_finds_leaves_maps_and_lists():
             "'analysis.sqrt_s_tev_x' is documented but not in config.schema.yaml",
         ),
         (
-            lambda t: t.replace(".{muon,electron}.{efficiency,", ".{muon}.{efficiency,"),
+            lambda t: t.replace(".{muon,electron}.efficiency", ".{muon}.efficiency"),
             "'simulation.detector.electron.efficiency' is in config.schema.yaml",
         ),
         (

@@ -98,7 +98,7 @@ DOMAIN: dict[str, list[Bad]] = {
         bad(("inference", "systematics", "jes", "up"), "jes_sideways")
     ],
     "inference.systematics.<*>.down": [
-        bad(("inference", "systematics", "btag", "down"), "weight_nope")
+        bad(("inference", "systematics", "btag_hf", "down"), "weight_nope")
     ],
     "inference.systematics.<*>.samples": [
         bad(("inference", "systematics", "jes", "samples"), ["zz", "nope"])
