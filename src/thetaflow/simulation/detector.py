@@ -14,7 +14,8 @@ What it models, per object (all parameters from ``simulation.detector`` in confi
   unclustered energy.
 
 The output collections are awkward record arrays named as in NanoAOD (``Muon``, ``Electron``,
-``Jet``, ``GenJet``, ``GenDressedLepton``) plus flat ``MET_*``/``GenMET_*`` arrays.
+``Jet``, ``GenJet``, ``GenDressedLepton``) plus flat ``MET_*``/``GenMET_*`` arrays and the
+hard process' heavy-flavour counts ``LHE_Nb``/``LHE_Nc`` (uint8, as in NanoAOD).
 """
 
 from __future__ import annotations
@@ -399,4 +400,6 @@ def reconstruct(rng: Generator, truth: TruthEvents, det: Detector) -> dict[str, 
         "MET_phi": _nanoaod_dtype(np.arctan2(met_py, met_px)),
         "GenMET_pt": _nanoaod_dtype(np.hypot(gen_met_px, gen_met_py)),
         "GenMET_phi": _nanoaod_dtype(np.arctan2(gen_met_py, gen_met_px)),
+        "LHE_Nb": truth.lhe_nb.astype(np.uint8),
+        "LHE_Nc": truth.lhe_nc.astype(np.uint8),
     }

@@ -85,6 +85,9 @@ class TruthEvents:
 
     ``lepton_pdg`` is signed like PDG ids (ℓ⁻ positive). ``hadron_flavour`` follows the
     NanoAOD convention (5 b, 4 c, 0 light); ``parton_flavour`` is the signed PDG id.
+    ``lhe_nb``/``lhe_nc`` (uint8) count the outgoing b and c partons of the hard process as
+    the matrix-element generator writes it (NanoAOD ``LHE_Nb``/``LHE_Nc``, see
+    :func:`lhe_heavy_flavour_counts`).
     """
 
     leptons: list[FourVectors]
@@ -95,6 +98,8 @@ class TruthEvents:
     neutrino_px: np.ndarray
     neutrino_py: np.ndarray
     gen_weight: np.ndarray
+    lhe_nb: np.ndarray
+    lhe_nc: np.ndarray
 
     def __len__(self) -> int:
         return self.gen_weight.size
@@ -110,6 +115,8 @@ class TruthEvents:
             neutrino_px=self.neutrino_px[mask],
             neutrino_py=self.neutrino_py[mask],
             gen_weight=self.gen_weight[mask],
+            lhe_nb=self.lhe_nb[mask],
+            lhe_nc=self.lhe_nc[mask],
         )
 
 
@@ -225,7 +232,32 @@ def complete(rng: Generator, settings: ModelSettings, level: LeptonLevel) -> Tru
     """Second stage: hard partons, ISR and neutrinos of the events of ``level``."""
     if isinstance(level.rest, _TtbarRest):
         return _ttbar_rest(rng, level, level.rest)
-    return _z_pair_rest(rng, level, level.rest)
+    return _z_pair_rest(rng, settings, level, level.rest)
+
+
+#: Models whose hard parton pair comes from a scalar that the parton shower decays, after the
+#: LHE step: the pair is not in the LHE record (see :func:`lhe_heavy_flavour_counts`)
+SHOWER_DECAYED_PAIR_MODELS = ("zh", "xzy")
+
+
+def lhe_heavy_flavour_counts(model: str, pair_flavour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``LHE_Nb`` and ``LHE_Nc`` of events whose hard parton pair has hadron flavour
+    ``pair_flavour`` (5, 4 or 0): the outgoing b and c partons of the LHE record.
+
+    As in real samples: in Z+jets (``zjets``) the pair is a matrix-element parton pair, 2 b,
+    2 c or none; ZZ → ℓℓbb̄ (``zz``) is decayed by the matrix-element generator (as the
+    ZZTo2L2Q samples), 2 b; tt̄ (``ttbar``) with its top decays in the LHE record, 2 b. In ZH
+    the Higgs boson is decayed by the parton shower after the LHE step, so H → bb̄ leaves
+    ``LHE_Nb`` = 0; the blind search's X → Z Y (``xzy``) follows the same logic for its scalar
+    Y → bb̄, also 0. The ISR parton is a gluon and counts in neither.
+    """
+    if model in SHOWER_DECAYED_PAIR_MODELS:
+        zero = np.zeros(pair_flavour.shape, np.uint8)
+        return zero, zero.copy()
+    return (
+        np.where(pair_flavour == 5, 2, 0).astype(np.uint8),
+        np.where(pair_flavour == 4, 2, 0).astype(np.uint8),
+    )
 
 
 def _gen_weights(rng: Generator, settings: ModelSettings, n: int) -> np.ndarray:
@@ -256,7 +288,9 @@ def _pair_flavours(
         )
         generated /= generated.sum()
     index = rng.choice(3, size=n, p=generated)
-    return np.array([5, 4, 0])[index], (physical / generated)[index]
+    # a flavour never generated is never drawn: its weight is unused (no 0/0 warning)
+    weight = np.divide(physical, generated, out=np.ones(3), where=generated > 0)
+    return np.array([5, 4, 0])[index], weight[index]
 
 
 def _lepton_pdg(rng: Generator, n: int) -> np.ndarray:
@@ -379,11 +413,14 @@ def _z_pair_leptons(
     return _kinematic_filter(level, filt)
 
 
-def _z_pair_rest(rng: Generator, level: LeptonLevel, rest: _ZPairRest) -> TruthEvents:
+def _z_pair_rest(
+    rng: Generator, settings: ModelSettings, level: LeptonLevel, rest: _ZPairRest
+) -> TruthEvents:
     """X → qq̄ and the ISR parton of Z + pair events."""
     n, flavour = len(level), rest.flavour
     q, qbar = decay(rng, rest.x, rest.x_mass, rest.q_mass, rest.q_mass)
     parton_id = np.where(flavour == 0, GLUON_PDG, flavour)
+    lhe_nb, lhe_nc = lhe_heavy_flavour_counts(settings.model, flavour)
     return TruthEvents(
         leptons=[p.to_vector() for p in level.leptons],
         lepton_pdg=level.lepton_pdg,
@@ -396,6 +433,8 @@ def _z_pair_rest(rng: Generator, level: LeptonLevel, rest: _ZPairRest) -> TruthE
         neutrino_px=np.zeros(n),
         neutrino_py=np.zeros(n),
         gen_weight=level.batch_weights[level.index],
+        lhe_nb=lhe_nb,
+        lhe_nc=lhe_nc,
     )
 
 
@@ -444,6 +483,7 @@ def _ttbar_rest(rng: Generator, level: LeptonLevel, rest: _TtbarRest) -> TruthEv
     n = len(level)
     b, bbar = rest.top - rest.w_top, rest.antitop - rest.w_antitop
     nu = (rest.w_top - level.leptons[0]) + (rest.w_antitop - level.leptons[1])
+    lhe_nb, lhe_nc = lhe_heavy_flavour_counts("ttbar", np.full(n, 5))
     return TruthEvents(
         leptons=[p.to_vector() for p in level.leptons],
         lepton_pdg=level.lepton_pdg,
@@ -453,4 +493,6 @@ def _ttbar_rest(rng: Generator, level: LeptonLevel, rest: _TtbarRest) -> TruthEv
         neutrino_px=nu.px,
         neutrino_py=nu.py,
         gen_weight=level.batch_weights[level.index],
+        lhe_nb=lhe_nb,
+        lhe_nc=lhe_nc,
     )

@@ -7,7 +7,8 @@ the rest of the truth for the passing events → detector (:mod:`thetaflow.simul
 naming and a TTree ``Runs`` carrying ``genEventCount``/``genEventSumw`` over *every*
 generated event, so that normalisation accounts for filter and skim as it does for real data
 sets. Pseudo-data chunks draw a Poisson number of events per process at the injected signal
-strength, drop the truth, and shuffle the processes together.
+strength and true normalisation factors (:func:`simulate_pseudo_data_chunk`), drop the truth,
+and shuffle the processes together.
 
 Seeds: every chunk's random stream is ``SeedSequence([seed, crc32(sample), chunk])``, so the
 same config gives bit-identical files and chunks are independent of how many run in parallel.
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import dataclass, replace
-from typing import cast
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Literal, cast
 
 import awkward as ak
 import numpy as np
@@ -27,7 +29,13 @@ import vector
 
 from thetaflow.core.io import atomic_path
 from thetaflow.core.progress import Progress
-from thetaflow.core.samples import load_samples, pseudo_data_processes
+from thetaflow.core.samples import (
+    Sample,
+    load_samples,
+    process_masks,
+    pseudo_data_factors,
+    pseudo_data_processes,
+)
 from thetaflow.core.units import PB_PER_INVERSE_FB
 from thetaflow.simulation.detector import Detector, reconstruct
 from thetaflow.simulation.generator import (
@@ -43,19 +51,34 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000_000
 
-TRUTH_ONLY_BRANCHES = ("GenPart", "GenJet", "GenDressedLepton", "GenMET_pt", "GenMET_phi")
+TRUTH_ONLY_BRANCHES = (
+    "GenPart",
+    "GenJet",
+    "GenDressedLepton",
+    "GenMET_pt",
+    "GenMET_phi",
+    "LHE_Nb",
+    "LHE_Nc",
+)
 TRUTH_ONLY_JET_FIELDS = ("hadronFlavour", "partonFlavour", "genJetIdx")
 
 
 @dataclass(frozen=True)
 class GeneratorFilter:
-    """Truth-level filter: a same-flavour lepton pair in a Z-like window, boosted."""
+    """Truth-level filter: a lepton pair in a Z-like m_ℓℓ window, boosted.
+
+    ``pair_flavours``: ``same`` keeps ee and μμ pairs only; ``any`` keeps eμ pairs too, which
+    only tt̄ makes (ee:μμ:eμ = 1:1:2), so that an eμ top control region has events. The m_ℓℓ
+    window applies to every pair, as the eμ top regions of the 2ℓ VH analyses select eμ in or
+    near the Z window; widen ``mll_window_gev`` for a region outside it.
+    """
 
     lepton_pt_min_gev: float
     lepton_abs_eta_max: float
     mll_min_gev: float
     mll_max_gev: float
     ptll_min_gev: float
+    pair_flavours: Literal["same", "any"] = "same"
 
     def passes(self, truth: TruthEvents) -> np.ndarray:
         """Boolean mask of complete truth events passing the filter."""
@@ -65,7 +88,10 @@ class GeneratorFilter:
         )
 
     def passes_flavours(self, pdg: np.ndarray) -> np.ndarray:
-        """The flavour part of the filter: a same-flavour pair ((n, 2) signed PDG ids)."""
+        """The flavour part of the filter ((n, 2) signed PDG ids): a same-flavour pair, or any
+        pair with ``pair_flavours: any``."""
+        if self.pair_flavours == "any":
+            return np.ones(len(pdg), bool)
         return np.abs(pdg[:, 0]) == np.abs(pdg[:, 1])
 
     def passes_leptons(self, first: Momenta, second: Momenta, pdg: np.ndarray) -> np.ndarray:
@@ -135,6 +161,7 @@ class SimulationSettings:
                 mll_min_gev=f["mll_window_gev"][0],
                 mll_max_gev=f["mll_window_gev"][1],
                 ptll_min_gev=f["ptll_min_gev"],
+                pair_flavours=f["pair_flavours"],
             ),
             skim=Skim(**sim["skim"]),
             detector=Detector.from_config(sim["detector"]),
@@ -191,6 +218,8 @@ def concat_truth(parts: list[TruthEvents]) -> TruthEvents:
         neutrino_px=np.concatenate([p.neutrino_px for p in parts]),
         neutrino_py=np.concatenate([p.neutrino_py for p in parts]),
         gen_weight=np.concatenate([p.gen_weight for p in parts]),
+        lhe_nb=np.concatenate([p.lhe_nb for p in parts]),
+        lhe_nc=np.concatenate([p.lhe_nc for p in parts]),
     )
 
 
@@ -328,12 +357,74 @@ def simulate_mc_chunk(
 
 @dataclass(frozen=True)
 class PseudoDataComponent:
-    """One process of the pseudo-data: its generator, cross-section and signal scaling."""
+    """One MC sample of the pseudo-data: its generator and the true normalisation factor of
+    each of its fit processes (μ_injected folded in for a signal sample's processes; a fit
+    process missing from ``factors`` has factor 1)."""
 
-    name: str
+    sample: Sample
     model: ModelSettings
-    xsec_pb: float
-    scale: float
+    factors: Mapping[str, float]
+
+    @property
+    def name(self) -> str:
+        """The sample's name."""
+        return self.sample.name
+
+    @property
+    def xsec_pb(self) -> float:
+        """The sample's σ × B in pb."""
+        return float(self.sample.spec["xsec_pb"])
+
+    def process_factors(self) -> dict[str, float]:
+        """Fit process -> its true normalisation factor, for every fit process of the sample."""
+        return {p.name: float(self.factors.get(p.name, 1.0)) for p in self.sample.fit_processes}
+
+
+@dataclass(frozen=True)
+class ProcessCount:
+    """Pseudo-data events of one fit process in one chunk: before thinning (filter-passing),
+    expected after it (before × k / k_max) and kept."""
+
+    factor: float
+    before_thinning: int
+    expected: float
+    kept: int
+
+
+def thin_to_factors(
+    rng: np.random.Generator, component: PseudoDataComponent, truth: TruthEvents
+) -> tuple[TruthEvents, dict[str, ProcessCount]]:
+    """Keep each event with probability k(process) / k_max, its fit process found from its
+    truth (``lhe_nb``, ``lhe_nc``) by :func:`~thetaflow.core.samples.process_masks`.
+
+    The events were drawn as a Poisson process at the largest factor k_max of the sample's
+    processes; keeping each event independently with probability p gives again a Poisson
+    process, with the mean scaled by p (Poisson thinning), so every process ends up Poisson
+    with mean k × its nominal expectation. ``truth`` holds the events that passed the generator
+    filter: the filter is a thinning independent of this one, so their order does not matter
+    (and the detector then runs on the kept events only). No random number is drawn when
+    every process has k = k_max (nothing to thin), so pseudo-data at unit factors are those of
+    a plain draw.
+    """
+    factors = component.process_factors()
+    k_max = max(factors.values())
+    masks = process_masks(component.sample, {"lhe_nb": truth.lhe_nb, "lhe_nc": truth.lhe_nc})
+    keep = np.ones(len(truth), bool)
+    if any(k < k_max for k in factors.values()):
+        probability = np.zeros(len(truth))
+        for name, mask in masks.items():
+            probability[mask] = factors[name] / k_max
+        keep = rng.uniform(size=len(truth)) < probability
+    counts = {
+        name: ProcessCount(
+            factor=factors[name],
+            before_thinning=int(mask.sum()),
+            expected=float(mask.sum() * factors[name] / k_max) if k_max > 0 else 0.0,
+            kept=int((mask & keep).sum()),
+        )
+        for name, mask in masks.items()
+    }
+    return (truth if keep.all() else truth.take(keep)), counts
 
 
 def simulate_pseudo_data_chunk(
@@ -346,24 +437,48 @@ def simulate_pseudo_data_chunk(
     chunks: int,
     path: str,
 ) -> dict:
-    """Pseudo-data chunk: Poisson(σ·L·scale / chunks) produced events per process, shuffled.
+    """Pseudo-data chunk: per MC sample, Poisson(σ·L·k_max / chunks) produced events thinned
+    to each fit process' factor k (:func:`thin_to_factors`), shuffled together.
 
-    Signal components carry ``scale = μ_injected``. Each chunk is an independent Poisson
-    draw, so the sum over chunks is Poisson with the full expectation.
+    k_max is the largest true normalisation factor of the sample's fit processes (μ_injected
+    included for signal). Each chunk is an independent Poisson draw, so the sum over chunks is
+    Poisson with the full expectation. Returns per sample the draw's mean (``expected``), the
+    events ``produced`` (before the generator filter), those ``written`` (after thinning and
+    skim) and the per-process counts.
     """
     rng = chunk_rng(seed, sample, chunk)
     per_process = []
     counts = {}
     for comp in components:
-        expected = comp.xsec_pb * PB_PER_INVERSE_FB * lumi_fb * comp.scale / chunks
+        k_max = max(comp.process_factors().values())
+        expected = comp.xsec_pb * PB_PER_INVERSE_FB * lumi_fb * k_max / chunks
         produced = int(rng.poisson(expected))
         # data are unweighted: physical flavour mix, no negative weights
         model = replace(comp.model, generated_flavour_fractions=None, negative_weight_fraction=0.0)
         gen = generate_filtered(rng, model, settings.filter, n_generated=produced)
-        reco = reconstruct(rng, gen.truth, settings.detector)
+        truth, processes = thin_to_factors(rng, comp, gen.truth)
+        reco = reconstruct(rng, truth, settings.detector)
         keep = settings.skim.passes(reco)
         per_process.append(_event_arrays(reco, keep, is_data=True))
-        counts[comp.name] = {"expected": expected, "produced": produced, "written": int(keep.sum())}
+        counts[comp.name] = {
+            "expected": expected,
+            "produced": produced,
+            "written": int(keep.sum()),
+            "processes": {name: asdict(c) for name, c in processes.items()},
+        }
+        for name, c in processes.items():
+            log.info(
+                "%s chunk %d: process %s (k = %g): %d filter-passing events produced, "
+                "%.1f expected (%d drawn at k_max = %g, each kept with probability k / k_max)",
+                sample,
+                chunk,
+                name,
+                c.factor,
+                c.kept,
+                c.expected,
+                c.before_thinning,
+                k_max,
+            )
     merged = {k: _concatenate([p[k] for p in per_process]) for k in per_process[0]}
     n = len(merged["MET_pt"])
     order = rng.permutation(n)
@@ -391,17 +506,13 @@ def simulate_sample_chunk(config: dict, sample: str, chunk: int, output: str) ->
     )
     if spec.is_pseudo_data:
         pd = spec.spec["generate"]["pseudo_data"]
-        components = []
-        for name in pseudo_data_processes(spec, samples):
-            proc = samples[name]
-            components.append(
-                PseudoDataComponent(
-                    name=name,
-                    model=model_settings(proc.spec["generate"]),
-                    xsec_pb=proc.spec["xsec_pb"],
-                    scale=pd["mu_injected"] if proc.kind == "signal" else 1.0,
-                )
+        factors = pseudo_data_factors(spec, samples)
+        components = [
+            PseudoDataComponent(
+                samples[name], model_settings(samples[name].spec["generate"]), factors
             )
+            for name in pseudo_data_processes(spec, samples)
+        ]
         return simulate_pseudo_data_chunk(
             settings,
             components,

@@ -80,9 +80,7 @@ def test_pseudo_data_share_no_event_with_the_mc(default_analysis, tmp_path, same
     data_spec = samples["data"]
     assert "zh" in pseudo_data_processes(data_spec, samples)
     seed = sim_seed if same_seed else data_spec.spec["generate"]["pseudo_data"]["seed"]
-    component = PseudoDataComponent(
-        "zh", model_settings(zh.spec["generate"]), zh.spec["xsec_pb"], 1
-    )
+    component = PseudoDataComponent(zh, model_settings(zh.spec["generate"]), {"zh": 1.0})
     lumi_fb = 2000 / (zh.spec["xsec_pb"] * 1000.0)  # ~2000 produced ZH events
     data = tmp_path / "data.root"
     counts = simulate_pseudo_data_chunk(

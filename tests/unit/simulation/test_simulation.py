@@ -800,14 +800,10 @@ def test_mc_file_has_nanoaod_branches(mc_files):
 # --- pseudo-data ------------------------------------------------------------------------------
 
 
-def _components(samples, models, names, scale=1.0):
+def _components(samples, models, names, mu=1.0):
+    """Pseudo-data components at unit normalisation factors, signal at ``mu``."""
     return [
-        PseudoDataComponent(
-            name=n,
-            model=models[n],
-            xsec_pb=samples[n].spec["xsec_pb"],
-            scale=scale if samples[n].kind == "signal" else 1.0,
-        )
+        PseudoDataComponent(samples[n], models[n], {n: mu if samples[n].kind == "signal" else 1.0})
         for n in names
     ]
 
@@ -852,7 +848,7 @@ def test_pseudo_data_has_no_truth_and_poisson_counts(tmp_path, settings, samples
 
 
 def test_pseudo_data_with_a_process_of_zero_expected_events(tmp_path, settings, samples, models):
-    comps = _components(samples, models, ["zh", "zjets"], scale=0.0)  # background-only: μ = 0
+    comps = _components(samples, models, ["zh", "zjets"], mu=0.0)  # background-only: μ = 0
     counts = simulate_pseudo_data_chunk(
         settings, comps, 0.002, 1, "data", 0, 1, str(tmp_path / "bonly.root")
     )
