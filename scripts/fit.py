@@ -9,4 +9,5 @@ with job_log(snakemake.log[0]):
         snakemake.input.workspace,
         snakemake.input.cabinetry,
         dict(snakemake.output.items()),
+        snakemake.input.binning,
     )

@@ -87,6 +87,35 @@ def test_dry_run_of_full_dag(configs, tmp_path):
     assert int(total.split()[0]) == sum(stats.values())
 
 
+REGIONS_OVERLAY = """
+regions:
+  - {name: sr, kind: signal, expr: "same_flavour and btag_second > btag_wp_medium and 90 < mbb_gev < 150"}
+  - {name: cr_top, kind: control, expr: "not same_flavour and btag_second > btag_wp_medium"}
+  - {name: cr_zlf, kind: control, expr: "same_flavour and btag_max < btag_wp_medium"}
+inference:
+  regions:
+    cr_top: {observable: m_bb}
+    cr_zlf: {observable: count}
+  parameters:
+    mu: {processes: [zh], bounds: [-10.0, 10.0]}
+    k_ttbar: {processes: [ttbar], bounds: [0.0, 5.0]}
+"""
+
+
+def test_dry_run_of_a_multi_region_model(tmp_path):
+    """Regions with their own observables (a feature, one bin) and free normalisation factors
+    plan the same jobs as the one-region model: every rule's inputs and settings resolve."""
+    overlay = tmp_path / "regions.yaml"
+    overlay.write_text(REGIONS_OVERLAY)
+    configs = [REPO / "config" / "ci.yaml", overlay]
+    args = ["--configfile", *map(str, configs)]  # one flag: a second would replace the first
+    result = snakemake("-n", "--cores", "2", "--directory", str(tmp_path), *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = job_stats(result.stdout + result.stderr)
+    expected = expected_jobs([REPO / "config" / "config.yaml", *configs])
+    assert {rule: stats.get(rule, 0) for rule in expected} == expected
+
+
 def test_lint_is_clean():
     result = snakemake("--lint", cwd=REPO, timeout=120)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

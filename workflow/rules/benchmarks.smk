@@ -1,5 +1,5 @@
 # Benchmarks of the trained models: GPU vs CPU speed (inference per batch size, training
-# steps) and the FPGA tiers (fixed-point fidelity, clock cycles of a generated design,
+# steps) with their energy (joules per training and per million inferences) and the FPGA tiers (fixed-point fidelity, clock cycles of a generated design,
 # resource estimates). Each number says how it was obtained; nothing is measured on
 # hardware that is not there.
 
@@ -20,6 +20,12 @@ rule benchmark_gpu:
             caption="../report/benchmark_gpu.rst",
             category="Benchmarks",
             subcategory="GPU",
+        ),
+        energy=report(
+            paths.ENERGY_TABLE,
+            caption="../report/benchmark_energy.rst",
+            category="Benchmarks",
+            subcategory="Energy",
         ),
     log:
         paths.log("benchmarks/gpu"),

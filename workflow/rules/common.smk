@@ -19,14 +19,20 @@ from thetaflow.analysis import prepare
 from thetaflow.benchmarking.inputs import benchmark_model_dir
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
-from thetaflow.core.samples import main_data_sample, pseudo_data_processes
+from thetaflow.core.samples import (
+    REMOTE_PREFIXES,
+    main_data_sample,
+    pseudo_data_processes,
+)
 from thetaflow.core.settings import config_slice
 from thetaflow.inference.discriminants import (
+    COUNT,
     closure_discriminants,
     discriminant,
+    pair_name,
     scan_figure_name,
 )
-from thetaflow.inference.histograms import template_inputs
+from thetaflow.inference.histograms import model_observables, template_inputs
 from thetaflow.ingestion.variations import variation_names
 from thetaflow.unsupervised.autoencoder import training_samples
 
@@ -77,10 +83,17 @@ def simulation_settings(wildcards):
 
 
 def ingest_settings(wildcards):
-    """The ingestion of one sample: reading, NanoAOD version, selection, shape variations,
-    its spec."""
+    """The ingestion of one sample: reading, NanoAOD version, selection, regions, shape
+    variations, its spec."""
     return job_settings(
-        ["analysis.lumi_fb", "ingest", "nanoaod", "selection", "systematics.shape"],
+        [
+            "analysis.lumi_fb",
+            "ingest",
+            "nanoaod",
+            "regions",
+            "selection",
+            "systematics.shape",
+        ],
         [wildcards.sample],
     )
 
@@ -91,7 +104,8 @@ def feature_settings(wildcards):
 
 
 def training_data_settings(wildcards):
-    """The training table: inputs, folds, validation split, negative-weight policy."""
+    """The training table: inputs, folds, validation split, negative-weight policy, the
+    regions (training uses the signal regions)."""
     return job_settings(
         [
             "features",
@@ -100,15 +114,18 @@ def training_data_settings(wildcards):
             "ml.folds",
             "ml.validation_fraction",
             "ml.negative_weights",
+            "regions",
         ]
     )
 
 
 def model_settings(wildcards):
-    """One model on one fold: its ml.models entry, the shared training settings and the
-    models' names (a model's seed is its position among them)."""
+    """One model on one fold: its ml.models entry, the shared training settings, the
+    models' names (a model's seed is its position among them) and the energy estimate's
+    power per core (training.json records the fit's energy)."""
     return job_settings(
         [
+            "benchmarks.energy",
             "features",
             "ml.inputs",
             "ml.seed",
@@ -143,6 +160,7 @@ def control_plot_settings(wildcards):
             "features",
             "inference.data",
             "plots",
+            "regions",
         ],
         list(nominal_feature_files(wildcards)),
     )
@@ -182,7 +200,7 @@ def ingest_inputs(wildcards):
     sample = SAMPLES[wildcards.sample]
     if sample.is_generated:
         return simulation_chunks(wildcards)
-    return [f for f in sample.spec["files"] if "://" not in f]
+    return [f for f in sample.spec["files"] if not f.startswith(REMOTE_PREFIXES)]
 
 
 def ingest_files(wildcards, input):
@@ -455,6 +473,16 @@ def _discriminant_key(wildcards):
     return f"inference.discriminants.{wildcards.discriminant}"
 
 
+def _model_keys(wildcards):
+    """The config keys of one discriminant's model: the entries of every discriminant it
+    fits in some region, the regions and their fit settings."""
+    return [
+        f"inference.discriminants.{name}"
+        for name in model_observables(config, wildcards.discriminant)
+        if name != COUNT
+    ] + ["regions", "inference.regions"]
+
+
 def histogram_settings(wildcards):
     """The fine templates of one discriminant: its entry, binning, systematics, the main
     data sample, the specs of the samples whose tables it reads, and what tells the source
@@ -465,7 +493,7 @@ def histogram_settings(wildcards):
             "features",
             "inference.binning",
             "inference.data",
-            _discriminant_key(wildcards),
+            *_model_keys(wildcards),
             "inference.systematics",
         ],
         template_inputs(config, SAMPLES, wildcards.discriminant),
@@ -480,8 +508,9 @@ def workspace_settings(wildcards):
         [
             "analysis.name",
             "inference.binning",
-            _discriminant_key(wildcards),
+            *_model_keys(wildcards),
             "inference.normalisation",
+            "inference.parameters",
             "inference.poi_bounds",
             "inference.systematics",
         ]
@@ -489,14 +518,19 @@ def workspace_settings(wildcards):
 
 
 def fit_settings(wildcards):
-    """The fit of one discriminant's pseudo-data."""
+    """The fit of one discriminant's pseudo-data, and its figures: the luminosity label and
+    the labels and colours of the simulated samples."""
     return job_settings(
         [
+            "analysis.lumi_fb",
+            "analysis.sqrt_s_tev",
             "inference.binning",
-            _discriminant_key(wildcards),
+            *_model_keys(wildcards),
             "inference.minos",
+            "inference.parameters",
             "inference.poi_bounds",
-        ]
+        ],
+        [name for name, sample in SAMPLES.items() if sample.is_standard_model_mc],
     )
 
 
@@ -507,23 +541,30 @@ def ranking_settings(wildcards):
 
 def scan_settings(wildcards):
     """The profile-likelihood scans of one discriminant."""
-    return job_settings(["inference.poi_bounds", "inference.scan"])
+    return job_settings(
+        ["inference.parameters", "inference.poi_bounds", "inference.scan"]
+    )
 
 
 def limit_settings(wildcards):
     """Significance and CLs limit of one discriminant."""
-    return job_settings(["inference.poi_bounds", "inference.limit"])
+    return job_settings(
+        ["inference.parameters", "inference.poi_bounds", "inference.limit"]
+    )
 
 
 def asimov_settings(wildcards):
     """The Asimov closure of one discriminant."""
-    return job_settings(["inference.poi_bounds", "inference.closure.asimov_mu"])
+    return job_settings(
+        ["inference.parameters", "inference.poi_bounds", "inference.closure.asimov_mu"]
+    )
 
 
 def toy_settings(wildcards):
     """The toy closure of one discriminant: its signal strengths, number of toys and seed."""
     return job_settings(
         [
+            "inference.parameters",
             "inference.poi_bounds",
             "inference.closure.toy_mu",
             "inference.closure.toys",
@@ -536,6 +577,7 @@ def injection_settings(wildcards):
     """The injection scan of one discriminant: its signal strengths, toys and seed."""
     return job_settings(
         [
+            "inference.parameters",
             "inference.poi_bounds",
             "inference.closure.injection_mu",
             "inference.closure.injection_toys",
@@ -563,31 +605,40 @@ def summary_settings(wildcards):
 
 
 def template_files(wildcards):
-    """Every feature/score file the fine histograms of one discriminant read."""
+    """Every feature/score file the fine histograms of one discriminant's model read."""
     files = template_inputs(config, SAMPLES, wildcards.discriminant)
     read = [path for per_sample in files.values() for path in per_sample]
-    disc = discriminant(config, wildcards.discriminant)
-    if disc.source != "score":
-        return read
-    # score files are written by one job per discriminant: depend on its directory
-    inside = score_dir(disc.name) + "/"
-    return [p for p in read if not p.startswith(inside)] + [score_dir(disc.name)]
+    scored = [
+        name
+        for name in model_observables(config, wildcards.discriminant)
+        if discriminant(config, name).source == "score"
+    ]
+    # score files are written by one job per model: depend on its directory
+    for name in scored:
+        inside = score_dir(name) + "/"
+        read = [p for p in read if not p.startswith(inside)]
+    return read + [score_dir(name) for name in scored]
+
+
+def _scanned():
+    """What the scans draw: each scanned parameter, then each pair of a 2D scan."""
+    scan = config["inference"]["scan"]
+    return list(scan["parameters"]) + [pair_name(a, b) for a, b in scan["pairs"]]
 
 
 def scan_figures(discriminant):
-    """The scan figures of one discriminant, one per scanned parameter."""
+    """The scan figures of one discriminant, one per scanned parameter or pair."""
     return [
         paths.SCAN_FIGURE.format(
             discriminant=discriminant, parameter=scan_figure_name(p)
         )
-        for p in config["inference"]["scan"]["parameters"]
+        for p in _scanned()
     ]
 
 
 def scan_figure_map(wildcards):
-    """Scanned parameter -> its figure, for the scan script."""
-    parameters = config["inference"]["scan"]["parameters"]
-    return dict(zip(parameters, scan_figures(wildcards.discriminant)))
+    """Scanned parameter (or pair) -> its figure, for the scan script."""
+    return dict(zip(_scanned(), scan_figures(wildcards.discriminant)))
 
 
 def inference_targets():
@@ -695,8 +746,8 @@ def _benchmarked_model_keys(names):
 
 
 def gpu_benchmark_settings(wildcards):
-    """The GPU benchmark: its settings, the benchmarked fold, the benchmarked models'
-    entries and inputs (the autoencoder's too)."""
+    """The GPU benchmark: its settings and the energy estimate's, the benchmarked fold, the
+    benchmarked models' entries and inputs (the autoencoder's too)."""
     return job_settings(
         [
             "anomaly.inputs",
@@ -716,6 +767,7 @@ def fpga_benchmark_settings(wildcards):
     return job_settings(
         [
             "anomaly.inputs",
+            "benchmarks.energy",
             "benchmarks.fold",
             "benchmarks.fpga",
             "benchmarks.seed",

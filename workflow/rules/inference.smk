@@ -53,6 +53,7 @@ rule fit:
     input:
         workspace=paths.WORKSPACE,
         cabinetry=paths.CABINETRY_CONFIG,
+        binning=paths.BINNING,
     output:
         results=paths.FIT_RESULT,
         yields=report(

@@ -10,6 +10,11 @@ are included, as a trigger or a scoring job would see them. Keras models are cal
 one traced ``tf.function`` placed on the device (``Model.predict`` costs ~40 ms per call);
 xgboost predicts in place with ``device="cuda"`` on a GPU. Without a GPU the CPU is measured
 and the output says plainly that no GPU was present.
+
+The energy of each point's timed calls is measured too (:mod:`thetaflow.core.energy`: RAPL,
+NVML for the GPU points, else an estimate from CPU time labelled ``estimate``), and the
+per-model energy table puts joules per million inferences beside the joules of the
+benchmarked fold's training job (from its ``training.json``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from thetaflow.benchmarking.energy import (
+    energy_table,
+    estimate_note,
+    joules_per_million,
+    timed_with_energy,
+)
 from thetaflow.benchmarking.plots import gpu_figure, write_csv
-from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings, time_calls
+from thetaflow.benchmarking.timing import BenchmarkError, TimingSettings
 from thetaflow.benchmarking.tools import host_info, library_versions
+from thetaflow.core.energy import EnergyMeasurement, EnergySettings
 from thetaflow.core.io import read_table, write_json
 from thetaflow.ml.folds import ml_inputs
 from thetaflow.ml.models.nn import configure_tensorflow
@@ -126,8 +138,10 @@ def inference_points(
     batches: Sequence[int],
     settings: TimingSettings,
     threads: int,
+    energy: EnergySettings,
 ) -> list[dict]:
-    """Timing rows of one model on each (label, tf device, xgboost device) for each batch size."""
+    """Timing and energy rows of one model on each (label, tf device, xgboost device) for each
+    batch size."""
     rows = []
     if family == "autoencoder":
         X = ((X - obj[1]) / obj[2]).astype(np.float32)
@@ -145,11 +159,13 @@ def inference_points(
                 """One timed inference call on this batch (bound now, not at loop end)."""
                 call(rows_in)
 
-            result = time_calls(
+            result, joules = timed_with_energy(
                 infer,
                 batch,
                 settings,
                 f"benchmark_gpu: {name} on {label} at batch {batch}",
+                energy,
+                gpus=label != "cpu",
             )
             rows.append(
                 {
@@ -158,15 +174,18 @@ def inference_points(
                     "device": label,
                     "batch": batch,
                     **result.as_dict(),
+                    **_energy_fields(joules, result.calls * batch),
                 }
             )
             log.info(
-                "%s %s batch %d: p50 %.3g ms, %.3g events/s",
+                "%s %s batch %d: p50 %.3g ms, %.3g events/s, %.3g J per million (%s)",
                 name,
                 label,
                 batch,
                 1e3 * result.p50_s,
                 result.events_per_s,
+                rows[-1]["joules_per_million"],
+                joules.method,
             )
     return rows
 
@@ -181,8 +200,10 @@ def training_points(
     spec: Mapping,
     threads: int,
     seed: int,
+    energy: EnergySettings,
 ) -> list[dict]:
-    """Time per NN optimizer step (batch ``train_batch``) or per xgboost boosting round."""
+    """Time and energy per NN optimizer step (batch ``train_batch``) or per xgboost boosting
+    round."""
     rows = []
     settings = TimingSettings(
         warmup=1,
@@ -209,8 +230,13 @@ def training_points(
                     for _ in range(steps):
                         net.train_on_batch(xb, yb)
 
-                result = time_calls(
-                    run, steps * batch, settings, f"benchmark_gpu: training {name} on {label}"
+                result, joules = timed_with_energy(
+                    run,
+                    steps * batch,
+                    settings,
+                    f"benchmark_gpu: training {name} on {label}",
+                    energy,
+                    gpus=label != "cpu",
                 )
             unit = f"{steps} optimizer steps of {batch} events"
         elif family == "bdt":
@@ -233,20 +259,39 @@ def training_points(
                 """One timed training of ``rounds`` boosting rounds (bound now)."""
                 xgb.train(params, dtrain, num_boost_round=rounds)
 
-            result = time_calls(
+            result, joules = timed_with_energy(
                 train,
                 len(X) * rounds,
                 settings,
                 f"benchmark_gpu: training {name} on {label}",
+                energy,
+                gpus=label != "cpu",
             )
             unit = f"{rounds} boosting rounds on {len(X)} events"
         else:
             continue
         rows.append(
-            {"model": name, "family": family, "device": label, "what": unit, **result.as_dict()}
+            {
+                "model": name,
+                "family": family,
+                "device": label,
+                "what": unit,
+                **result.as_dict(),
+                **_energy_fields(joules, result.calls * result.events_per_call),
+            }
         )
         log.info("%s training on %s: %s in %.3g s (median)", name, label, unit, result.p50_s)
     return rows
+
+
+def _energy_fields(measurement: EnergyMeasurement, events: int) -> dict[str, float | str]:
+    """A timing row's energy columns: joules of its timed calls, per million events, how."""
+    return {
+        "joules": measurement.joules,
+        "joules_per_million": joules_per_million(measurement, events),
+        "energy_method": measurement.method,
+        "energy_source": measurement.source,
+    }
 
 
 def speedups(rows: Sequence[dict]) -> list[dict]:
@@ -271,8 +316,10 @@ def run_gpu_benchmark(
     outputs: Mapping[str, str],
     threads: int = 1,
 ) -> dict:
-    """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV and figure."""
+    """Workflow entry point of rule ``benchmark_gpu``: JSON, inference CSV, figure and, where
+    ``outputs`` names one (``energy``), the per-model energy table (CSV)."""
     spec = config["benchmarks"]["gpu"]
+    energy = EnergySettings.from_config(config)
     settings = TimingSettings.from_config(spec)
     batches = [int(b) for b in spec["batch_sizes"]]
     seed = int(config["benchmarks"]["seed"])
@@ -283,7 +330,7 @@ def run_gpu_benchmark(
     notes = [] if gpus else [NO_GPU]
     if gpus and not xgboost_cuda():
         notes.append("this xgboost build has no CUDA support: the BDT was measured on the CPU only")
-    inference, training = [], []
+    inference, training, families = [], [], {}
     for name, directory in model_dirs.items():
         family_name = (
             "autoencoder" if name == "autoencoder" else config["ml"]["models"][name]["family"]
@@ -303,15 +350,20 @@ def run_gpu_benchmark(
             notes.append(f"{name}: no trained model at {directory}; skipped")
             continue
         family, obj, features = _load(config, name, Path(directory), threads)
+        families[name] = family
         table = read_table(table_path, columns=[*features, "label", "fold"])
         table = table.sample(n=min(len(table), max(batches) * 2), random_state=seed)
         X = table[features].to_numpy(dtype=np.float32)
         y = (table["label"].to_numpy() == 1).astype(np.int8)
         use = devices if family != "bdt" or xgboost_cuda() else devices[:1]
-        inference += inference_points(name, family, obj, X, use, batches, settings, threads)
-        training += training_points(name, family, obj, X, y, use, spec, threads, seed)
+        inference += inference_points(name, family, obj, X, use, batches, settings, threads, energy)
+        training += training_points(name, family, obj, X, y, use, spec, threads, seed, energy)
+    methods = {r["energy_method"] for r in inference + training}
+    note = estimate_note(methods, energy)
+    notes += [note] if note else []
     for note in notes:
         log.warning("%s", note)
+    per_model = [r.as_dict() for r in energy_table(families, model_dirs, inference)]
     result = {
         "gpu_present": bool(gpus),
         "gpus": gpus,
@@ -332,9 +384,16 @@ def run_gpu_benchmark(
         "inference": inference,
         "training": training,
         "speedup": speedups(inference),
+        "energy": {
+            "cpu_watts_per_core": energy.cpu_watts_per_core,
+            "methods": sorted(methods),
+            "models": per_model,
+        },
     }
     write_json(outputs["json"], result)
     write_csv(pd.DataFrame(inference), outputs["table"])
+    if "energy" in outputs:
+        write_csv(pd.DataFrame(per_model), outputs["energy"])
     gpu_figure(result, outputs["figure"])
     return result
 

@@ -130,6 +130,8 @@ REPORT_FRONT_PAGE = "results/report/front_page.rst"
 GPU_BENCHMARK = "results/benchmarks/gpu/benchmark.json"
 GPU_INFERENCE_TABLE = "results/benchmarks/gpu/inference.csv"
 GPU_INFERENCE_FIGURE = "results/benchmarks/gpu/inference.png"
+#: Joules per training and per million inferences of each benchmarked model (rule benchmark_gpu).
+ENERGY_TABLE = "results/benchmarks/energy/models.csv"
 #: The FPGA tiers of one benchmarked model ({bench}), of the reference network, and the table.
 FPGA_BENCHMARK = "results/benchmarks/fpga/{bench}.json"
 FPGA_REFERENCE = "results/benchmarks/fpga/reference.json"
@@ -233,6 +235,7 @@ _WRITERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (GPU_BENCHMARK, ("benchmark_gpu",)),
     (GPU_INFERENCE_TABLE, ("benchmark_gpu",)),
     (GPU_INFERENCE_FIGURE, ("benchmark_gpu",)),
+    (ENERGY_TABLE, ("benchmark_gpu",)),
     (FPGA_REFERENCE, ("benchmark_fpga_reference",)),
     (FPGA_TIERS, ("fpga_summary",)),
     (FPGA_PRECISION_SCAN, ("fpga_summary",)),

@@ -18,7 +18,8 @@ from thetaflow.core.config import read_yaml, resolve_path, validate
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.expressions import Expression, ExpressionError, parse_expression
 
-REMOTE_PREFIXES = ("root://", "http://", "https://", "s3://", "xrootd://")
+#: URL schemes read through fsspec (root:// by fsspec-xrootd): not checked for existence here
+REMOTE_PREFIXES = ("root://", "http://", "https://", "s3://")
 # generator parameters that only one generator model reads
 MODEL_SPECIFIC_KEYS = {
     "higgs_mass_gev": "zh",

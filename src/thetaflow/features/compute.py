@@ -7,9 +7,12 @@ as flat columns (:class:`thetaflow.core.jagged.Objects`, which says why). Every 
 registered once in :data:`FEATURES` with its axis label and default binning, so the control
 plots, the config check and the ML stages all read the same definition.
 
-Besides the features, each table carries event ids, sample, class label, the normalised
-event weight (xsec·lumi·genWeight/Σw) and the weight-systematic variations as weight
-columns, plus truth columns (flavour, GenJet p_T with neutrinos) for the b-jet regression.
+Besides the features, each table carries event ids, sample, class label, the event's analysis
+region (labelled by ingestion per variation), the process truth of
+:data:`thetaflow.core.samples.PROCESS_TRUTH_COLUMNS`, the normalised event weight
+(xsec·lumi·genWeight/Σw) and the weight-systematic variations as weight columns, plus truth
+columns (flavour, GenJet p_T with neutrinos) for the b-jet regression. None of these but the
+features is an ML input.
 """
 
 from __future__ import annotations
@@ -29,11 +32,28 @@ import vector
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.io import atomic_path, reading_result
 from thetaflow.core.jagged import Objects
-from thetaflow.core.samples import load_samples
+from thetaflow.core.samples import PROCESS_TRUTH_COLUMNS, load_samples
 from thetaflow.features.labels import LABEL_BACKGROUND, LABEL_BSM, LABEL_DATA, LABEL_SIGNAL
 from thetaflow.ingestion.cutflow import Cutflow
+from thetaflow.ingestion.selection import higgs_candidate_jets
 
 log = logging.getLogger(__name__)
+
+#: the fields of ingestion's event records (:func:`thetaflow.ingestion.ingest.output_record`)
+#: that the feature tables read
+EVENT_COLUMNS = (
+    "run",
+    "luminosityBlock",
+    "event",
+    "region",
+    *PROCESS_TRUTH_COLUMNS,
+    "gen_weight",
+    "extra_weight",
+    "leptons",
+    "jets",
+    "met_pt",
+    "met_phi",
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +138,8 @@ class EventObjects:
     """The selected events' leptons and jets as flat columns, and the Higgs-candidate jets.
 
     ``b1``/``b2`` are flat indices into ``jets``: the two highest b-tag scores (ties: the
-    earlier, i.e. harder, jet first), b1 the harder of the two.
+    earlier, i.e. harder, jet first), b1 the harder of the two, as ingestion's ``mbb_gev``
+    takes them (:func:`thetaflow.ingestion.selection.higgs_candidate_jets`).
     """
 
     leptons: Objects
@@ -131,9 +152,7 @@ class EventObjects:
         """Read the leptons and jets of the records ingestion writes."""
         leptons = Objects.from_awkward(events.leptons, events.leptons.fields)
         jets = Objects.from_awkward(events.jets, events.jets.fields)
-        first, second = jets.top_two_index(jets["btag"])
-        swap = jets["pt"][first] < jets["pt"][second]
-        return cls(leptons, jets, np.where(swap, second, first), np.where(swap, first, second))
+        return cls(leptons, jets, *higgs_candidate_jets(jets))
 
     def four_vectors(self, objects: Objects, index: np.ndarray) -> vector.MomentumNumpy4D:
         """``vector`` four-vectors of ``objects`` at the flat ``index``."""
@@ -324,8 +343,8 @@ def feature_columns(
     feature_names: Sequence[str],
     weight_systematics: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, np.ndarray | pa.Array]:
-    """The columns of one sample and variation: ids, features, weights, truth (numpy; the
-    sample name an arrow string array)."""
+    """The columns of one sample and variation: ids, sample, label, region, process truth,
+    features, weights, jet truth (numpy; the sample and region names arrow string arrays)."""
     n = len(events)
     is_data = kind == "data"
     label = {"signal": LABEL_SIGNAL, "background": LABEL_BACKGROUND, "bsm": LABEL_BSM}.get(
@@ -337,6 +356,8 @@ def feature_columns(
         "event": ak.to_numpy(events.event).astype(np.uint64),
         "sample": _repeated_string(sample, n),
         "label": np.full(n, label, np.int8),
+        "region": ak.to_arrow(events.region, extensionarray=False).cast(pa.string()),
+        **{k: ak.to_numpy(events[k]).astype(np.int8) for k in PROCESS_TRUTH_COLUMNS},
     }
     objects = EventObjects.from_events(events) if n else None
     columns.update(compute_features(events, feature_names, objects))
@@ -412,6 +433,9 @@ def build_features(
     cutflow = Cutflow.read(cutflow_path)
     with reading_result(events_path):
         events = ak.from_parquet(events_path)
+        missing = sorted(set(EVENT_COLUMNS) - set(events.fields))
+        if missing:
+            raise ValueError(f"no column(s) {', '.join(missing)}")
     _require_candidates(events, sample, events_path)
     columns = feature_columns(
         events,
@@ -428,9 +452,9 @@ def build_features(
             log.warning("sample '%s': feature '%s' is NaN/inf in %d events", sample, name, bad)
     table = _arrow_table(columns)
     with atomic_path(output) as tmp:
-        # LZ4, and dictionary encoding only for the sample name (the numeric columns gain
-        # nothing from it): writes and reads faster than zstd for ~20 % more bytes
-        pq.write_table(table, tmp, compression="lz4", use_dictionary=["sample"])
+        # LZ4, and dictionary encoding only for the sample and region names (the numeric
+        # columns gain nothing from it): writes and reads faster than zstd for ~20 % more bytes
+        pq.write_table(table, tmp, compression="lz4", use_dictionary=["sample", "region"])
     log.info(
         "sample '%s': %d events, %d columns -> %s",
         sample,

@@ -1,4 +1,6 @@
-"""Control plots: stacked backgrounds, signal and pseudo-data per feature (hist + mplhep).
+"""Control plots: stacked backgrounds, signal and pseudo-data per feature (hist + mplhep), in a
+panel per analysis region when the config has regions, and per fit process (a sample split
+by truth, Z+jets into Z+hf and Z+lf, is drawn as its processes).
 
 Each plot has a data/MC ratio panel with the MC statistical uncertainty as a band, a
 signal line scaled by ``plots.signal_scale`` on top of the stack, and the luminosity label.
@@ -22,11 +24,22 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.io import read_table
-from thetaflow.core.samples import Sample, load_samples, main_data_sample
+from thetaflow.core.regions import REGION_COLUMN, analysis_regions
+from thetaflow.core.samples import (
+    PROCESS_TRUTH_COLUMNS,
+    Sample,
+    load_samples,
+    main_data_sample,
+    process_masks,
+)
 from thetaflow.features.compute import FEATURES
+from thetaflow.plotting.stack import ProcessStyle, StackEntry, data_mc_panels, process_styles
 from thetaflow.plotting.style import experiment_label, save_figure
 
 log = logging.getLogger(__name__)
+
+#: Region panels per row of a control plot.
+PANELS_PER_ROW = 3
 
 
 def feature_histograms(tables: Mapping[str, pd.DataFrame], feature: str) -> hist.Hist:
@@ -57,94 +70,89 @@ def _variances(h: hist.Hist) -> np.ndarray:
 
 
 def plot_feature(
-    h: hist.Hist,
+    panels: Mapping[str, hist.Hist],
     feature: str,
-    samples: Mapping[str, Sample],
+    styles: Mapping[str, ProcessStyle],
     *,
+    data_label: str,
     lumi_fb: float,
     sqrt_s_tev: float,
     signal_scale: float,
     output: str,
 ) -> None:
-    """Draw one control plot from ``h`` (made by :func:`feature_histograms`) to ``output``."""
-    names = list(h.axes["process"])
-    backgrounds = [s for s in names if samples[s].kind == "background"]
-    signals = [s for s in names if samples[s].kind == "signal"]
-    data = [s for s in names if samples[s].is_data]
-    # order the stack by yield so the largest background sits at the bottom
-    backgrounds.sort(key=lambda s: _process(h, s).values().sum())
+    """Draw one control plot to ``output``: a panel per region (a single unnamed one without
+    regions), each from a histogram made by :func:`feature_histograms` whose categories are
+    fit processes (drawn with ``styles``) and the data (every other category)."""
     plt.style.use(mplhep.style.ROOT)
-    fig, (ax, rax) = plt.subplots(
-        2, 1, figsize=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
-    )
-    edges = h.axes[feature].edges
-    stack = [_process(h, s) for s in backgrounds + signals]
-    if stack:
-        mplhep.histplot(
-            stack,
-            ax=ax,
-            stack=True,
-            histtype="fill",
-            label=[samples[s].label for s in backgrounds + signals],
-            color=[samples[s].spec.get("color") for s in backgrounds + signals],
-        )
-    mc_vals = sum((x.values() for x in stack), np.zeros(len(edges) - 1))
-    mc_var = sum((_variances(x) for x in stack), np.zeros(len(edges) - 1))
-    for s in signals:
-        sig = _process(h, s)
-        mplhep.histplot(
-            sig.values() * signal_scale,
+    columns = min(len(panels), PANELS_PER_ROW)
+    rows = -(-len(panels) // columns)
+    fig = plt.figure(figsize=(10 * columns, 9 * rows))
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, hspace=0.05)
+    for k, (region, h) in enumerate(panels.items()):
+        row, column = divmod(k, columns)
+        ax = fig.add_subplot(grid[2 * row, column])
+        rax = fig.add_subplot(grid[2 * row + 1, column], sharex=ax)
+        names = list(h.axes["process"])
+        simulated = [p for p in names if p in styles]
+        data = [p for p in names if p not in styles]
+        edges = h.axes[feature].edges
+        mc_var = sum((_variances(_process(h, p)) for p in simulated), np.zeros(len(edges) - 1))
+        data_mc_panels(
+            ax,
+            rax,
             edges,
-            ax=ax,
-            histtype="step",
-            color=samples[s].spec.get("color"),
-            linestyle="--",
-            label=f"{samples[s].label} × {signal_scale:g}",
+            [
+                StackEntry(
+                    styles[p].label, styles[p].color, _process(h, p).values(), styles[p].is_signal
+                )
+                for p in simulated
+            ],
+            np.sqrt(mc_var),
+            "MC stat. unc.",
+            sum((_process(h, p).values() for p in data), np.zeros(len(edges) - 1))
+            if data
+            else None,
+            data_label,
         )
-    mc_err = np.sqrt(mc_var)
-    ax.stairs(
-        mc_vals + mc_err,
-        edges,
-        baseline=mc_vals - mc_err,
-        fill=True,
-        hatch="///",
-        alpha=0.0,
-        label="MC stat. unc.",
-    )
-    if data:
-        d = sum((_process(h, s).values() for s in data), np.zeros(len(edges) - 1))
-        mplhep.histplot(
-            d,
-            edges,
-            ax=ax,
-            histtype="errorbar",
-            yerr=np.sqrt(d),
-            color="black",
-            label=" + ".join(samples[s].label for s in data),
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(mc_vals > 0, d / mc_vals, np.nan)
-            ratio_err = np.where(mc_vals > 0, np.sqrt(d) / mc_vals, np.nan)
-            band = np.where(mc_vals > 0, mc_err / mc_vals, 0.0)
-        mplhep.histplot(ratio, edges, ax=rax, histtype="errorbar", yerr=ratio_err, color="black")
-        rax.stairs(1 + band, edges, baseline=1 - band, fill=True, color="grey", alpha=0.3)
-    ax.set_xlabel("")
-    rax.axhline(1.0, color="grey", linestyle=":")
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("Data / MC")
-    rax.set_xlabel(FEATURES[feature].label)
-    ax.set_ylabel("Events / bin")
-    ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.35)
-    ax.legend(fontsize="small", ncol=2, loc="upper right")
-    experiment_label(ax, f"{lumi_fb:g} fb$^{{-1}}$ ({sqrt_s_tev:g} TeV)")
+        for p in (p for p in simulated if styles[p].is_signal):
+            mplhep.histplot(
+                _process(h, p).values() * signal_scale,
+                edges,
+                ax=ax,
+                histtype="step",
+                color=styles[p].color,
+                linestyle="--",
+                label=f"{styles[p].label} × {signal_scale:g}",
+            )
+        rax.set_xlabel(FEATURES[feature].label)
+        ax.legend(fontsize="small", ncol=2, loc="upper right", title=region or None)
+        experiment_label(ax, f"{lumi_fb:g} fb$^{{-1}}$ ({sqrt_s_tev:g} TeV)")
     save_figure(fig, output)
+
+
+def process_tables(
+    tables: Mapping[str, pd.DataFrame], samples: Mapping[str, Sample], region: str | None
+) -> dict[str, pd.DataFrame]:
+    """The events of ``region`` (all without) per fit process of the simulated samples (a
+    sample split by truth gives one table per process), and per data sample."""
+    out = {}
+    for name, table in tables.items():
+        if region is not None:
+            table = table[table[REGION_COLUMN].to_numpy() == region]
+        sample = samples[name]
+        if len(sample.fit_processes) == 1:  # data, or a sample that is one process
+            out[sample.fit_processes[0].name] = table
+            continue
+        masks = process_masks(sample, {c: table[c].to_numpy() for c in PROCESS_TRUTH_COLUMNS})
+        out |= {process: table[mask] for process, mask in masks.items()}
+    return out
 
 
 def control_plots(
     config: Mapping, feature_files: Mapping[str, str], outputs: Sequence[str]
 ) -> None:
-    """Workflow entry point: one control plot per configured feature, nominal variation.
+    """Workflow entry point: one control plot per configured feature, nominal variation, with
+    a panel per analysis region when the config has ``regions:``.
 
     ``feature_files`` maps each sample to its nominal feature parquet; ``outputs`` are the
     plot paths, one per feature, named ``<feature>.png``.
@@ -152,21 +160,27 @@ def control_plots(
     samples = load_samples(config)
     # the stack is the known physics; only the main data sample is compared with it
     # (a pseudo-data set with a BSM process injected, or the BSM process itself, is not)
-    shown = {s.name for s in samples.values() if s.is_standard_model_mc} | {
-        main_data_sample(config, samples)
-    }
+    data_sample = main_data_sample(config, samples)
+    shown = {s.name for s in samples.values() if s.is_standard_model_mc} | {data_sample}
+    regions = [r.name for r in analysis_regions(config)] if "regions" in config else [None]
+    split = any(len(samples[n].fit_processes) > 1 for n in shown if n is not None)
+    labels = ([REGION_COLUMN] if regions != [None] else []) + (
+        list(PROCESS_TRUTH_COLUMNS) if split else []
+    )
     tables = {
-        name: read_table(path, columns=list(config["features"]) + ["weight"])
+        name: read_table(path, columns=[*config["features"], "weight", *labels])
         for name, path in feature_files.items()
         if name in shown
     }
+    per_region = {region or "": process_tables(tables, samples, region) for region in regions}
+    styles = process_styles(samples)
     for output in outputs:
         feature = Path(output).stem
-        h = feature_histograms(tables, feature)
         plot_feature(
-            h,
+            {region: feature_histograms(t, feature) for region, t in per_region.items()},
             feature,
-            samples,
+            styles,
+            data_label=samples[data_sample].label if data_sample else "",
             lumi_fb=config["analysis"]["lumi_fb"],
             sqrt_s_tev=config["analysis"]["sqrt_s_tev"],
             signal_scale=config["plots"]["signal_scale"],

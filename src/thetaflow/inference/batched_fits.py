@@ -164,6 +164,16 @@ class ToyFits(NamedTuple):
             ]
         )
 
+    def parameter_rows(self, index: int) -> np.ndarray:
+        """Rows (θ̂, σ̂, usable) of the free fits' parameter ``index`` (another free
+        normalisation factor than μ): usable where both fits are usable for μ
+        (:attr:`has_uncertainty`) and θ̂ has a finite, positive Hesse uncertainty."""
+        value, sigma = self.free.bestfit[:, index], self.free.uncertainty[:, index]
+        ok = self.has_uncertainty & np.isfinite(sigma) & (sigma > 0)
+        return np.column_stack(
+            [np.where(ok, value, np.nan), np.where(ok, sigma, np.nan), ok.astype(float)]
+        )
+
 
 class Minimum(NamedTuple):
     """What :meth:`BatchedLikelihood.minimise` finds, per toy."""

@@ -20,6 +20,8 @@ import pyhf
 
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import write_json
+from thetaflow.inference.contours import plot_scan_2d, scan_2d
+from thetaflow.inference.discriminants import pair_name
 from thetaflow.inference.fit import FitError, checked_fit, load_model, model_name, par_bounds
 from thetaflow.inference.model import free_parameter_bounds
 from thetaflow.plotting.style import save_figure
@@ -117,14 +119,22 @@ class SignificanceAndLimit:
     discriminant: str
     significance: Significance
     limit: UpperLimit
+    #: the significance of each other free parameter of ``inference.limit.significance_of``
+    #: (μ_ZZ beside μ_ZH), the POI profiled like every other parameter
+    others: dict[str, Significance] | None = None
 
     def to_json(self) -> dict:
         """The content of ``limit.json``."""
+        others = (
+            {"other_significances": {k: v.to_json() for k, v in self.others.items()}}
+            if self.others
+            else {}
+        )
         return {
             "discriminant": self.discriminant,
             "significance": self.significance.to_json(),
             "limit": self.limit.to_json(),
-        }
+        } | others
 
 
 def ranking(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[Impact]:
@@ -192,9 +202,11 @@ def check_scan_parameters(model: pyhf.pdf.Model, parameters: Sequence[str]) -> N
 
 def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[ScanResult]:
     """Profile-likelihood scans: the POI over the configured range, others (nuisance or free
-    parameters) over ±3σ of their fit.
+    parameters) over ±3σ of their fit; then the 2D scans of ``scan.pairs`` over ±3σ of both
+    (:mod:`.contours`).
 
-    ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name.
+    ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name, and
+    per pair, keyed by :func:`pair_name`.
     """
     spec = config["inference"]["scan"]
     model, data = load_model(workspace_path)
@@ -211,10 +223,7 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
             high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
             par_range = (max(low, 0.9 * poi_minimum(model), bounds[i][0]), min(high, bounds[i][1]))
         else:  # the scan pitfall: always pass a range, here ±3σ around the best fit (within bounds)
-            par_range = (
-                max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
-                min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]),
-            )
+            par_range = _three_sigma(nominal, i, bounds)
         try:
             scan = cabinetry.fit.scan(
                 model,
@@ -242,10 +251,33 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
                 _interval(scan.parameter_values, scan.delta_nlls, 1.0),
             )
         )
+    pairs = []
+    for a, b in spec.get("pairs", []):
+        check_scan_parameters(model, [a, b])
+        ranges = (
+            _three_sigma(nominal, model.config.par_names.index(a), bounds),
+            _three_sigma(nominal, model.config.par_names.index(b), bounds),
+        )
+        pair = scan_2d(workspace_path, (a, b), ranges, spec["n_steps_2d"], bounds)
+        plot_scan_2d(pair, {}, region, outputs[pair_name(a, b)])
+        log.info("%s: 2D scan of %s and %s, best fit %s", region, a, b, pair.bestfit)
+        pairs.append(pair.to_json())
     write_json(
-        outputs["results"], {"discriminant": region, "scans": [r.to_json() for r in results]}
+        outputs["results"],
+        {"discriminant": region, "scans": [r.to_json() for r in results]}
+        | ({"scans_2d": pairs} if pairs else {}),
     )
     return results
+
+
+def _three_sigma(
+    nominal: cabinetry.fit.FitResults, i: int, bounds: Sequence[Sequence[float]]
+) -> tuple[float, float]:
+    """The best fit of parameter ``i`` ± 3σ, within its bounds."""
+    return (
+        max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
+        min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]),
+    )
 
 
 def poi_minimum(model: pyhf.pdf.Model) -> float:
@@ -418,10 +450,25 @@ def cls_limits(
     )
 
 
+def _significance(
+    model: pyhf.pdf.Model, data: list[float], bounds: list[tuple[float, float]]
+) -> Significance:
+    """Observed and expected discovery significance of the model's POI (asymptotic q0)."""
+    result = cabinetry.fit.significance(model, data, par_bounds=bounds)
+    return Significance(
+        float(result.observed_significance),
+        float(result.observed_p_value),
+        float(result.expected_significance),
+        float(result.expected_p_value),
+    )
+
+
 def significance_and_limit(
     config: Mapping, workspace_path: str, outputs: Mapping[str, str]
 ) -> SignificanceAndLimit:
-    """Observed and expected discovery significance and CLs upper limits on μ (with bands).
+    """Observed and expected discovery significance and CLs upper limits on μ (with bands),
+    and the significance of every other free parameter of ``inference.limit.significance_of``
+    (the model with that parameter as its POI, μ profiled).
 
     The limit grid spans the config's bracket, or, by default, (0.05σ, μ̂⁺ + 5σ) from the
     best fit, which encloses the observed and every expected limit.
@@ -434,7 +481,23 @@ def significance_and_limit(
     i = model.config.poi_index
     sigma, mu_hat = float(nominal.uncertainty[i]), float(nominal.bestfit[i])
     bracket = inf["limit"].get("bracket") or [0.05 * sigma, max(mu_hat, 0.0) + 5.0 * sigma]
-    significance = cabinetry.fit.significance(model, data, par_bounds=bounds)
+    significance = _significance(model, data, bounds)
+    others = {}
+    for name in inf["limit"]["significance_of"]:
+        if name == model.config.poi_name:
+            continue
+        check_scan_parameters(model, [name])
+        other, other_data = load_model(workspace_path, poi=name)
+        others[name] = _significance(
+            other, other_data, par_bounds(other, free_parameter_bounds(inf))
+        )
+        log.info(
+            "%s: %s: Z obs %.2f exp %.2f",
+            region,
+            name,
+            others[name].observed,
+            others[name].expected,
+        )
     # q̃μ needs μ ≥ 0; a weak discriminant's limit can lie beyond the fit's upper μ bound
     limit_bounds = list(bounds)
     limit_bounds[i] = (0.0, max(bounds[i][1], 2**MAX_EXTENSIONS * bracket[1]))
@@ -444,12 +507,7 @@ def significance_and_limit(
         raise FitError(f"region '{region}': {err}") from err
     result = SignificanceAndLimit(
         region,
-        Significance(
-            float(significance.observed_significance),
-            float(significance.observed_p_value),
-            float(significance.expected_significance),
-            float(significance.expected_p_value),
-        ),
+        significance,
         UpperLimit(
             inf["limit"]["confidence_level"],
             float(limit.observed_limit),
@@ -457,6 +515,7 @@ def significance_and_limit(
             [float(b) for b in bracket],
             len(limit.poi_values),
         ),
+        others or None,
     )
     save_figure(
         cabinetry.visualize.limit(limit, save_figure=False, close_figure=False), outputs["figure"]

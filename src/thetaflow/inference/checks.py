@@ -7,9 +7,17 @@ import re
 from collections.abc import Mapping
 
 from thetaflow.core.errors import ConfigError
+from thetaflow.core.regions import analysis_regions
 from thetaflow.core.samples import Sample, main_data_sample
 from thetaflow.features.compute import weight_variation_columns
-from thetaflow.inference.discriminants import closure_discriminants, discriminant, fit_processes
+from thetaflow.inference.discriminants import (
+    COUNT,
+    OWN_DISCRIMINANT,
+    closure_discriminants,
+    discriminant,
+    fit_processes,
+)
+from thetaflow.inference.histograms import process_names
 from thetaflow.inference.model import free_parameter_bounds
 from thetaflow.ingestion.variations import variation_names
 
@@ -38,7 +46,9 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
     signal, background = fit_processes(samples)
     if not background:
         raise ConfigError("sample list: the fit needs at least one sample of kind 'background'")
-    mc = signal + background
+    mc = process_names(samples)
+    _check_regions(config)
+    _check_parameters(inf, mc)
     shape_variations = [v for v in variation_names(config, is_data=False) if v != "nominal"]
     weight_columns = weight_variation_columns(config.get("systematics", {}).get("weight", {}))
     for group in ("normalisation", "systematics"):
@@ -55,8 +65,8 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                 )
             elif missing:
                 raise ConfigError(
-                    f"config key '{key}.samples': '{missing[0]}' is not a signal or background "
-                    f"sample ({', '.join(mc)})"
+                    f"config key '{key}.samples': '{missing[0]}' is not a fit process of a "
+                    f"signal or background sample ({', '.join(mc)})"
                 )
             if group == "systematics":
                 available = shape_variations if spec["type"] == "shape" else weight_columns
@@ -68,10 +78,61 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
                             f"'{spec[direction]}' "
                             f"(available: {', '.join(available) or 'none'})"
                         )
+    for name in inf["limit"]["significance_of"]:
+        if name not in free_parameter_bounds(inf):
+            raise ConfigError(
+                f"config key 'inference.limit.significance_of': '{name}' is not a free "
+                f"parameter ({', '.join(free_parameter_bounds(inf))})"
+            )
     known = {*free_parameter_bounds(inf), *inf["normalisation"], *inf["systematics"]}
     for p in inf["scan"]["parameters"]:
         if p not in known and not re.fullmatch(r"staterror_\w+\[\d+\]", p):
             raise ConfigError(
                 f"config key 'inference.scan.parameters': unknown parameter '{p}' "
                 f"(known: {', '.join(sorted(known))}, or staterror_<discriminant>[<bin>])"
+            )
+
+
+def _check_regions(config: Mapping) -> None:
+    """``inference.regions``: every entry names an analysis region (top-level ``regions``)
+    and an observable the model can fill there (a discriminant, ``count``)."""
+    listed = config["inference"].get("regions", {})
+    if not listed:
+        return
+    known = [r.name for r in analysis_regions(config)] if "regions" in config else []
+    for region, spec in listed.items():
+        key = f"inference.regions.{region}"
+        if region not in known:
+            raise ConfigError(
+                f"config key '{key}': '{region}' is not an analysis region (top-level "
+                f"'regions': {', '.join(known) or 'none defined'})"
+            )
+        observable = spec.get("observable", OWN_DISCRIMINANT)
+        if observable in (OWN_DISCRIMINANT, COUNT):
+            continue
+        if observable not in config["inference"]["discriminants"]:
+            raise ConfigError(
+                f"config key '{key}.observable': '{observable}' is neither "
+                f"'{OWN_DISCRIMINANT}', '{COUNT}' nor a discriminant of "
+                f"'inference.discriminants' ({', '.join(config['inference']['discriminants'])})"
+            )
+
+
+def _check_parameters(inf: Mapping, processes: list[str]) -> None:
+    """``inference.parameters``: every listed process is a fit process, the nominal value
+    lies inside the bounds."""
+    for name, spec in inf.get("parameters", {}).items():
+        key = f"inference.parameters.{name}"
+        unknown = [p for p in spec["processes"] if p not in processes]
+        if unknown:
+            raise ConfigError(
+                f"config key '{key}.processes': '{unknown[0]}' is not a fit process "
+                f"({', '.join(processes)})"
+            )
+        low, high = spec["bounds"]
+        nominal = spec.get("nominal", 1.0)
+        if not low < high or not low <= nominal <= high:
+            raise ConfigError(
+                f"config key '{key}': bounds [{low}, {high}] must be increasing and hold the "
+                f"nominal value {nominal}"
             )

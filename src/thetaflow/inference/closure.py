@@ -130,9 +130,48 @@ class MeanAndWidth(NamedTuple):
         return self._asdict()
 
 
+class ParameterPulls(NamedTuple):
+    """Toy fits at one μ₀ seen from another free parameter θ (a background normalisation,
+    a second signal strength): its Hesse pull (θ̂ − θ₀)/σ̂ and the mean θ̂ against θ₀."""
+
+    injected: float
+    converged: int
+    pull: MeanAndWidth
+    mean: float
+    mean_error: float
+    std: float
+
+    def to_json(self) -> dict:
+        """One entry of a toy point's ``free_parameters``."""
+        return {
+            "injected": self.injected,
+            "converged": self.converged,
+            "pull_definition": "(theta_hat - theta0) / sigma_hesse",
+            "pull": self.pull.to_json(),
+            "mean": self.mean,
+            "mean_error": self.mean_error,
+            "std": self.std,
+        }
+
+
+def parameter_pulls(rows: np.ndarray, injected: float) -> ParameterPulls:
+    """:class:`ParameterPulls` of rows (θ̂, σ̂, usable) of toys made at θ = ``injected``."""
+    ok = rows[:, 2].astype(bool)
+    value, sigma = rows[ok, 0], rows[ok, 1]
+    return ParameterPulls(
+        injected=injected,
+        converged=int(ok.sum()),
+        pull=_mean_and_width((value - injected) / sigma),
+        mean=float(np.mean(value)),
+        mean_error=float(np.std(value, ddof=1) / np.sqrt(len(value))),
+        std=float(np.std(value, ddof=1)),
+    )
+
+
 @dataclass(frozen=True)
 class PullStatistics:
-    """Toy fits at one μ₀: likelihood (headline) and Hesse pulls, μ̂ and convergence."""
+    """Toy fits at one μ₀: likelihood (headline) and Hesse pulls, μ̂ and convergence; for a
+    model with other free parameters, their pulls too (``free_parameters``)."""
 
     mu_injected: float
     toys: int
@@ -146,9 +185,15 @@ class PullStatistics:
     mu_hat_std: float
     pulls: list[float]
     hesse_pulls: list[float]
+    free_parameters: dict[str, ParameterPulls] | None = None
 
     def to_json(self) -> dict:
         """One entry of ``toys.json``."""
+        others = (
+            {"free_parameters": {k: v.to_json() for k, v in self.free_parameters.items()}}
+            if self.free_parameters
+            else {}
+        )
         return {
             "mu_injected": self.mu_injected,
             "toys": self.toys,
@@ -166,7 +211,7 @@ class PullStatistics:
             "mu_hat_std": self.mu_hat_std,
             "pulls": self.pulls,
             "hesse_pulls": self.hesse_pulls,
-        }
+        } | others
 
 
 @dataclass(frozen=True)
@@ -320,16 +365,23 @@ def sample_toys(
     return np.asarray(model.make_pdf(pyhf.tensorlib.astensor(pars)).sample((n,)))
 
 
+class ToyPointFits(NamedTuple):
+    """The toys of one μ₀: rows (μ̂, σ̂, likelihood pull, usable) as :func:`pull_statistics`
+    reads them, and per other free parameter its injected value and rows (θ̂, σ̂, usable)."""
+
+    rows: np.ndarray
+    others: dict[str, tuple[float, np.ndarray]]
+
+
 def fit_toy_points(
     workspace_path: str,
     bounds: Mapping[str, Sequence[float]] | Sequence[float],
     points: Sequence[tuple[float, int]],
     n: int,
     injected: Mapping[str, float] | None = None,
-) -> list[np.ndarray]:
+) -> list[ToyPointFits]:
     """Sample and fit ``n`` toys at every (μ₀, seed) of ``points`` (other free parameters at
-    ``injected``, default nominal, where the fits also start); per point, rows (μ̂, σ̂,
-    likelihood pull, usable) as :func:`pull_statistics` reads them. ``bounds``: per free
+    ``injected``, default nominal, where the fits also start). ``bounds``: per free
     parameter, or the POI's (low, high). Every point's toys are sampled first, then fitted in
     batches by one compiled likelihood."""
     model, _ = load_model(workspace_path)
@@ -355,7 +407,12 @@ def fit_toy_points(
                 int(fits.free.refitted.sum() + fits.fixed.refitted.sum()),
                 int((~fits.has_uncertainty).sum()),
             )
-            out.append(fits.rows())
+            values = injected_values(model, mu0, injected)
+            others = {
+                name: (values[name], fits.parameter_rows(model.config.par_slice(name).start))
+                for name in free_parameters(model)[1:]
+            }
+            out.append(ToyPointFits(fits.rows(), others))
     return out
 
 
@@ -368,7 +425,7 @@ def fit_toys(
     injected: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Sample and fit ``n`` toys at μ₀; rows (μ̂, σ̂, likelihood pull, usable)."""
-    return fit_toy_points(workspace_path, bounds, [(mu0, seed)], n, injected)[0]
+    return fit_toy_points(workspace_path, bounds, [(mu0, seed)], n, injected)[0].rows
 
 
 def _mean_and_width(pulls: np.ndarray) -> MeanAndWidth:
@@ -382,10 +439,15 @@ def _mean_and_width(pulls: np.ndarray) -> MeanAndWidth:
     )
 
 
-def pull_statistics(fits: np.ndarray, mu0: float) -> PullStatistics:
+def pull_statistics(
+    fits: np.ndarray,
+    mu0: float,
+    others: Mapping[str, tuple[float, np.ndarray]] | None = None,
+) -> PullStatistics:
     """Pull mean and width (with statistical uncertainties), coverage and convergence of toy
     fits (rows μ̂, σ̂, likelihood pull, converged): the likelihood pull is the headline, the
-    Hesse pull (μ̂ − μ₀)/σ̂ is kept beside it."""
+    Hesse pull (μ̂ − μ₀)/σ̂ is kept beside it. ``others``: per other free parameter, its
+    injected value and rows (θ̂, σ̂, usable), summarised by :func:`parameter_pulls`."""
     ok = fits[:, 3].astype(bool)
     mu_hat, sigma, pulls = fits[ok, 0], fits[ok, 1], fits[ok, 2]
     likelihood, hesse = _mean_and_width(pulls), _mean_and_width((mu_hat - mu0) / sigma)
@@ -402,6 +464,11 @@ def pull_statistics(fits: np.ndarray, mu0: float) -> PullStatistics:
         mu_hat_std=float(np.std(mu_hat, ddof=1)),
         pulls=pulls.tolist(),
         hesse_pulls=((mu_hat - mu0) / sigma).tolist(),
+        free_parameters={
+            name: parameter_pulls(rows, value) for name, (value, rows) in others.items()
+        }
+        if others
+        else None,
     )
 
 
@@ -421,7 +488,7 @@ def _toy_points(
     points = [(mu0, toy_seed(seed, region, mu0)) for mu0 in mus]
     fitted = fit_toy_points(workspace_path, bounds, points, n, injected)
     for mu0, fits in zip(mus, fitted, strict=True):
-        rows.append(pull_statistics(fits, mu0))
+        rows.append(pull_statistics(fits.rows, mu0, fits.others))
         log.info(
             "%s mu=%g: pull mean %.3f ± %.3f, width %.3f ± %.3f, mean mu-hat %.4f, "
             "converged %.1f %%",
@@ -434,6 +501,18 @@ def _toy_points(
             rows[-1].mu_hat_mean,
             100 * rows[-1].convergence_rate,
         )
+        for name, theta in (rows[-1].free_parameters or {}).items():
+            log.info(
+                "%s mu=%g: %s (injected %g): Hesse pull mean %.3f ± %.3f, width %.3f ± %.3f",
+                region,
+                mu0,
+                name,
+                theta.injected,
+                theta.pull.mean,
+                theta.pull.mean_error,
+                theta.pull.width,
+                theta.pull.width_error,
+            )
     return region, rows
 
 

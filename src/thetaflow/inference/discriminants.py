@@ -32,6 +32,10 @@ UNSUPERVISED_SCORES = {"autoencoder": "anomaly"}
 REGRESSION_COLUMNS = ("m_bb_regressed_gev",)
 #: Range of every score (classifier probabilities, the autoencoder's mapped score).
 SCORE_RANGE = (0.0, 1.0)
+#: The observable of a region fitted as one bin: its event count (``inference.regions``).
+COUNT = "count"
+#: The value ``inference.regions.<region>.observable`` takes for "the fitted discriminant".
+OWN_DISCRIMINANT = "discriminant"
 
 
 class InferenceInputError(ThetaflowError, ValueError):
@@ -43,7 +47,7 @@ class Discriminant:
     """One fitted observable: where its values come from and the range its histograms cover."""
 
     name: str
-    source: str  # "score", "feature" or "regression"
+    source: str  # "score", "feature", "regression" or "count"
     column: str
     value_range: tuple[float, float]
     label: str
@@ -69,8 +73,17 @@ def scan_figure_name(parameter: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", parameter).strip("_")
 
 
+def pair_name(first: str, second: str) -> str:
+    """The key of the 2D scan of two parameters among the scans' figures (its figure is
+    ``core.paths.SCAN_FIGURE`` with this as the parameter: ``scan_2d_mu_vs_mu_zz.png``)."""
+    return f"2d_{first}_vs_{second}"
+
+
 def discriminant(config: Mapping, name: str) -> Discriminant:
-    """The discriminant ``name`` of ``inference.discriminants``, checked against the config."""
+    """The discriminant ``name`` of ``inference.discriminants``, checked against the config;
+    :data:`COUNT` is the one-bin observable of a region's event count."""
+    if name == COUNT:
+        return Discriminant(COUNT, COUNT, COUNT, (0.0, 1.0), "events")
     key = f"inference.discriminants.{name}"
     spec = config["inference"]["discriminants"][name]
     column = spec.get("feature")
@@ -108,10 +121,23 @@ def discriminant(config: Mapping, name: str) -> Discriminant:
     return Discriminant(name, source, column, tuple(spec["range"]), spec.get("label", column))
 
 
-def binning_settings(config: Mapping, name: str) -> dict:
-    """``inference.binning`` with the discriminant's own ``binning`` entries on top."""
+def binning_settings(config: Mapping, name: str, region: str | None = None) -> dict:
+    """``inference.binning`` with the discriminant's own ``binning`` entries on top, then
+    those of ``inference.regions.<region>``; the :data:`COUNT` observable has one bin."""
     inf = config["inference"]
-    return {**inf["binning"], **inf["discriminants"][name].get("binning", {})}
+    if name == COUNT:
+        return {**inf["binning"], "strategy": "uniform", "n_bins": 1, "fine_bins": 1}
+    own = inf["discriminants"][name].get("binning", {})
+    regional = inf.get("regions", {}).get(region, {}).get("binning", {}) if region else {}
+    return {**inf["binning"], **own, **regional}
+
+
+def region_observable(config: Mapping, name: str, region: str) -> str:
+    """What the model of discriminant ``name`` fits in ``region``: ``name`` itself unless
+    ``inference.regions.<region>.observable`` names another discriminant or :data:`COUNT`."""
+    spec = config["inference"].get("regions", {}).get(region, {})
+    observable = spec.get("observable", OWN_DISCRIMINANT)
+    return name if observable == OWN_DISCRIMINANT else observable
 
 
 def fit_processes(samples: Mapping[str, Sample]) -> tuple[list[str], list[str]]:
@@ -126,17 +152,26 @@ def fit_processes(samples: Mapping[str, Sample]) -> tuple[list[str], list[str]]:
 
 
 def read_values(
-    disc: Discriminant, values_path: str, features_path: str, weight_columns: Sequence[str]
+    disc: Discriminant,
+    values_path: str,
+    features_path: str,
+    weight_columns: Sequence[str],
+    label_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The discriminant values (column ``value``) and weight columns of one sample and variation.
+    """The discriminant values (column ``value``) and weight columns of one sample and
+    variation, with ``label_columns`` of the feature table (region, truth) as they are.
 
     Score and regression files are aligned row by row with the feature table; their event ids
     must agree, otherwise the file is stale (written from other feature tables) and named.
     """
-    columns = [*ID_COLUMNS, *weight_columns] + ([disc.column] if disc.source == "feature" else [])
+    columns = [*ID_COLUMNS, *weight_columns, *label_columns] + (
+        [disc.column] if disc.source == "feature" else []
+    )
     table = _read(features_path, columns, disc)
     if disc.source == "feature":
-        return _values(table[disc.column], table, weight_columns)
+        return _values(table[disc.column], table, weight_columns, label_columns)
+    if disc.source == COUNT:  # one bin: every event at its centre
+        return _values(pd.Series(np.full(len(table), 0.5)), table, weight_columns, label_columns)
     if not Path(values_path).exists():
         raise InferenceInputError(
             f"discriminant '{disc.name}' has no values: {values_path} not found"
@@ -149,7 +184,7 @@ def read_values(
             f"{values_path}: its events do not match {features_path} "
             f"({len(other)} vs {len(table)} rows); rerun the step that wrote it"
         )
-    return _values(other[disc.column], table, weight_columns)
+    return _values(other[disc.column], table, weight_columns, label_columns)
 
 
 def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame:
@@ -160,12 +195,19 @@ def _read(path: str, columns: Sequence[str], disc: Discriminant) -> pd.DataFrame
         raise InferenceInputError(f"{path}: not found (discriminant '{disc.name}')") from err
 
 
-def _values(values: pd.Series, table: pd.DataFrame, weight_columns: Sequence[str]) -> pd.DataFrame:
-    """The table :func:`read_values` returns: ``value`` and the weight columns, as float64."""
+def _values(
+    values: pd.Series,
+    table: pd.DataFrame,
+    weight_columns: Sequence[str],
+    label_columns: Sequence[str],
+) -> pd.DataFrame:
+    """The table :func:`read_values` returns: ``value`` and the weight columns as float64,
+    the label columns as read."""
     return pd.DataFrame(
         {
             "value": values.to_numpy(dtype=np.float64),
             **{c: table[c].to_numpy(dtype=np.float64) for c in weight_columns},
+            **{c: table[c].to_numpy() for c in label_columns},
         }
     )
 

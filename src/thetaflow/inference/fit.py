@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import cabinetry
@@ -27,8 +26,11 @@ import pyhf
 from thetaflow.core.config import read_yaml
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_path, read_json, reading_result, write_json
+from thetaflow.core.samples import load_samples
 from thetaflow.inference.discriminants import binning_settings
+from thetaflow.inference.fit_figures import plot_regions, region_axis
 from thetaflow.inference.model import free_parameter_bounds
+from thetaflow.plotting.stack import process_styles
 from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,16 @@ class FitSummary:
         }
 
 
-def load_model(workspace_path: str, asimov: bool = False) -> tuple[pyhf.pdf.Model, list[float]]:
+def load_model(
+    workspace_path: str, asimov: bool = False, poi: str | None = None
+) -> tuple[pyhf.pdf.Model, list[float]]:
     """The pyhf model and its data (observed or Asimov at the nominal parameters) with auxdata;
-    a workspace pyhf refuses is a CorruptResultError naming the rule that rebuilds it."""
+    a workspace pyhf refuses is a CorruptResultError naming the rule that rebuilds it.
+    ``poi``: another free parameter as the model's POI (its significance, μ then profiled)."""
     workspace = read_json(workspace_path)
+    if poi is not None:
+        for measurement in workspace["measurements"]:
+            measurement["config"]["poi"] = poi
     with reading_result(workspace_path):
         return cabinetry.model_utils.model_and_data(workspace, asimov=asimov)
 
@@ -264,28 +272,6 @@ def _number(text: str) -> tuple[float, float]:
     return float(parts[0]), float(parts[1]) if len(parts) > 1 else float(np.sqrt(float(parts[0])))
 
 
-def _plot_config(cab: dict, strategies: Mapping[str, str]) -> dict:
-    """The cabinetry config for data/MC plots: variable-width score bins (equal signal)
-    are drawn against their bin number, where each bin is readable; uniform bins against
-    the variable itself. ``strategies``: the binning strategy per region."""
-    regions = []
-    for region in cab["Regions"]:
-        if strategies[region["Name"]] != "uniform":
-            region = {k: v for k, v in region.items() if k != "Binning"}
-            region["Variable"] = f"{region['Variable']}: bin number (equal-signal bins)"
-        regions.append(region)
-    return {**cab, "Regions": regions}
-
-
-def region_figure(path: str, region: str, regions: Sequence[str]) -> str:
-    """Where the figure of ``region`` goes: ``path`` itself for a one-region model, else
-    ``path`` with ``_{region}`` before its suffix."""
-    if len(regions) == 1:
-        return path
-    p = Path(path)
-    return str(p.with_name(f"{p.stem}_{region}{p.suffix}"))
-
-
 def _binning_strategies(config: Mapping, binning_path: str | None, regions: Sequence[str]) -> dict:
     """The binning strategy of every region: from ``binning.json`` when given, else from
     config (a one-region model's region is its discriminant)."""
@@ -306,9 +292,9 @@ def fit_data(
     """Fit the pseudo-data; write results, pulls, correlations, pre/post-fit plots and yields.
 
     Every free parameter is bounded by config and gets MINOS errors (``inference.minos``).
-    The pre- and post-fit figures come per region (:func:`region_figure`); each region's
-    binning strategy is read from ``binning_path`` (the workspace's ``binning.json``) when
-    given, else from config (a one-region model: its discriminant's).
+    The pre- and post-fit figures have one panel per region (:mod:`.fit_figures`); each
+    region's binning strategy is read from ``binning_path`` (the workspace's ``binning.json``)
+    when given, else from config (a one-region model: its discriminant's).
     """
     inf = config["inference"]
     model, data = load_model(workspace_path)
@@ -335,17 +321,18 @@ def fit_data(
         )
     log.info("%s: GoF p = %.3f", region, summary.gof_p_value)
     channels = list(model.config.channels)
-    cab = read_yaml(cabinetry_path)
-    cab = _plot_config(cab, _binning_strategies(config, binning_path, channels))
+    strategies = _binning_strategies(config, binning_path, channels)
+    axes = {
+        r["Name"]: region_axis(r, strategies[r["Name"]])
+        for r in read_yaml(cabinetry_path)["Regions"]
+    }
+    styles = process_styles(load_samples(config))
+    analysis = config["analysis"]
+    lumi = f"{analysis['lumi_fb']:g} fb$^{{-1}}$ ({analysis['sqrt_s_tev']:g} TeV)"
     prefit = cabinetry.model_utils.prediction(model)
     postfit = cabinetry.model_utils.prediction(model, fit_results=result)
-    for key, pred in (("prefit", prefit), ("postfit", postfit)):
-        figures = cabinetry.visualize.data_mc(
-            pred, data, config=cab, save_figure=False, close_figure=False
-        )
-        assert figures is not None and len(figures) == len(channels), "one figure per region"
-        for figure in figures:
-            save_figure(figure["figure"], region_figure(outputs[key], figure["region"], channels))
+    for key, stage, pred in (("prefit", "pre-fit", prefit), ("postfit", "post-fit", postfit)):
+        plot_regions(pred, data, axes, styles, stage, lumi, outputs[key])
     save_figure(
         cabinetry.visualize.pulls(result, exclude=thetas, save_figure=False, close_figure=False),
         outputs["pulls"],

@@ -25,15 +25,17 @@ import numpy as np
 import pandas as pd
 
 from thetaflow.core.errors import ConfigError
-from thetaflow.core.io import read_json, reading_result, write_json
-from thetaflow.core.samples import Sample, main_data_sample
+from thetaflow.core.regions import REGION_COLUMN, analysis_regions
+from thetaflow.core.samples import PROCESS_TRUTH_COLUMNS, Sample, main_data_sample, process_masks
 from thetaflow.inference.discriminants import (
+    COUNT,
     Discriminant,
     binning_settings,
     discriminant,
     feature_path,
     fit_processes,
     read_values,
+    region_observable,
 )
 
 log = logging.getLogger(__name__)
@@ -196,17 +198,6 @@ class TemplateSet:
             },
         )
 
-    def save(self, path: str) -> None:
-        """Write the set as JSON (atomically)."""
-        write_json(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: str) -> TemplateSet:
-        """Read a set written by :meth:`save`."""
-        data = read_json(path)
-        with reading_result(path):
-            return cls.from_json(data)
-
 
 # -- inputs -------------------------------------------------------------------------------------
 
@@ -228,34 +219,61 @@ def fit_data_sample(config: Mapping, samples: Mapping[str, Sample]) -> str:
     return data
 
 
+def region_names(config: Mapping) -> list[str] | None:
+    """The analysis regions a model has one channel each of, or None without ``regions:``
+    (the model is then the one region of all selected events, named after its discriminant).
+    """
+    if "regions" not in config:
+        return None
+    return [r.name for r in analysis_regions(config)]
+
+
+def model_observables(config: Mapping, name: str) -> list[str]:
+    """The discriminants (or :data:`COUNT`) the model of discriminant ``name`` fits, over its
+    regions, in order."""
+    regions = region_names(config)
+    if regions is None:
+        return [name]
+    return list(dict.fromkeys(region_observable(config, name, r) for r in regions))
+
+
 def template_inputs(
     config: Mapping, samples: Mapping[str, Sample], name: str
 ) -> dict[str, list[str]]:
-    """Every file the fine histograms of discriminant ``name`` read, keyed by sample.
+    """Every file the fine histograms of the model of discriminant ``name`` read, keyed by
+    sample (every observable of every region).
 
     One function for Snakemake's input and for the builder, so the two cannot disagree.
     """
-    disc = discriminant(config, name)
     signal, background = fit_processes(samples)
     systematics = config["inference"]["systematics"]
-    processes = signal + background
     shape = {
-        syst: set(systematic_samples(spec, processes))
+        syst: set(systematic_samples(spec, process_names(samples)))
         for syst, spec in systematics.items()
         if spec["type"] == "shape"
     }
     files: dict[str, list[str]] = {}
-    for process in processes:
-        variations = [NOMINAL] + [
-            spec[d]
-            for syst, spec in systematics.items()
-            if syst in shape and process in shape[syst]
-            for d in ("up", "down")
-        ]
-        files[process] = _paths(disc, process, variations)
     data = fit_data_sample(config, samples)
-    files[data] = _paths(disc, data, [NOMINAL])
-    return files
+    for observable in model_observables(config, name):
+        disc = discriminant(config, observable)
+        for sample in signal + background:
+            processes = {p.name for p in samples[sample].fit_processes}
+            variations = [NOMINAL] + [
+                spec[d]
+                for syst, spec in systematics.items()
+                if syst in shape and processes & shape[syst]
+                for d in ("up", "down")
+            ]
+            files.setdefault(sample, []).extend(_paths(disc, sample, variations))
+        files.setdefault(data, []).extend(_paths(disc, data, [NOMINAL]))
+    return {sample: list(dict.fromkeys(listed)) for sample, listed in files.items()}
+
+
+def process_names(samples: Mapping[str, Sample]) -> list[str]:
+    """Every fit process (templates of the model) of the signal and background samples, in
+    sample-list order: a sample's own name, or the processes it is split into by truth."""
+    signal, background = fit_processes(samples)
+    return [p.name for s in signal + background for p in samples[s].fit_processes]
 
 
 def _paths(disc: Discriminant, sample: str, variations: Sequence[str]) -> list[str]:
@@ -263,7 +281,7 @@ def _paths(disc: Discriminant, sample: str, variations: Sequence[str]) -> list[s
     paths = []
     for v in variations:
         paths.append(feature_path(sample, v))
-        if disc.source != "feature":
+        if disc.source not in ("feature", COUNT):
             paths.append(disc.path(sample, v))
     return paths
 
@@ -299,63 +317,107 @@ def _fill(edges: np.ndarray, values: np.ndarray, weights: np.ndarray) -> hist.Hi
     return h
 
 
-def build_templates(config: Mapping, samples: Mapping[str, Sample], name: str) -> TemplateSet:
-    """Fill the fine histograms of discriminant ``name`` (paths relative to the working dir)."""
+def build_templates(
+    config: Mapping, samples: Mapping[str, Sample], name: str, region: str | None = None
+) -> TemplateSet:
+    """Fill the fine histograms of discriminant ``name`` (paths relative to the working dir).
+
+    With ``region``: only the events the ingestion labelled with that region, and the
+    region's observable (:func:`region_observable`: ``name``, another discriminant, or one
+    bin). A sample split into fit processes by truth (``processes:`` of the sample list)
+    gives one template per process.
+    """
     inf = config["inference"]
-    disc = discriminant(config, name)
+    observable = name if region is None else region_observable(config, name, region)
+    disc = discriminant(config, observable)
     signal, background = fit_processes(samples)
-    processes = signal + background
     systematics = inf["systematics"]
     shape = {s: spec for s, spec in systematics.items() if spec["type"] == "shape"}
     weight = {s: spec for s, spec in systematics.items() if spec["type"] == "weight"}
+    all_processes = process_names(samples)
+    where = f"region '{region}'" if region else f"discriminant '{name}'"
 
-    def load(sample: str, variation: str, columns: Sequence[str]) -> pd.DataFrame:
-        """Values and weight ``columns`` of one sample and variation."""
-        return read_values(
-            disc, disc.path(sample, variation), feature_path(sample, variation), list(columns)
+    def load(sample: str, variation: str, columns: Sequence[str]) -> dict[str, pd.DataFrame]:
+        """Values and weight ``columns`` of one sample and variation, in ``region``, per
+        fit process of the sample."""
+        spec = samples[sample]
+        split = len(spec.fit_processes) > 1
+        labels = ([REGION_COLUMN] if region else []) + (
+            list(PROCESS_TRUTH_COLUMNS) if split else []
         )
+        table = read_values(
+            disc, disc.path(sample, variation), feature_path(sample, variation), columns, labels
+        )
+        if region:
+            table = table[table[REGION_COLUMN].to_numpy() == region]
+        if not split:
+            return {spec.fit_processes[0].name: table}
+        masks = process_masks(spec, {c: table[c].to_numpy() for c in PROCESS_TRUTH_COLUMNS})
+        return {process: table[mask] for process, mask in masks.items()}
 
-    nominal = {}
-    for p in processes:
-        columns = ["weight"] + [
+    def weight_columns(process: str) -> list[str]:
+        return ["weight"] + [
             spec[d]
             for spec in weight.values()
-            if p in systematic_samples(spec, processes)
+            if process in systematic_samples(spec, all_processes)
             for d in ("up", "down")
         ]
-        nominal[p] = load(p, NOMINAL, columns)
-    sig = [nominal[p] for p in signal]
+
+    nominal: dict[str, pd.DataFrame] = {}
+    kinds: dict[str, str] = {}
+    for sample in signal + background:
+        columns = list(
+            dict.fromkeys(c for p in samples[sample].fit_processes for c in weight_columns(p.name))
+        )
+        for process, table in load(sample, NOMINAL, columns).items():
+            nominal[process] = table
+            kinds[process] = samples[sample].kind
+    signal_tables = [nominal[p] for p in nominal if kinds[p] == "signal"]
+    signal_values = np.concatenate([t["value"].to_numpy() for t in signal_tables] or [[]])
+    signal_weights = np.concatenate([t["weight"].to_numpy() for t in signal_tables] or [[]])
     edges = fine_edges(
-        np.concatenate([t["value"].to_numpy() for t in sig]),
-        np.concatenate([t["weight"].to_numpy() for t in sig]),
+        signal_values,
+        signal_weights,
         disc.value_range,
-        binning_settings(config, name)["fine_bins"],
+        binning_settings(config, observable, region)["fine_bins"],
     )
     result: dict[str, ProcessTemplates] = {}
-    for p in processes:
-        table = nominal[p]
-        templates = {NOMINAL: _fill(edges, table["value"].to_numpy(), table["weight"].to_numpy())}
-        for syst, spec in weight.items():
-            if p in systematic_samples(spec, processes):
-                for d in ("up", "down"):
-                    templates[f"{syst}_{d}"] = _fill(
-                        edges, table["value"].to_numpy(), table[spec[d]].to_numpy()
-                    )
-        for syst, spec in shape.items():
-            if p in systematic_samples(spec, processes):
-                for d in ("up", "down"):
-                    varied = load(p, spec[d], ["weight"])
-                    templates[f"{syst}_{d}"] = _fill(
-                        edges, varied["value"].to_numpy(), varied["weight"].to_numpy()
-                    )
-        result[p] = ProcessTemplates(samples[p].kind, templates)
-        yield_ = templates[NOMINAL].values().sum()
-        log.info("%s: %d events, nominal yield %.3f", p, len(table), yield_)
+    for sample in signal + background:
+        varied = {
+            (syst, d): load(sample, spec[d], ["weight"])
+            for syst, spec in shape.items()
+            if {p.name for p in samples[sample].fit_processes}
+            & set(systematic_samples(spec, all_processes))
+            for d in ("up", "down")
+        }
+        for fit_process in samples[sample].fit_processes:
+            process = fit_process.name
+            table = nominal[process]
+            templates = {
+                NOMINAL: _fill(edges, table["value"].to_numpy(), table["weight"].to_numpy())
+            }
+            for syst, spec in weight.items():
+                if process in systematic_samples(spec, all_processes):
+                    for d in ("up", "down"):
+                        templates[f"{syst}_{d}"] = _fill(
+                            edges, table["value"].to_numpy(), table[spec[d]].to_numpy()
+                        )
+            for syst, spec in shape.items():
+                if process in systematic_samples(spec, all_processes):
+                    for d in ("up", "down"):
+                        other = varied[syst, d][process]
+                        templates[f"{syst}_{d}"] = _fill(
+                            edges, other["value"].to_numpy(), other["weight"].to_numpy()
+                        )
+            result[process] = ProcessTemplates(kinds[process], templates)
+            yield_ = templates[NOMINAL].values().sum()
+            log.info("%s: %s: %d events, nominal yield %.3f", where, process, len(table), yield_)
     data_name = fit_data_sample(config, samples)
-    data = load(data_name, NOMINAL, ["weight"])
+    (data,) = load(data_name, NOMINAL, ["weight"]).values()
     counts = _fill(edges, data["value"].to_numpy(), data["weight"].to_numpy()).values()
-    log.info("%s: %d events in %d fine bins", data_name, counts.sum(), len(edges) - 1)
-    return TemplateSet(name, disc.label, data_name, counts_histogram(edges, counts), result)
+    log.info("%s: %s: %d events in %d fine bins", where, data_name, counts.sum(), len(edges) - 1)
+    label = disc.label if region is None else f"{disc.label} ({region})"
+    return TemplateSet(observable, label, data_name, counts_histogram(edges, counts), result)
 
 
 # -- binning ------------------------------------------------------------------------------------
@@ -368,6 +430,8 @@ def _initial_boundaries(fine: TemplateSet, binning: Mapping) -> list[int]:
     if binning["strategy"] == "uniform":
         targets = np.linspace(fine.edges[0], fine.edges[-1], n_bins + 1)[1:-1]
         inner = np.abs(fine.edges[None, :] - targets[:, None]).argmin(axis=1)
+    elif not fine.signal or fine.total(fine.signal).values().sum() <= 0:
+        return _initial_boundaries(fine, {**binning, "strategy": "uniform"})  # no signal here
     else:  # equal_signal
         signal = np.clip(fine.total(fine.signal).values(), 0, None)
         cumulative = np.cumsum(signal) / max(signal.sum(), 1e-300)

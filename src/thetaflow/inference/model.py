@@ -7,20 +7,27 @@ every region where they appear, with bounds from config and no prior. The first 
 the measurement's POI (what significance, limits, impacts and the closure's likelihood pulls
 are about); the others are profiled or reported beside it.
 
-Today's default model is the single-region one: one region per discriminant and one free
-parameter, ``mu`` on the signal processes (:func:`single_poi_spec`). A region without signal
-(a control region) is allowed; a free parameter must act on some process in some region.
+Without ``inference.parameters`` the model has one free parameter, ``mu`` on the signal
+processes (:func:`single_poi_spec`); with it, the listed normalisation factors (:func:`model_spec`:
+signal strengths of several processes, background normalisations measured in control
+regions). A region without signal (a control region) is allowed; a free parameter must act
+on some process in some region.
 
 This module imports neither cabinetry nor pyhf, so config checks and the workflow can use it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from thetaflow.core.errors import ThetaflowError
-from thetaflow.inference.histograms import TemplateSet
+from thetaflow.core.io import read_json, reading_result, write_json
+from thetaflow.core.samples import Sample
+from thetaflow.inference.histograms import TemplateSet, build_templates, region_names
+
+log = logging.getLogger(__name__)
 
 #: The name of the signal strength: the single-region model's POI (and its only free parameter).
 POI = "mu"
@@ -85,9 +92,34 @@ def single_poi_spec(inference: Mapping, signal: Sequence[str]) -> ModelSpec:
     return ModelSpec((FreeParameter(POI, tuple(signal), (low, high)),))
 
 
+def model_spec(inference: Mapping, signal: Sequence[str]) -> ModelSpec:
+    """The free parameters θ the config asks for.
+
+    ``inference.parameters`` (name -> processes, bounds, nominal; the first is the POI) when
+    given, else :func:`single_poi_spec` on the ``signal`` processes.
+    """
+    listed = inference.get("parameters")
+    if not listed:
+        return single_poi_spec(inference, signal)
+    return ModelSpec(
+        tuple(
+            FreeParameter(
+                name,
+                tuple(entry["processes"]),
+                (entry["bounds"][0], entry["bounds"][1]),
+                entry.get("nominal", 1.0),
+            )
+            for name, entry in listed.items()
+        )
+    )
+
+
 def free_parameter_bounds(inference: Mapping) -> dict[str, tuple[float, float]]:
-    """Bounds of every free parameter the config names (today: ``mu``, from ``poi_bounds``);
-    what the fits of a built workspace take."""
+    """Bounds of every free parameter the config names (``inference.parameters``, else ``mu``
+    from ``poi_bounds``); what the fits of a built workspace take."""
+    listed = inference.get("parameters")
+    if listed:
+        return {name: (entry["bounds"][0], entry["bounds"][1]) for name, entry in listed.items()}
     low, high = inference["poi_bounds"]
     return {POI: (low, high)}
 
@@ -128,3 +160,48 @@ class ModelTemplates:
     def regions_of(self, process: str) -> list[str]:
         """The regions where ``process`` has a template."""
         return [name for name, t in self.channels.items() if process in t.processes]
+
+    def to_json(self) -> dict:
+        """JSON-ready form: every region's :meth:`TemplateSet.to_json`, in order."""
+        return {"regions": {name: t.to_json() for name, t in self.channels.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ModelTemplates:
+        """The templates written by :meth:`to_json`."""
+        return cls({name: TemplateSet.from_json(t) for name, t in data["regions"].items()})
+
+    def save(self, path: str) -> None:
+        """Write the templates as JSON (atomically)."""
+        write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str) -> ModelTemplates:
+        """Read templates written by :meth:`save`."""
+        data = read_json(path)
+        with reading_result(path):
+            return cls.from_json(data)
+
+
+def build_model_templates(
+    config: Mapping, samples: Mapping[str, Sample], name: str
+) -> ModelTemplates:
+    """The fine templates of the model of discriminant ``name``: one region of all selected
+    events without ``regions:`` in config, else one per analysis region.
+
+    A region that selects no event at all (no simulated yield, no data) is left out of the
+    model with a warning; one with data but no background is refused later, by the workspace.
+    """
+    regions = region_names(config)
+    if regions is None:
+        return ModelTemplates.single(build_templates(config, samples, name))
+    channels = {}
+    for region in regions:
+        templates = build_templates(config, samples, name, region)
+        simulated = sum(t.nominal.values().sum() for t in templates.processes.values())
+        if templates.data.values().sum() <= 0 and simulated <= 0:
+            log.warning("region '%s' selects no event; left out of the model of '%s'", region, name)
+            continue
+        channels[region] = templates
+    if not channels:
+        raise ModelBuildError(f"model of '{name}': none of the regions {regions} selects an event")
+    return ModelTemplates(channels)

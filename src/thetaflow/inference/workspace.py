@@ -42,7 +42,7 @@ from thetaflow.inference.model import (
     ModelBuildError,
     ModelSpec,
     ModelTemplates,
-    single_poi_spec,
+    model_spec,
 )
 
 __all__ = [
@@ -163,8 +163,7 @@ def cabinetry_config(
         model = ModelTemplates.single(model)
     processes = model.processes
     if spec is None:
-        signal = [p for t in model.channels.values() for p in t.signal]
-        spec = single_poi_spec(inference, list(dict.fromkeys(signal)))
+        spec = config_spec(inference, model)
     systematics = []
     for name, entry in inference["normalisation"].items():
         affected = systematic_samples(entry, processes)
@@ -294,12 +293,11 @@ def build_model_workspace(
     """
     inference = config["inference"]
     if spec is None:
-        signal = [p for t in fine.channels.values() for p in t.signal]
-        spec = single_poi_spec(inference, list(dict.fromkeys(signal)))
+        spec = config_spec(inference, fine)
     usable = usable_model(fine, spec)
     channels, records = {}, {}
     for region, templates in usable.channels.items():
-        binning = binning_settings(config, templates.discriminant)
+        binning = binning_settings(config, templates.discriminant, region)
         coarse = templates.rebinned(choose_bins(templates, binning))
         log.info(
             "%s: %d fine bins -> %d bins, edges %s",
@@ -334,8 +332,14 @@ def build_model_workspace(
     return workspace
 
 
-def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str]) -> dict:
-    """The single-region model of one discriminant (rule ``workspace``): its stored fine
-    histograms through :func:`build_model_workspace`, with ``mu`` on the signal."""
-    fine = TemplateSet.load(fine_path)
-    return build_model_workspace(config, ModelTemplates.single(fine), outputs, fine.discriminant)
+def config_spec(inference: Mapping, model: ModelTemplates) -> ModelSpec:
+    """The free parameters of ``inference.parameters`` (:func:`.model.model_spec`), or ``mu``
+    on the signal processes of ``model``."""
+    signal = [p for t in model.channels.values() for p in t.signal]
+    return model_spec(inference, list(dict.fromkeys(signal)))
+
+
+def build_workspace(config: Mapping, fine_path: str, outputs: Mapping[str, str], name: str) -> dict:
+    """The model of discriminant ``name`` (rule ``workspace``): its stored fine histograms
+    of every region through :func:`build_model_workspace`, with the config's free parameters."""
+    return build_model_workspace(config, ModelTemplates.load(fine_path), outputs, name)

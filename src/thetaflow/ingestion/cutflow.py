@@ -1,8 +1,9 @@
 """The cutflow document of one sample, and the merge of all samples' cutflows into one table.
 
 Ingestion writes one cutflow JSON per sample (:class:`Cutflow`): bookkeeping of what was read,
-the normalisation factor the feature stage applies, and per variation the events and Σ weight
-that pass each cut. :func:`cutflow_table` merges the nominal cutflows for the report.
+the normalisation factor the feature stage applies, per variation the events and Σ weight that
+pass each cut, and how those passing every cut divide into the analysis regions.
+:func:`cutflow_table` merges the nominal cutflows for the report.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from thetaflow.core.io import atomic_path, read_json, reading_result
+from thetaflow.core.regions import INCLUSIVE
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: the region row of the events that pass every cut but fall in no region (dropped)
+OUTSIDE_REGIONS = "outside_regions"
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,10 @@ class Cutflow:
     ``norm_factor`` is σ × L / Σw for simulation (1 for data); ``sumw_source`` says where Σw
     came from (``Runs.genEventSumw`` over all generated events when every file has a Runs
     tree, else ``Events.genWeight`` over the events read). ``cutflow`` holds per variation
-    the rows of the cuts in order, the first being ``all``.
+    the rows of the cuts in order, the first being ``all``; ``regions`` per variation one row
+    per region (config order) and last :data:`OUTSIDE_REGIONS`, the events in none: they
+    add up to the last row of ``cutflow``. ``selected`` counts the events written (those in a
+    region).
     """
 
     sample: str
@@ -67,6 +75,11 @@ class Cutflow:
     norm_factor: float
     selected: dict[str, int]
     cutflow: dict[str, list[CutRow]]
+    regions: dict[str, list[CutRow]]
+
+    def region_rows(self, variation: str = "nominal") -> list[CutRow]:
+        """The rows of the regions of ``variation``, without the events outside every region."""
+        return [row for row in self.regions[variation] if row.cut != OUTSIDE_REGIONS]
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of the cutflow file (the values as they are, no conversion)."""
@@ -87,6 +100,9 @@ class Cutflow:
             "selected": dict(self.selected),
             "cutflow": {
                 name: [row.to_json() for row in rows] for name, rows in self.cutflow.items()
+            },
+            "regions": {
+                name: [row.to_json() for row in rows] for name, rows in self.regions.items()
             },
         }
 
@@ -112,6 +128,10 @@ class Cutflow:
                 name: [CutRow.from_json(row) for row in rows]
                 for name, rows in data["cutflow"].items()
             },
+            regions={
+                name: [CutRow.from_json(row) for row in rows]
+                for name, rows in data["regions"].items()
+            },
         )
 
     @classmethod
@@ -123,7 +143,9 @@ class Cutflow:
 
 
 def cutflow_frame(paths: Sequence[str]) -> pd.DataFrame:
-    """One row per (sample, cut) of the nominal cutflow, with generated/read counts first."""
+    """One row per (sample, cut) of the nominal cutflow, with generated/read counts first and,
+    where the analysis defines regions (more than the one inclusive region), a row per region
+    (``region <name>``) and one of the events outside them."""
     # deferred: feature jobs read the cutflow through this module and must not load pandas
     import pandas as pd
 
@@ -148,6 +170,10 @@ def cutflow_frame(paths: Sequence[str]) -> pd.DataFrame:
                     "cut": "read" if row.cut == "all" else row.cut,
                 }
             )
+        if [row.cut for row in cf.region_rows()] != [INCLUSIVE]:
+            for row in cf.regions["nominal"]:
+                cut = row.cut if row.cut == OUTSIDE_REGIONS else f"region {row.cut}"
+                rows.append({"sample": cf.sample, **row.to_json(), "cut": cut})
     return pd.DataFrame(rows, columns=["sample", "cut", "events", "sumw", "expected"])
 
 

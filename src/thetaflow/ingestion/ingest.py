@@ -1,6 +1,7 @@
 """Ingestion: NanoAOD files → selected events per variation (parquet) and a cutflow (JSON).
 
-Files are TTree or RNTuple NanoAOD of any version with a branch map
+Files are local paths or URLs (``root://`` over XRootD, :mod:`thetaflow.ingestion.remote`),
+TTree or RNTuple NanoAOD of any version with a branch map
 (:mod:`thetaflow.ingestion.nanoaod`: v9, v12, v15), detected per file or forced by
 ``nanoaod.version``. They are read with coffea NanoEvents (NanoAODSchema, virtual mode: only
 branches that are used are read; an RNTuple through the same call, checked with uproot 5.7.7,
@@ -9,7 +10,10 @@ each collection are taken out as flat columns (:mod:`thetaflow.core.jagged`) for
 selection, and each range's selected events are appended to a streaming parquet writer, so
 peak memory follows the chunk size, not the file size. Jet-energy-scale variations are made
 here by varying the jets and re-running object and event selection (as real analyses do), all
-from one read of the file.
+from one read of the file. The events that pass every cut are labelled, per variation, with
+their analysis region (``regions:``, :class:`thetaflow.ingestion.selection.Regions`); those in
+no region are counted and dropped. Simulated events carry the hard process' heavy-flavour
+parton counts (:data:`thetaflow.core.samples.PROCESS_TRUTH_COLUMNS`) where the file has them.
 
 Normalisation bookkeeping: Σ genWeight over *all* events read is always recorded; when the
 file carries NanoAOD's ``Runs`` tree, its ``genEventSumw`` (which also counts events removed
@@ -37,14 +41,17 @@ from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.expressions import ExpressionError, parse_expression
 from thetaflow.core.io import atomic_paths
 from thetaflow.core.jagged import Objects
-from thetaflow.core.samples import load_samples
+from thetaflow.core.samples import PROCESS_TRUTH_COLUMNS, load_samples
 from thetaflow.core.units import PB_PER_INVERSE_FB
-from thetaflow.ingestion.cutflow import Cutflow, CutRow
+from thetaflow.ingestion.cutflow import OUTSIDE_REGIONS, Cutflow, CutRow
 from thetaflow.ingestion.nanoaod import AUTO, BranchMap, NanoAODVersionError, resolve_version
+from thetaflow.ingestion.remote import RemoteFileError, open_root, remote_errors
 from thetaflow.ingestion.selection import (
     EVENT_VARIABLES,
     JET_FIELDS,
     KINEMATIC_FIELDS,
+    RegionOverlapError,
+    Regions,
     SelectedObjects,
     Selection,
     cut_masks,
@@ -110,11 +117,30 @@ class CutflowCounter:
         ]
 
 
+@dataclass(frozen=True)
+class VariationCounters:
+    """The counts of one variation: per cut (cumulative), and per region of the events that
+    pass every cut, the last entry those in no region."""
+
+    cuts: CutflowCounter
+    regions: CutflowCounter
+
+    @classmethod
+    def of(cls, selection: Selection, regions: Regions) -> VariationCounters:
+        """Zero counts of ``all``, every cut, every region and :data:`OUTSIDE_REGIONS`."""
+        return cls(
+            CutflowCounter(["all"] + [name for name, _ in selection.cuts]),
+            CutflowCounter([*regions.names, OUTSIDE_REGIONS]),
+        )
+
+
 def open_tree(path: str, tree: str, sample: str) -> uproot.TTree:
     """Open ``path`` and return ``tree`` (a TTree or an RNTuple, which uproot reads alike),
     turning uproot's failures into named errors."""
     try:
-        handle = uproot.open(path)
+        handle = open_root(path, sample)
+    except RemoteFileError:
+        raise
     except FileNotFoundError as err:
         raise IngestError(f"sample '{sample}': input file not found: {path}") from err
     except Exception as err:  # uproot raises ValueError/OSError/... for non-ROOT files
@@ -165,10 +191,12 @@ def file_version(ttree: uproot.TTree, requested: str, path: str, sample: str) ->
 
 @contextlib.contextmanager
 def reading(sample: str, path: str, what: str) -> Iterator[None]:
-    """Turn any failure while reading ``what`` of ``path`` into an IngestError naming both."""
+    """Turn any failure while reading ``what`` of ``path`` into an IngestError naming both (a
+    remote file's failed transfer: a RemoteFileError naming the URL and the cause)."""
     try:
-        yield
-    except IngestError:
+        with remote_errors(sample, path, f"reading {what} of"):
+            yield
+    except (IngestError, RemoteFileError):
         raise
     except Exception as err:
         raise IngestError(
@@ -179,7 +207,7 @@ def reading(sample: str, path: str, what: str) -> Iterator[None]:
 
 def runs_sumw(path: str, sample: str) -> tuple[float, float] | None:
     """(genEventSumw, genEventCount) from the ``Runs`` tree, if the file has one."""
-    with reading(sample, path, "the Runs tree"), uproot.open(path) as handle:
+    with reading(sample, path, "the Runs tree"), open_root(path, sample) as handle:
         if "Runs" not in handle:
             return None
         runs = handle["Runs"]
@@ -196,12 +224,15 @@ def runs_sumw(path: str, sample: str) -> tuple[float, float] | None:
 
 @dataclass(frozen=True)
 class EventColumns:
-    """Per-event columns of a chunk: ids, generator weight, MET."""
+    """Per-event columns of a chunk: ids, generator weight, MET, and the process truth of
+    :data:`PROCESS_TRUTH_COLUMNS` (output column -> values; 0 where the file lacks the
+    branch, and for data)."""
 
     ids: dict[str, np.ndarray]
     gen_weight: np.ndarray
     met_pt: np.ndarray
     met_phi: np.ndarray
+    truth: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.gen_weight)
@@ -211,7 +242,10 @@ class EventColumns:
         if keep.all():
             return self
         ids = {k: v[keep] for k, v in self.ids.items()}
-        return EventColumns(ids, self.gen_weight[keep], self.met_pt[keep], self.met_phi[keep])
+        truth = {k: v[keep] for k, v in self.truth.items()}
+        return EventColumns(
+            ids, self.gen_weight[keep], self.met_pt[keep], self.met_phi[keep], truth
+        )
 
 
 @dataclass(frozen=True)
@@ -246,8 +280,10 @@ class ReadPlan:
     selection's, jet truth where the file has it) and whether it is data.
 
     ``has_gen_jets``: jet flavour and the GenJet match (simulation); ``has_neutrinos``: our
-    simulation's GenJet neutrino p_T. The plan's :attr:`branches` are read in bulk
-    (NanoEvents ``preload``), which is faster than branch-by-branch lazy reading.
+    simulation's GenJet neutrino p_T; ``truth_branches``: the branches of
+    :data:`PROCESS_TRUTH_COLUMNS` the file has (simulation; optional). The plan's
+    :attr:`branches` are read in bulk (NanoEvents ``preload``), which is faster than
+    branch-by-branch lazy reading.
     """
 
     selection: Selection
@@ -256,6 +292,7 @@ class ReadPlan:
     has_neutrinos: bool
     jet_extras: tuple[str, ...]
     branch_map: BranchMap
+    truth_branches: tuple[str, ...]
 
     @classmethod
     def of(
@@ -281,6 +318,7 @@ class ReadPlan:
             gen_jets and "GenJet_nuPt" in keys,
             tuple(f for f in extras if f not in jet_fields),
             branch_map,
+            () if is_data else tuple(b for b in PROCESS_TRUTH_COLUMNS.values() if b in keys),
         )
 
     def fields(self, collection: str) -> list[str]:
@@ -296,12 +334,26 @@ class ReadPlan:
     def branches(self) -> set[str]:
         """Every branch read: ids, weight, MET, counters and the collections' fields."""
         out = {"run", "luminosityBlock", "event", *self.branch_map.met_branches} | (
-            {"genWeight"} if not self.is_data else set()
+            {"genWeight", *self.truth_branches} if not self.is_data else set()
         )
         for collection in ("Muon", "Electron", "Jet", "GenJet"):
             fields = self.fields(collection)
             out |= {f"n{collection}"} | {f"{collection}_{f}" for f in fields} if fields else set()
         return out
+
+
+def read_process_truth(events: ak.Array, branches: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns of :data:`PROCESS_TRUTH_COLUMNS` as int8 (NanoAOD stores ``LHE_Nb`` and
+    ``LHE_Nc`` as bytes): read where the file has the branch (``branches``), 0 elsewhere
+    (data, simulation without the LHE record)."""
+    out = {}
+    for column, branch in PROCESS_TRUTH_COLUMNS.items():
+        if branch in branches:
+            collection, name = branch.split("_", 1)  # NanoEvents: LHE_Nb is LHE.Nb
+            out[column] = ak.to_numpy(events[collection][name]).astype(np.int8)
+        else:
+            out[column] = np.zeros(len(events), np.int8)
+    return out
 
 
 def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
@@ -316,6 +368,7 @@ def read_columns(events: ak.Array, plan: ReadPlan) -> ChunkColumns:
             else ak.to_numpy(events.genWeight).astype(np.float64),
             met_pt=ak.to_numpy(met.pt),
             met_phi=ak.to_numpy(met.phi),
+            truth=read_process_truth(events, plan.truth_branches),
         ),
         muons=Objects.from_awkward(events.Muon, plan.fields("Muon")),
         electrons=Objects.from_awkward(events.Electron, plan.fields("Electron")),
@@ -398,23 +451,38 @@ JET_OUTPUT = {
 _SOURCE = {"pdg_id": "pdgId"}
 
 
+def region_labels(names: Sequence[str], codes: np.ndarray) -> ak.Array:
+    """The region names of events from their indices into ``names`` (written as strings)."""
+    return ak.Array(
+        ak.contents.IndexedArray(
+            ak.index.Index32(codes.astype(np.int32, copy=False)),
+            ak.to_layout(list(names)),
+            parameters={"__array__": "categorical"},
+        )
+    )
+
+
 def output_record(
-    ids: Mapping[str, np.ndarray],
+    event: EventColumns,
     objects: SelectedObjects,
     mask: np.ndarray,
-    gen_weight: np.ndarray,
     extra_weight: np.ndarray,
+    region: ak.Array,
 ) -> ak.Array:
     """The per-event record written for the events where ``mask`` is true (fixed schema):
-    ids, weights, the two leading leptons, the selected jets and MET."""
+    ids, their ``region`` (:func:`region_labels` of those events), process truth, weights,
+    the two leading leptons, the selected jets and MET."""
     leptons = objects.leptons.events(mask, objects.leptons.position < 2)
     jets = objects.jets.events(mask)
+    ids = event.ids
     return ak.zip(
         {
             "run": ids["run"][mask].astype(np.uint32),
             "luminosityBlock": ids["luminosityBlock"][mask].astype(np.uint32),
             "event": ids["event"][mask].astype(np.uint64),
-            "gen_weight": gen_weight[mask],
+            "region": region,
+            **{k: v[mask] for k, v in event.truth.items()},
+            "gen_weight": event.gen_weight[mask],
             "extra_weight": extra_weight[mask],
             "leptons": leptons.to_awkward(
                 {
@@ -496,16 +564,20 @@ def ingest_sample(
     chunk_size: int,
     weight_expr: str | None = None,
     nanoaod_version: str = AUTO,
+    regions: Regions | None = None,
 ) -> Cutflow:
     """Select events of one sample for every variation; write parquet and the cutflow.
 
     Each file's NanoAOD version is detected from its branches (``nanoaod_version`` ``auto``)
     or checked against the forced one; what the version handles differently from Run 2 is
-    logged once per sample. Returns the cutflow (also written to ``cutflow_path``). A sample
-    in which no event passes gives empty (but typed) parquet files and a warning, not an
-    error. All outputs are written under temporary names and renamed together only when the
-    whole sample succeeded, so a failure leaves none of them behind.
+    logged once per sample. The events that pass every cut are labelled with their region
+    (``regions``; ``None``: the one inclusive region), per variation, and those in no region
+    are dropped (counted in the cutflow). Returns the cutflow (also written to
+    ``cutflow_path``). A sample in which no event passes gives empty (but typed) parquet files
+    and a warning, not an error. All outputs are written under temporary names and renamed
+    together only when the whole sample succeeded, so a failure leaves none of them behind.
     """
+    regions = regions or Regions.from_config({})
     if not variation_list:
         raise IngestError(f"sample '{sample}': no variation to ingest (at least 'nominal')")
     info = SampleInfo(sample, is_data, xsec_pb, lumi_fb, weight_expr)
@@ -523,8 +595,7 @@ def ingest_sample(
             for note in branch_map.notes(selection.fields("Jet")):
                 log.info("sample '%s', NanoAOD %s: %s", sample, branch_map.version, note)
         trees.append((path, ttree, branch_map))
-    cut_names = ["all"] + [name for name, _ in selection.cuts]
-    counters = {v.name: CutflowCounter(cut_names) for v in variation_list}
+    counters = {v.name: VariationCounters.of(selection, regions) for v in variation_list}
     totals = ReadTotals()
     targets = [*(outputs[v.name] for v in variation_list), cutflow_path]
     # the writers are closed (their last bytes written) before any output is renamed
@@ -545,6 +616,7 @@ def ingest_sample(
                     ttree,
                     branch_map,
                     selection,
+                    regions,
                     variation_list,
                     chunk_size,
                     counters,
@@ -582,13 +654,15 @@ def _ingest_file(
     ttree: uproot.TTree,
     branch_map: BranchMap,
     selection: Selection,
+    regions: Regions,
     variation_list: Sequence[Variation],
     chunk_size: int,
-    counters: Mapping[str, CutflowCounter],
+    counters: Mapping[str, VariationCounters],
     appenders: Mapping[str, ParquetAppender],
     totals: ReadTotals,
 ) -> None:
-    """Process one file chunk by chunk, every variation from the same read."""
+    """Process one file chunk by chunk, every variation from the same read; an event that
+    two regions select is an error naming them, the sample, the file and the variation."""
     extra = (
         parse_expression(
             info.weight_expr, allowed_names=EVENT_VARIABLES, context=f"samples.{info.name}.weight"
@@ -641,11 +715,24 @@ def _ingest_file(
                 else extra_weight[kept]
             )
             masks = cut_masks(objects.variables, selection, n_shared)
-            counters[v.name].add(shared_counts or CutCounts.of(shared, gen_weight * sub_extra))
-            counters[v.name].add(CutCounts.of(masks, sub.gen_weight * sub_extra), first=len(shared))
+            sub_weights = sub.gen_weight * sub_extra
+            cuts = counters[v.name].cuts
+            cuts.add(shared_counts or CutCounts.of(shared, gen_weight * sub_extra))
+            cuts.add(CutCounts.of(masks, sub_weights), first=len(shared))
             final = masks[-1] if masks else np.ones(len(sub), bool)
+            try:
+                codes = regions.label(objects.variables, final)
+            except RegionOverlapError as err:
+                raise IngestError(
+                    f"sample '{info.name}', file {path}, variation '{v.name}': {err}"
+                ) from err
+            inside = codes >= 0
+            per_region = [codes == i for i in range(len(regions.names))]
+            counters[v.name].regions.add(CutCounts.of([*per_region, final & ~inside], sub_weights))
             appenders[v.name].write(
-                output_record(sub.ids, objects, final, sub.gen_weight, sub_extra)
+                output_record(
+                    sub, objects, inside, sub_extra, region_labels(regions.names, codes[inside])
+                )
             )
         log.info("%s: %s entries %d-%d read", info.name, Path(path).name, start, stop)
         # NanoEvents objects of a chunk form reference cycles that keep its buffers alive
@@ -711,6 +798,7 @@ _KEEP_PREFIXES = (
     "MET_",
     "PuppiMET_",
     "PFMET_",
+    *PROCESS_TRUTH_COLUMNS.values(),
 )
 
 
@@ -723,10 +811,11 @@ def _cutflow_summary(
     info: SampleInfo,
     files: Sequence[str],
     totals: ReadTotals,
-    counters: Mapping[str, CutflowCounter],
+    counters: Mapping[str, VariationCounters],
     selected: Mapping[str, int],
 ) -> Cutflow:
-    """The cutflow document: bookkeeping, normalisation and per-variation cut counts."""
+    """The cutflow document: bookkeeping, normalisation and per-variation cut and region
+    counts."""
     runs_known = [r for r in totals.runs if r is not None]
     use_runs = not info.is_data and len(runs_known) == len(files) > 0
     sumw_generated = sum(r[0] for r in runs_known) if use_runs else None
@@ -773,7 +862,8 @@ def _cutflow_summary(
         lumi_fb=info.lumi_fb,
         norm_factor=norm,
         selected=dict(selected),
-        cutflow={name: c.table(norm) for name, c in counters.items()},
+        cutflow={name: c.cuts.table(norm) for name, c in counters.items()},
+        regions={name: c.regions.table(norm) for name, c in counters.items()},
     )
 
 
@@ -784,7 +874,7 @@ def ingest_from_config(
     outputs: Mapping[str, str],
     cutflow_path: str,
 ) -> Cutflow:
-    """Workflow entry point: ingest one sample with the configured selection."""
+    """Workflow entry point: ingest one sample with the configured selection and regions."""
     spec = load_samples(config)[sample]
     return ingest_sample(
         sample=sample,
@@ -801,4 +891,5 @@ def ingest_from_config(
         weight_expr=spec.spec.get("weight"),
         # optional in a job's settings (the schema's default: auto)
         nanoaod_version=config.get("nanoaod", {}).get("version", AUTO),
+        regions=Regions.from_config(config),
     )

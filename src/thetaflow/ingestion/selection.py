@@ -9,7 +9,8 @@ evaluated on the collection's flat columns
 computed here from the selected objects, with ``vector`` (its NumPy backend) for the
 four-vector sums and ΔR. Jets are cleaned against the selected leptons (ΔR) and sorted by
 p_T; the jet-energy-scale variation scales jet p_T and mass and propagates to MET through
-the type-1 jets (:func:`propagate_met`).
+the type-1 jets (:func:`propagate_met`). The analysis regions (``regions:``) are expressions
+over the same event variables, labelling the events that pass every cut (:class:`Regions`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import awkward as ak
 import numpy as np
 import vector
 
+from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.expressions import Expression, parse_expression
 from thetaflow.core.jagged import Objects, concatenate
+from thetaflow.core.regions import analysis_regions
 
 EVENT_VARIABLES: dict[str, str] = {
     "n_muons": "number of selected muons",
@@ -38,6 +41,8 @@ EVENT_VARIABLES: dict[str, str] = {
     "n_jets": "number of selected, lepton-cleaned jets",
     "btag_max": "highest b-tag score among selected jets (-1 if none)",
     "btag_second": "second-highest b-tag score among selected jets (-1 if fewer)",
+    "mbb_gev": "invariant mass of the Higgs-candidate jets, the two with the highest b-tag "
+    "scores (the features' b1, b2) [GeV] (0 if fewer)",
     "ht_gev": "scalar sum of selected jet p_T [GeV]",
     "met_gev": "missing transverse momentum [GeV] (after the jet variation)",
     "btag_wp_loose": "the b-tag discriminant's loose working point (the NanoAOD version's map)",
@@ -110,6 +115,60 @@ class Selection:
             "Jet": (JET_FIELDS, self.jet),
         }[collection]
         return [*base, *sorted(expr.names - set(base))]
+
+
+class RegionOverlapError(ThetaflowError, ValueError):
+    """Events that two regions both select; the message names the two regions (the caller
+    adds the sample and the file)."""
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The parsed analysis regions (``regions:`` in config, :mod:`thetaflow.core.regions`):
+    names in config order and their expressions over :data:`EVENT_VARIABLES` (``None``: every
+    preselected event)."""
+
+    names: tuple[str, ...]
+    exprs: tuple[Expression | None, ...]
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Regions:
+        """Parse every region expression (the config was validated and checked before);
+        without ``regions:`` the one inclusive region."""
+        regions = analysis_regions(config)
+        return cls(
+            tuple(r.name for r in regions),
+            tuple(
+                None
+                if r.expr is None
+                else parse_expression(
+                    r.expr, allowed_names=EVENT_VARIABLES, context=f"regions[{i}].expr"
+                )
+                for i, r in enumerate(regions)
+            ),
+        )
+
+    def label(
+        self, variables: Mapping[str, np.ndarray | float], preselected: np.ndarray
+    ) -> np.ndarray:
+        """Every event's region as an index into :attr:`names` (int32): -1 for the events
+        not ``preselected`` or in no region. An event two regions select is an error naming
+        both (regions must not overlap: each event is counted once in the fit)."""
+        n = len(preselected)
+        codes = np.full(n, -1, np.int32)
+        for i, expr in enumerate(self.exprs):
+            inside = (
+                preselected if expr is None else preselected & as_mask(expr.evaluate(variables), n)
+            )
+            overlap = inside & (codes >= 0)
+            if overlap.any():
+                other = self.names[codes[np.argmax(overlap)]]
+                raise RegionOverlapError(
+                    f"{int(overlap.sum())} event(s) are in both region '{other}' and region "
+                    f"'{self.names[i]}'; regions must not overlap"
+                )
+            codes[inside] = i
+        return codes
 
 
 @dataclass(frozen=True)
@@ -310,6 +369,31 @@ def propagate_met(chunk: ChunkObjects, jes_factor: float) -> tuple[np.ndarray, n
     return np.hypot(px, py), np.arctan2(py, px)
 
 
+def higgs_candidate_jets(jets: Objects) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of every event's Higgs-candidate jets b1 and b2 (-1 where it has fewer
+    than two jets): the two highest b-tag scores of the p_T-ordered jets (ties: the harder jet
+    first), b1 the harder of the two. The features and the event variable ``mbb_gev`` both
+    take the pair from here."""
+    first, second = jets.top_two_index(jets["btag"])
+    if len(jets["pt"]) == 0:
+        return first, second
+    pt = jets["pt"]
+    swap = (second >= 0) & (pt[first] < pt[second])
+    return np.where(swap, second, first), np.where(swap, first, second)
+
+
+def higgs_candidate_mass(jets: Objects) -> np.ndarray:
+    """Every event's invariant mass of its Higgs-candidate jets [GeV] (0 with fewer than two),
+    b1 + b2 summed in the features' order (``vector``'s sum is not bitwise commutative), so a
+    region's cut on ``mbb_gev`` and the feature ``m_bb_gev`` agree to the last bit."""
+    mbb = np.zeros(jets.n_events)
+    b1, b2 = higgs_candidate_jets(jets)
+    pair = b2 >= 0
+    if pair.any():
+        mbb[pair] = (_four_vectors(jets, b1[pair]) + _four_vectors(jets, b2[pair])).mass
+    return mbb
+
+
 def select_objects(
     chunk: ChunkObjects, selection: Selection, jes_factor: float = 1.0
 ) -> SelectedObjects:
@@ -327,6 +411,7 @@ def select_objects(
         "n_jets": jets.counts,
         "btag_max": btag_max,
         "btag_second": btag_second,
+        "mbb_gev": higgs_candidate_mass(jets),
         "ht_gev": jets.sum(jets["pt"]),
         "met_gev": met_pt,
         # plain floats: compared with a float32 score as a literal in the cut would be

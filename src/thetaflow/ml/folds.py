@@ -1,6 +1,8 @@
 """Leakage-proof k-fold splitting, training weights and the training table.
 
-Every event's fold is a stable hash of (run, luminosityBlock, event) and the seed, modulo k,
+Only the events of the signal regions are trained on (:mod:`thetaflow.core.regions`; the
+control regions constrain backgrounds in the fit and are scored like every event). Every
+event's fold is a stable hash of (run, luminosityBlock, event) and the seed, modulo k,
 so the same event always lands in the same fold in every sample, variation and run, and the
 model that scores it is always the one whose training *and* validation sets excluded it:
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +179,16 @@ def check_inputs(frame: pd.DataFrame, inputs: Sequence[str], source: str) -> Non
         )
 
 
+def _in_regions(frame: pd.DataFrame, regions: Collection[str], source: str) -> pd.DataFrame:
+    """The rows of a feature table whose ``region`` is one of ``regions``."""
+    if "region" not in frame.columns:
+        raise TrainingDataError(
+            f"{source}: the feature table has no 'region' column (written before the analysis "
+            "had regions: rebuild the events and feature tables)"
+        )
+    return frame.loc[frame["region"].isin(list(regions))]
+
+
 def build_training_table(
     feature_files: Mapping[str, str],
     inputs: Sequence[str],
@@ -185,12 +197,20 @@ def build_training_table(
     folds: int,
     validation_fraction: float,
     negative_weights: str,
+    signal_regions: Collection[str] | None = None,
 ) -> pd.DataFrame:
-    """All nominal MC events with ids, inputs, label, physics and training weight, fold."""
+    """The nominal MC events of the ``signal_regions`` (``None``: every event) with ids,
+    inputs, label, physics and training weight, fold.
+
+    The fold and validation flag of an event are those of its ids alone, so restricting the
+    table to some regions moves no event between folds."""
     frames = []
     for sample, path in feature_files.items():
         frame = read_table(path)
-        check_inputs(frame, inputs, f"sample '{sample}' ({path})")
+        source = f"sample '{sample}' ({path})"
+        if signal_regions is not None:
+            frame = _in_regions(frame, signal_regions, source)
+        check_inputs(frame, inputs, source)
         frames.append(frame[[*ID_COLUMNS, "sample", "label", "weight", *inputs]])
     table = pd.concat(frames, ignore_index=True)
     if (table["label"] < 0).any():

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thetaflow.core.energy import EnergyMeasurement
 from thetaflow.core.io import read_json, reading_result
 
 TRAINING_RECORD = "training.json"
@@ -25,6 +26,8 @@ class TrainingRecord:
     Written by :func:`train_fold`, read back by scoring, evaluation and the benchmarks; the
     file keeps its keys and rendering (indent 2, sorted keys, ``default=float`` for NumPy
     scalars), and ``onnx_max_abs_difference`` is present only for families exported to ONNX.
+    ``energy`` is the fit's energy (the block ``train_seconds`` times), absent from records
+    written before it was measured.
     """
 
     model: str
@@ -42,6 +45,7 @@ class TrainingRecord:
     iterations: int | None
     extra: dict[str, Any]
     onnx_max_abs_difference: float | None = None
+    energy: EnergyMeasurement | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object written: every field, the ONNX check only when there is one."""
@@ -63,6 +67,8 @@ class TrainingRecord:
         }
         if self.onnx_max_abs_difference is not None:
             out["onnx_max_abs_difference"] = self.onnx_max_abs_difference
+        if self.energy is not None:
+            out["energy"] = self.energy.as_dict()
         return out
 
     def to_json(self) -> str:
@@ -72,8 +78,10 @@ class TrainingRecord:
     @classmethod
     def from_json(cls, data: str | Mapping[str, Any]) -> TrainingRecord:
         """From the text of ``training.json`` or its decoded object (unknown keys refused)."""
-        record = json.loads(data) if isinstance(data, str) else data
+        record = dict(json.loads(data) if isinstance(data, str) else data)
         try:
+            if isinstance(record.get("energy"), Mapping):
+                record["energy"] = EnergyMeasurement.from_dict(record["energy"])
             return cls(**record)
         except TypeError as err:
             raise ValueError(f"not a {TRAINING_RECORD} training record ({err})") from err

@@ -2,9 +2,10 @@
 
 The model directory of (model, fold) holds the model in its family's native format (and,
 for the BDT and NN, ``model.onnx`` checked against ONNX Runtime), a
-``training.json`` record (family, parameters, inputs, fold, sizes, timing, fingerprints of
-the training and validation event ids) and ``train_scores.parquet`` (the model's scores on
-a sample of its own training events, for the overtraining test).
+``training.json`` record (family, parameters, inputs, fold, sizes, timing, the fit's energy
+from :mod:`thetaflow.core.energy`, fingerprints of the training and validation event ids)
+and ``train_scores.parquet`` (the model's scores on a sample of its own training events, for
+the overtraining test).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thetaflow.core.energy import EnergyMeter, EnergySettings
 from thetaflow.core.io import atomic_directory, read_table, write_json, write_table
+from thetaflow.core.regions import signal_region_names
 from thetaflow.features.labels import LABEL_SIGNAL
 from thetaflow.ml.folds import (
     ID_COLUMNS,
@@ -51,7 +54,8 @@ def model_seed(config: Mapping, model: str, fold: int) -> int:
 def prepare_training_data(
     config: Mapping, feature_files: Mapping[str, str], table_path: str, report_path: str
 ) -> None:
-    """Workflow entry point: the training table (all nominal MC) and the fold report."""
+    """Workflow entry point: the training table (the nominal MC of the signal regions) and
+    the fold report."""
     ml = config["ml"]
     table = build_training_table(
         feature_files,
@@ -60,6 +64,8 @@ def prepare_training_data(
         folds=ml["folds"],
         validation_fraction=ml["validation_fraction"],
         negative_weights=ml["negative_weights"],
+        # optional key; without it every event is in the one (signal) region: no filter
+        signal_regions=signal_region_names(config) if config.get("regions") else None,
     )
     write_table(table_path, table)
     report = {
@@ -199,7 +205,8 @@ def _train(
     clf.threads = threads
     train, valid = data.dataset(train_mask), data.dataset(valid_mask)
     start = time.perf_counter()
-    report = clf.fit(train, valid)
+    with EnergyMeter(EnergySettings.from_config(config), gpus=True) as meter:
+        report = clf.fit(train, valid)
     seconds = time.perf_counter() - start
     record = TrainingRecord(
         model=model,
@@ -216,6 +223,7 @@ def _train(
         train_seconds=seconds,
         iterations=report.iterations,
         extra=report.extra,
+        energy=meter.result,
     )
     shown = subsample(train_mask, TRAIN_SCORE_SAMPLE, seed + 2)
     shown_X = data.rows(shown)
@@ -234,11 +242,14 @@ def _train(
         train_scores.to_parquet(tmp / TRAIN_SCORES, index=False)
         (tmp / TRAINING_RECORD).write_text(record.to_json())
     log.info(
-        "%s fold %d: %d train / %d valid events, %.1f s",
+        "%s fold %d: %d train / %d valid events, %.1f s, %.3g J (%s: %s)",
         model,
         fold,
         record.n_train,
         record.n_valid,
         seconds,
+        meter.result.joules,
+        meter.result.method,
+        meter.result.source,
     )
     return record

@@ -51,6 +51,7 @@ def bad(
 
 
 SIDEBANDS = {"anomaly.training.source": "sidebands"}  # the signal region is read only then
+REGION = {"name": "sr", "kind": "signal", "expr": "n_jets >= 2"}  # the default has no regions
 FPGA = ("benchmarks", "fpga")
 DOMAIN: dict[str, list[Bad]] = {
     "samples": [bad(("samples",), "missing.yaml")],
@@ -61,6 +62,10 @@ DOMAIN: dict[str, list[Bad]] = {
     "selection.cuts[].expr": [
         bad(("selection", "cuts", 0, "expr"), expr)
         for expr in ("n_jets >", "__import__('os')", "mll > 3")  # mll: not an event variable
+    ],
+    "regions[].expr": [
+        bad(("regions", 0, "expr"), expr, context={"regions": [REGION]})
+        for expr in ("n_jets >", "m_bb > 3")  # m_bb: not an event variable
     ],
     "features": [bad(("features", 0), "m_bbb", ("features",))],
     "ml.inputs": [bad(("ml", "inputs"), ["m_bbb"])],
@@ -73,6 +78,13 @@ DOMAIN: dict[str, list[Bad]] = {
             {"learning_rate": math.nan},
             ("ml", "models", "bdt", "params", "learning_rate"),
         ),
+    ],
+    "ml.optimiser_study.model": [
+        bad(("ml", "optimiser_study", "model"), name) for name in ("bdt", "nope")
+    ],
+    "ml.optimiser_study.fold": [bad(("ml", "optimiser_study", "fold"), 5)],  # ml.folds: 5
+    "ml.optimiser_study.optimizers[].name": [
+        bad(("ml", "optimiser_study", "optimizers", 0, "name"), "lbfgs")
     ],
     "anomaly.inputs": [bad(("anomaly", "inputs"), ["m_bbb"])],
     "anomaly.training.sideband_data": [bad(("anomaly", "training", "sideband_data"), "zh")],
@@ -104,6 +116,9 @@ DOMAIN: dict[str, list[Bad]] = {
         bad(("inference", "systematics", "jes", "samples"), ["zz", "nope"])
     ],
     "inference.scan.parameters": [bad(("inference", "scan", "parameters"), ["mu", "nope"])],
+    "inference.limit.significance_of": [
+        bad(("inference", "limit", "significance_of"), ["mu_zz"])
+    ],
     "inference.closure.discriminants": [bad(("inference", "closure", "discriminants"), ["nope"])],
     "benchmarks.models": [bad(("benchmarks", "models"), ["nope"], ("benchmarks", "models", 0))],
     "benchmarks.fold": [bad(("benchmarks", "fold"), 7)],

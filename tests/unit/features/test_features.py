@@ -16,13 +16,15 @@ from types import SimpleNamespace
 
 import awkward as ak
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from thetaflow.core.errors import ConfigError
+from thetaflow.core.errors import ConfigError, CorruptResultError
 from thetaflow.core.jagged import Objects
 from thetaflow.features.checks import check
 from thetaflow.features.compute import (
+    EVENT_COLUMNS,
     FEATURES,
     LABEL_BACKGROUND,
     LABEL_DATA,
@@ -37,7 +39,7 @@ from thetaflow.features.compute import (
     lepton_efficiency_factor,
 )
 from thetaflow.ingestion.cutflow import Cutflow, CutRow
-from thetaflow.ingestion.ingest import output_record
+from thetaflow.ingestion.ingest import EventColumns, output_record, region_labels
 from thetaflow.ingestion.nanoaod import branch_maps
 
 M_MU, M_E = 0.10566, 0.000511
@@ -99,6 +101,9 @@ EVENTS = [
         "met": (25.0, 1.0),
         "gen_weight": 1.0,
         "extra_weight": 1.0,
+        "region": "sr",
+        "lhe_nb": 2,
+        "lhe_nc": 0,
     },
     {
         "leptons": [lepton(80.0, 1.2, -0.4, 11), lepton(35.0, -0.3, 2.2, -11)],
@@ -110,6 +115,9 @@ EVENTS = [
         "met": (40.0, -2.0),
         "gen_weight": -8.0,
         "extra_weight": 1.1,
+        "region": "cr_top",
+        "lhe_nb": 0,
+        "lhe_nc": 1,
     },
     {
         "leptons": [
@@ -126,9 +134,13 @@ EVENTS = [
         "met": (10.0, 0.5),
         "gen_weight": 0.6,
         "extra_weight": 0.9,
+        "region": "sr",
+        "lhe_nb": 1,
+        "lhe_nc": 1,
     },
 ]
 HIGGS_JETS = [(0, 1), (1, 2), (0, 3)]  # (b1, b2) indices into each event's jets, by hand
+REGIONS = ("sr", "cr_top")  # the analysis regions the events are labelled with
 
 
 def _record(events_spec) -> ak.Array:
@@ -148,9 +160,19 @@ def _record(events_spec) -> ak.Array:
         met_phi=np.array([e["met"][1] for e in events_spec]),
     )
     mask = np.ones(n, bool)
-    gen_weight = np.array([e["gen_weight"] for e in events_spec], dtype=np.float64)
+    event = EventColumns(
+        ids=ids,
+        gen_weight=np.array([e["gen_weight"] for e in events_spec], dtype=np.float64),
+        met_pt=objects.met_pt,
+        met_phi=objects.met_phi,
+        truth={
+            "lhe_nb": np.array([e["lhe_nb"] for e in events_spec], np.int8),
+            "lhe_nc": np.array([e["lhe_nc"] for e in events_spec], np.int8),
+        },
+    )
     extra_weight = np.array([e["extra_weight"] for e in events_spec], dtype=np.float64)
-    return output_record(ids, objects, mask, gen_weight, extra_weight)
+    regions = np.array([REGIONS.index(e["region"]) for e in events_spec])
+    return output_record(event, objects, mask, extra_weight, region_labels(REGIONS, regions))
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +253,9 @@ def test_hand_made_events_have_the_ingest_layout(events):
         "run",
         "luminosityBlock",
         "event",
+        "region",
+        "lhe_nb",
+        "lhe_nc",
         "gen_weight",
         "extra_weight",
         "leptons",
@@ -238,6 +263,7 @@ def test_hand_made_events_have_the_ingest_layout(events):
         "met_pt",
         "met_phi",
     ]
+    assert tuple(events.fields) == EVENT_COLUMNS  # what the feature job requires
     assert events.leptons.fields == ["pt", "eta", "phi", "mass", "charge", "pdg_id"]
     assert events.jets.fields == [
         "pt",
@@ -488,7 +514,8 @@ def _table(events, kind="signal", norm=0.25, systs=SYSTS):
 
 
 EXPECTED_COLUMNS = (
-    ["run", "luminosityBlock", "event", "sample", "label", *FEATURES, "weight", "gen_weight"]
+    ["run", "luminosityBlock", "event", "sample", "label", "region", "lhe_nb", "lhe_nc"]
+    + [*FEATURES, "weight", "gen_weight"]
     + WEIGHT_COLUMNS
     + [
         f"{b}_{c}"
@@ -504,6 +531,10 @@ def test_feature_table_weights_labels_and_systematics(events):
     t = table.to_pydict()
     assert t["sample"] == ["zh"] * 3
     assert t["label"] == [LABEL_SIGNAL] * 3
+    # ingestion's region label and process truth, carried as they are (not ML inputs)
+    assert t["region"] == [e["region"] for e in EVENTS] == ["sr", "cr_top", "sr"]
+    assert t["lhe_nb"] == [e["lhe_nb"] for e in EVENTS]
+    assert t["lhe_nc"] == [e["lhe_nc"] for e in EVENTS]
     assert (
         t["event"] == [101, 102, 103]
         and t["run"] == [1, 1, 1]
@@ -597,17 +628,21 @@ def test_build_features_uses_the_cutflow_normalisation(tmp_path, events, default
         norm_factor=0.125,
         selected={"nominal": 3},
         cutflow={"nominal": [CutRow("all", 3, 3.0, 0.375)]},
+        regions={"nominal": [CutRow("inclusive", 3, 3.0, 0.375)]},
     )
     cf_path.write_text(json.dumps(cutflow.to_json()))
     rows = build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
     assert rows == 3
     table = pq.read_table(out)
-    assert table.column_names[: 5 + len(config["features"])] == [
+    assert table.column_names[: 8 + len(config["features"])] == [
         "run",
         "luminosityBlock",
         "event",
         "sample",
         "label",
+        "region",
+        "lhe_nb",
+        "lhe_nc",
         *config["features"],
     ]
     np.testing.assert_allclose(
@@ -616,6 +651,15 @@ def test_build_features_uses_the_cutflow_normalisation(tmp_path, events, default
         rtol=1e-12,
     )
     assert table["label"].to_pylist() == [LABEL_BACKGROUND] * 3
+    # the region names are strings, stored dictionary-encoded
+    assert table.schema.field("region").type == pa.string()
+    assert table["region"].to_pylist() == ["sr", "cr_top", "sr"]
+    assert pq.ParquetFile(out).metadata.row_group(0).column(5).has_dictionary_page
+    # events written before the analysis had regions are refused, naming the file
+    old = ak.without_field(ak.without_field(_record(EVENTS), "region"), "lhe_nb")
+    pq.write_table(ak.to_arrow_table(old, extensionarray=False), ev_path)
+    with pytest.raises(CorruptResultError, match=r"ev\.parquet.*no column\(s\) lhe_nb, region"):
+        build_features(config, "zjets", str(ev_path), str(cf_path), str(out))
     # an event without a Higgs candidate (one jet) is refused with a message naming the sample
     bad = [dict(EVENTS[0], jets=EVENTS[0]["jets"][:1])]
     pq.write_table(ak.to_arrow_table(_record(bad), extensionarray=False), ev_path)

@@ -48,6 +48,7 @@ from thetaflow.inference.histograms import (
     template_inputs,
     variances,
 )
+from thetaflow.inference.model import ModelTemplates
 from thetaflow.inference.workspace import ModelBuildError, build_workspace, usable_templates
 
 
@@ -104,14 +105,14 @@ def synthetic_config(config: dict) -> dict:
 
 def write_workspace(config: dict, tmp_path, templates: TemplateSet) -> dict[str, str]:
     fine = tmp_path / "histograms.json"
-    templates.save(str(fine))
+    ModelTemplates.single(templates).save(str(fine))
     outputs = {
         "workspace": str(tmp_path / "workspace.json"),
         "binning": str(tmp_path / "binning.json"),
         "cabinetry": str(tmp_path / "cabinetry.yaml"),
         "templates": str(tmp_path / "templates"),
     }
-    build_workspace(config, str(fine), outputs)
+    build_workspace(config, str(fine), outputs, templates.discriminant)
     return outputs
 
 
@@ -238,8 +239,8 @@ def test_binning_never_depends_on_the_data(config, tmp_path, strategy):
 
 def test_template_set_round_trips_through_json(tmp_path):
     fine = synthetic_templates()
-    fine.save(str(tmp_path / "h.json"))
-    back = TemplateSet.load(str(tmp_path / "h.json"))
+    ModelTemplates.single(fine).save(str(tmp_path / "h.json"))
+    (back,) = ModelTemplates.load(str(tmp_path / "h.json")).channels.values()
     assert np.array_equal(back.edges, fine.edges)
     assert np.array_equal(back.data.values(), fine.data.values())
     back_jes, fine_jes = (
@@ -642,6 +643,7 @@ def test_normalisation_samples_from_another_sample_list_are_skipped_but_typos_st
     assert "inference.normalisation.xsec_other.samples': none of ['wjets']" in caplog.text
     config["inference"]["normalisation"]["xsec_zz"]["samples"] = ["zz", "zzz"]
     with pytest.raises(
-        ConfigError, match=r"xsec_zz.samples': 'zzz' is not a signal or background sample"
+        ConfigError,
+        match=r"xsec_zz.samples': 'zzz' is not a fit process of a signal or background sample",
     ):
         check_analysis(config, analysis[1])

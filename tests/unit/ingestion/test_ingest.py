@@ -23,9 +23,6 @@ from thetaflow.ingestion.ingest import (
     variations,
 )
 from thetaflow.ingestion.selection import Selection
-from thetaflow.simulation.production import (
-    write_nanoaod,
-)
 
 
 @pytest.fixture(scope="module")
@@ -256,40 +253,19 @@ def test_truncated_root_file(analysis, zh_file, tmp_path):
     assert not (tmp_path / "zh_cutflow.json").exists()
 
 
-def test_missing_tree_and_branch(analysis, zh_file, tmp_path):
+def test_missing_tree_and_branch(analysis, zh_file, tmp_path, rewrite):
     config, _ = analysis
     no_tree = tmp_path / "no_events_tree.root"
     with uproot.recreate(no_tree) as f:
         f["Other"] = {"x": np.arange(3)}
     with pytest.raises(IngestError, match=r"no_events_tree\.root has no tree 'Events'"):
         run_ingest(config, [str(no_tree)], tmp_path)
-    stripped = rewrite(zh_file, tmp_path / "missing_branch.root", drop="Muon_tightId")
+    stripped = rewrite(zh_file, tmp_path / "missing_branch.root", drop={"Muon_tightId"})
     with pytest.raises(IngestError, match=r"missing_branch\.root lacks branch\(es\) Muon_tightId"):
         run_ingest(config, [stripped], tmp_path)
 
 
-def rewrite(src: str, out: Path, drop: str | None = None, met_pt: np.ndarray | None = None) -> str:
-    """Copy ``src``'s Events tree without branch ``drop`` and optionally with a new MET_pt."""
-    arrays = uproot.open(src)["Events"].arrays()
-    flat: dict = {}
-    collections: dict = {}
-    for name in arrays.fields:
-        if name == drop or (name.startswith("n") and name[1:] + "_pt" in arrays.fields):
-            continue
-        prefix, _, field = name.partition("_")
-        if arrays[name].ndim > 1:
-            collections.setdefault(prefix, {})[field] = arrays[name]
-        else:
-            flat[name] = arrays[name]
-    if met_pt is not None:
-        flat["MET_pt"] = met_pt
-    events = {k: ak.to_numpy(v) for k, v in flat.items()}
-    events |= {k: ak.zip(v) for k, v in collections.items()}
-    write_nanoaod(str(out), events, None, compression_level=1)
-    return str(out)
-
-
-def test_non_finite_inputs_are_counted_and_dropped(analysis, zh_file, tmp_path, caplog):
+def test_non_finite_inputs_are_counted_and_dropped(analysis, zh_file, tmp_path, caplog, rewrite):
     config, _ = analysis
     n_entries = uproot.open(zh_file)["Events"].num_entries
     met = uproot.open(zh_file)["Events"]["MET_pt"].array(library="np").copy()

@@ -16,6 +16,7 @@ import uproot
 
 from thetaflow.analysis import load_analysis
 from thetaflow.core.errors import ConfigError
+from thetaflow.core.samples import PROCESS_TRUTH_COLUMNS
 from thetaflow.features.compute import feature_table
 from thetaflow.ingestion.checks import check
 from thetaflow.ingestion.cutflow import Cutflow
@@ -287,7 +288,7 @@ def test_bulk_read_branches_of_run3_and_rntuple(default_analysis, real_nanoaod, 
     assert plan.branches == set(branches_read(path, "Events", selection, False))
     assert plan.branches <= needed_branches(selection, plan.branch_map, False) | {
         "nJet", "Jet_genJetIdx", "Jet_hadronFlavour", "Jet_nMuons", "Jet_nElectrons", "GenJet_pt",
-        "nGenJet",
+        "nGenJet", *PROCESS_TRUTH_COLUMNS.values(),
     }  # fmt: skip
 
 
