@@ -12,8 +12,8 @@ records it at once.
 
 Its targets run every rule of the workflow that works on one sample, model or discriminant
 (simulation to features for every sample, the b-jet regression, the nn chain from training to
-its closure tests, the autoencoder, diagnostics, control plots and the GPU and FPGA
-benchmarks), about half of the toy DAG's jobs. Left out are the rules that gather
+its closure tests, the nn's optimiser study, the autoencoder, diagnostics, control plots and
+the GPU and FPGA benchmarks), about half of the toy DAG's jobs. Left out are the rules that gather
 every model or discriminant (``AGGREGATING_RULES``): they would pull in every other family's
 training and fits, doubling the test's ~10 minutes for jobs of the same kinds.
 
@@ -58,6 +58,7 @@ FARM_TARGETS = [
     "results/diagnostics/clustering/summary.json",
     "results/anomaly/metrics.json",
     "results/evaluation/nn/metrics.json",
+    "results/evaluation/optimiser_study/study.json",  # the nn trained with each optimiser
     "results/fit/m_bb_regressed/histograms.json",  # the b-jet regression of every sample
     *(f"results/fit/nn/{name}.json" for name in ("fit", "limit", "ranking", "scan")),
     *(f"results/fit/nn/closure/{name}.json" for name in ("asimov", "injection", "toys")),

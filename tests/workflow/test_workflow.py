@@ -65,6 +65,7 @@ def expected_jobs(config_files: list[Path]) -> dict[str, int]:
         "score": models,
         "evaluate": models,
         "train_autoencoder": folds,
+        "optimiser_study": int("optimiser_study" in config["ml"]),
         **dict.fromkeys(
             ("histograms", "workspace", "fit", "limit", "ranking", "scan"), discriminants
         ),
@@ -89,7 +90,9 @@ def test_dry_run_of_full_dag(configs, tmp_path):
 
 REGIONS_OVERLAY = """
 regions:
-  - {name: sr, kind: signal, expr: "same_flavour and btag_second > btag_wp_medium and 90 < mbb_gev < 150"}
+  - name: sr
+    kind: signal
+    expr: "same_flavour and btag_second > btag_wp_medium and 90 < mbb_gev < 150"
   - {name: cr_top, kind: control, expr: "not same_flavour and btag_second > btag_wp_medium"}
   - {name: cr_zlf, kind: control, expr: "same_flavour and btag_max < btag_wp_medium"}
 inference:

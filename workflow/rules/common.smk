@@ -149,9 +149,26 @@ def comparison_model_settings(wildcards):
     return job_settings(["features", "ml.inputs"])
 
 
+def optimiser_study_settings(wildcards):
+    """The optimiser study: its section, the studied model's ml.models entry, the inputs
+    and the models' names (its seed is the model's fold-training seed)."""
+    model = config["ml"]["optimiser_study"]["model"]
+    return job_settings(
+        [
+            "features",
+            "ml.inputs",
+            "ml.seed",
+            "ml.optimiser_study",
+            f"ml.models.{model}",
+        ],
+        keys_of=["ml.models"],
+    )
+
+
 def control_plot_settings(wildcards):
     """The control plots: features, the plots section, the luminosity and energy of the
-    legend, and the specs (kind, legend) of the known physics and the main data sample.
+    legend, the regions (a panel each), and the specs (kind, legend, fit processes) of the
+    known physics and the main data sample.
     """
     return job_settings(
         [
@@ -282,12 +299,15 @@ def autoencoder_score_files(wildcards):
 
 
 def ml_targets():
-    """Scores of every sample and variation, evaluations and the model comparison."""
+    """Scores of every sample and variation, evaluations, the model comparison and, when
+    configured, the optimiser study."""
     targets = []
     targets += [score_dir(model) for model in MODELS]
     if MODELS:
         targets += expand(paths.EVALUATION_METRICS, model=MODELS)
         targets.append(paths.MODEL_COMPARISON_TABLE)
+    if "optimiser_study" in config.get("ml", {}):
+        targets.append(paths.OPTIMISER_STUDY)
     if "regression" in config:
         targets.append(paths.REGRESSION_SUMMARY)
         targets += [
@@ -751,6 +771,7 @@ def gpu_benchmark_settings(wildcards):
     return job_settings(
         [
             "anomaly.inputs",
+            "benchmarks.energy",
             "benchmarks.fold",
             "benchmarks.gpu",
             "benchmarks.seed",
@@ -767,7 +788,6 @@ def fpga_benchmark_settings(wildcards):
     return job_settings(
         [
             "anomaly.inputs",
-            "benchmarks.energy",
             "benchmarks.fold",
             "benchmarks.fpga",
             "benchmarks.seed",

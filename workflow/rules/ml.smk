@@ -151,6 +151,33 @@ rule compare_models:
         "../../scripts/compare_models.py"
 
 
+rule optimiser_study:
+    input:
+        paths.TRAINING_TABLE,
+    output:
+        json=paths.OPTIMISER_STUDY,
+        figure=report(
+            paths.OPTIMISER_STUDY_FIGURE,
+            caption="../report/optimiser_study.rst",
+            category="Supervised",
+            subcategory="Optimiser study",
+        ),
+    log:
+        paths.log("ml/optimiser_study"),
+    benchmark:
+        paths.rule_benchmark("ml/optimiser_study")
+    conda:
+        "../../envs/ml.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        settings=optimiser_study_settings,
+    script:
+        "../../scripts/optimiser_study.py"
+
+
 rule bjet_regression:
     input:
         unpack(mc_nominal_feature_files),

@@ -57,6 +57,10 @@ EVALUATION_IMPORTANCE = EVALUATION_DIR + "/importance.png"
 MODEL_COMPARISON_TABLE = "results/evaluation/comparison.csv"
 MODEL_COMPARISON_FIGURE = "results/evaluation/comparison.png"
 MODEL_COMPARISON_ROC = "results/evaluation/roc_all.png"
+#: The optimiser study of one network (ml.optimiser_study): loss curves and AUCs, and its figure.
+OPTIMISER_STUDY_DIR = "results/evaluation/optimiser_study"
+OPTIMISER_STUDY = OPTIMISER_STUDY_DIR + "/study.json"
+OPTIMISER_STUDY_FIGURE = OPTIMISER_STUDY_DIR + "/validation_loss.png"
 
 # ---------------------------------------------------------------- b-jet energy regression
 
@@ -183,6 +187,8 @@ _WRITERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (MODEL_COMPARISON_TABLE, ("compare_models",)),
     (MODEL_COMPARISON_FIGURE, ("compare_models",)),
     (MODEL_COMPARISON_ROC, ("compare_models",)),
+    (OPTIMISER_STUDY, ("optimiser_study",)),
+    (OPTIMISER_STUDY_FIGURE, ("optimiser_study",)),
     (EVALUATION_METRICS, ("evaluate",)),
     (EVALUATION_ROC, ("evaluate",)),
     (EVALUATION_OVERTRAINING, ("evaluate",)),

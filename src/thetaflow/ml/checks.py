@@ -1,5 +1,6 @@
 """Config checks of the supervised stage: inputs are configured features, every model has a
-known family and parameters its family accepts."""
+known family and parameters its family accepts, the optimiser study names a network and
+optimisers the nn family accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from thetaflow.core import paths
 from thetaflow.core.errors import ConfigError
 from thetaflow.core.samples import Sample
+from thetaflow.ml import optimiser_study
 from thetaflow.ml.models import FAMILIES, build_classifier
 from thetaflow.ml.models.base import ModelConfigError
 
@@ -35,3 +37,4 @@ def check(config: Mapping, samples: Mapping[str, Sample]) -> None:
             build_classifier(name, spec["family"], spec["params"], 0, inputs)
         except ModelConfigError as err:
             raise ConfigError(f"config key '{key}': {err}") from err
+    optimiser_study.check(config)

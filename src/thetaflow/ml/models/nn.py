@@ -2,8 +2,9 @@
 
 Inputs are standardised by a ``Normalization`` layer adapted on the training features, so
 the saved ``model.keras`` carries its own preprocessing. Training minimises the weighted
-binary cross-entropy with Adam, halves the learning rate when the validation loss stalls
-and stops early, restoring the weights of the best validation epoch. Runs are
+binary cross-entropy with the optimiser of the ``optimizer`` hyperparameter (Adam by
+default; :data:`OPTIMIZERS`), halves the learning rate when the validation loss stalls and
+stops early, restoring the weights of the best validation epoch. Runs are
 deterministic for a given seed (seeded Keras/TF/NumPy, TF op determinism) and the same on
 every AVX2 or AVX-512 machine (oneDNN kernels pinned, :mod:`thetaflow.core.determinism`).
 
@@ -24,6 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,6 +47,98 @@ log = logging.getLogger(__name__)
 PREDICT_BATCH = 65536
 
 
+@dataclass(frozen=True)
+class OptimizerKind:
+    """One optimiser the ``optimizer`` hyperparameter can name: its Keras class, the
+    momentum it takes (None: none; else the default) and whether it is Nesterov's."""
+
+    keras_class: str
+    momentum: float | None = None
+    nesterov: bool = False
+
+
+#: The optimisers of the ``optimizer.name`` hyperparameter. ``sgd_momentum`` and ``nesterov``
+#: are Keras' SGD with (Nesterov) momentum; ``rmsprop``'s momentum is Keras' (0 by default).
+OPTIMIZERS: Mapping[str, OptimizerKind] = {
+    "sgd": OptimizerKind("SGD"),
+    "sgd_momentum": OptimizerKind("SGD", momentum=0.9),
+    "nesterov": OptimizerKind("SGD", momentum=0.9, nesterov=True),
+    "adagrad": OptimizerKind("Adagrad"),
+    "adadelta": OptimizerKind("Adadelta"),
+    "rmsprop": OptimizerKind("RMSprop", momentum=0.0),
+    "adam": OptimizerKind("Adam"),
+}
+
+
+class OptimizerError(ModelConfigError):
+    """A bad ``optimizer`` hyperparameter; ``key`` is its key at fault (``name``, ...)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def check_optimizer(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The ``optimizer`` hyperparameter ``{name, momentum}`` checked, its momentum default
+    filled in for the optimisers that take one.
+
+    Args:
+        spec: the mapping as configured.
+        where: the start of each message, naming the model (or study entry) at fault.
+
+    Raises:
+        OptimizerError: an unknown key or optimiser name, a momentum outside [0, 1) or one
+            given to an optimiser without momentum; the message names ``optimizer.<key>``.
+    """
+    unknown = sorted(set(spec) - {"name", "momentum"})
+    if unknown:
+        raise OptimizerError(
+            f"{where}: unknown key 'optimizer.{unknown[0]}'; allowed: momentum, name", unknown[0]
+        )
+    name = spec.get("name")
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise OptimizerError(
+            f"{where}: hyperparameter 'optimizer.name' must be one of "
+            f"{', '.join(OPTIMIZERS)}, got {name!r}",
+            "name",
+        )
+    kind = OPTIMIZERS[name]
+    if kind.momentum is None:
+        if "momentum" in spec:
+            takes = [n for n, k in OPTIMIZERS.items() if k.momentum is not None]
+            raise OptimizerError(
+                f"{where}: hyperparameter 'optimizer.momentum' does not apply to optimizer "
+                f"'{name}' (only to {', '.join(takes)})",
+                "momentum",
+            )
+        return {"name": name}
+    momentum = spec.get("momentum", kind.momentum)
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise OptimizerError(
+            f"{where}: hyperparameter 'optimizer.momentum' must be a number, got {momentum!r}",
+            "momentum",
+        )
+    if not 0.0 <= momentum < 1.0:
+        raise OptimizerError(
+            f"{where}: hyperparameter 'optimizer.momentum' must be in [0, 1), got {momentum!r}",
+            "momentum",
+        )
+    return {"name": name, "momentum": float(momentum)}
+
+
+def make_optimizer(spec: Mapping[str, Any], learning_rate: float) -> keras.optimizers.Optimizer:
+    """The Keras optimiser of a checked ``optimizer`` hyperparameter (:func:`check_optimizer`)."""
+    import keras
+
+    kind = OPTIMIZERS[spec["name"]]
+    cls = getattr(keras.optimizers, kind.keras_class)
+    if kind.momentum is None:
+        return cls(learning_rate)
+    if kind.keras_class == "SGD":
+        return cls(learning_rate, momentum=spec["momentum"], nesterov=kind.nesterov)
+    return cls(learning_rate, momentum=spec["momentum"])
+
+
 class NeuralNet(Classifier):
     """MLP: Normalization → [Dense(relu) → Dropout]×n → Dense(1, sigmoid).
 
@@ -57,6 +151,7 @@ class NeuralNet(Classifier):
         "hidden_layers": [64, 64],
         "dropout": 0.1,
         "learning_rate": 1.0e-3,
+        "optimizer": {"name": "adam"},
         "epochs": 30,
         "batch_size": 1024,
         "patience": 5,
@@ -74,8 +169,16 @@ class NeuralNet(Classifier):
 
     @classmethod
     def check_params(cls, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The base checks, plus positive integer layer widths and a dropout rate in [0, 1)."""
+        """The base checks, plus positive integer layer widths, a dropout rate in [0, 1), a
+        positive learning rate and a known optimiser (:func:`check_optimizer`)."""
         out = super().check_params(name, params)
+        where = f"model '{name}' (family '{cls.family}')"
+        out["optimizer"] = check_optimizer(out["optimizer"], where)
+        if not out["learning_rate"] > 0:
+            raise ModelConfigError(
+                f"{where}: hyperparameter 'learning_rate' must be positive, "
+                f"got {out['learning_rate']!r}"
+            )
         layers = out["hidden_layers"]
         if not layers or not all(
             isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in layers
@@ -145,6 +248,7 @@ class NeuralNet(Classifier):
                 "best_epoch": stopping.best_epoch + 1,
                 "best_valid_loss": float(stopping.best),
                 "final_learning_rate": float(model.optimizer.learning_rate),
+                "valid_loss": [float(v) for v in history.history["val_loss"]],
             },
         )
         log.info(
@@ -173,7 +277,7 @@ class NeuralNet(Classifier):
         outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(h)
         model = keras.Model(inputs, outputs, name="mlp")
         model.compile(
-            optimizer=keras.optimizers.Adam(self.params["learning_rate"]),
+            optimizer=make_optimizer(self.params["optimizer"], self.params["learning_rate"]),
             loss="binary_crossentropy",
             steps_per_execution=max(1, steps_per_execution),
         )
