@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import cabinetry
@@ -26,10 +26,12 @@ import pyhf
 from thetaflow.core.config import read_yaml
 from thetaflow.core.errors import ThetaflowError
 from thetaflow.core.io import atomic_path, read_json, reading_result, write_json
+from thetaflow.core.regions import signal_region_names
 from thetaflow.core.samples import load_samples
 from thetaflow.inference.discriminants import binning_settings
 from thetaflow.inference.fit_figures import plot_regions, region_axis
 from thetaflow.inference.model import free_parameter_bounds
+from thetaflow.inference.prior_model import ControlRegionGain, PoiPrecision, mc_prior_workspace
 from thetaflow.plotting.stack import process_styles
 from thetaflow.plotting.style import save_figure
 
@@ -83,6 +85,7 @@ class FitSummary:
     correlation: list[list[float]]  # rounded to 6 digits
     gof_p_value: float  # saturated model
     best_twice_nll: float
+    control_region_gain: ControlRegionGain | None = None
 
     @property
     def poi(self) -> str:
@@ -103,12 +106,20 @@ class FitSummary:
         if len(self.estimates) > 1:
             result["poi"] = self.poi
             result["free_parameters"] = {k: v.to_json() for k, v in self.estimates.items()}
-        return result | {
-            "parameters": self.parameters,
-            "correlation": {"labels": self.labels, "matrix": self.correlation},
-            "goodness_of_fit": {"p_value": self.gof_p_value, "method": "saturated model"},
-            "best_twice_nll": self.best_twice_nll,
-        }
+        return (
+            result
+            | {
+                "parameters": self.parameters,
+                "correlation": {"labels": self.labels, "matrix": self.correlation},
+                "goodness_of_fit": {"p_value": self.gof_p_value, "method": "saturated model"},
+                "best_twice_nll": self.best_twice_nll,
+            }
+            | (
+                {"control_region_gain": self.control_region_gain.to_json()}
+                if self.control_region_gain is not None
+                else {}
+            )
+        )
 
 
 def load_model(
@@ -282,6 +293,43 @@ def _binning_strategies(config: Mapping, binning_path: str | None, regions: Sequ
     return {r: binning_settings(config, r)["strategy"] for r in regions}
 
 
+def _precision(
+    workspace: Mapping[str, Any], bounds: Mapping[str, Sequence[float]], label: str
+) -> PoiPrecision:
+    """μ̂ ± σ on the observed data and σ on the Asimov data set of ``workspace``."""
+    results = []
+    for asimov in (False, True):
+        model, data = cabinetry.model_utils.model_and_data(dict(workspace), asimov=asimov)
+        fit = checked_fit(model, data, label, par_bounds=par_bounds(model, bounds))
+        i = model.config.poi_index
+        results.append((float(fit.bestfit[i]), float(fit.uncertainty[i])))
+    (value, sigma), (_, expected) = results
+    return PoiPrecision(value, sigma, expected)
+
+
+def control_region_gain(
+    workspace: Mapping[str, Any],
+    signal_regions: Sequence[str],
+    priors: Mapping[str, float],
+    bounds: Mapping[str, Sequence[float]],
+) -> ControlRegionGain | None:
+    """σ(μ) of the model and of its MC-prior version (:mod:`.prior_model`) on the same data;
+    None when the model has no control region or no free parameter has a prior."""
+    channels = [c["name"] for c in workspace["channels"]]
+    kept = [c for c in channels if c in signal_regions]
+    if not priors or not kept or len(kept) == len(channels):
+        return None
+    reduced = mc_prior_workspace(workspace, signal_regions, priors)
+    pyhf.schema.validate(reduced, "workspace.json")
+    return ControlRegionGain(
+        workspace["measurements"][0]["config"]["poi"],
+        _precision(workspace, bounds, "+".join(channels)),
+        _precision(reduced, bounds, "+".join(kept) + " (MC priors)"),
+        dict(priors),
+        kept,
+    )
+
+
 def fit_data(
     config: Mapping,
     workspace_path: str,
@@ -346,5 +394,18 @@ def fit_data(
     yields = _yields(prefit, postfit, data)
     with atomic_path(outputs["yields"]) as tmp:
         yields.to_csv(tmp, index=False, float_format="%.4g")
+    priors = {n: p["prior"] for n, p in inf.get("parameters", {}).items() if "prior" in p}
+    gain = control_region_gain(
+        read_json(workspace_path), signal_region_names(config), priors, free_parameter_bounds(inf)
+    )
+    if gain is not None:
+        summary = replace(summary, control_region_gain=gain)
+        log.info(
+            "%s: sigma(%s) expected %.4f with the control regions, %.4f with MC priors",
+            region,
+            gain.poi,
+            gain.free_normalisations.expected_uncertainty,
+            gain.mc_priors.expected_uncertainty,
+        )
     write_json(outputs["results"], summary.to_json())
     return summary
