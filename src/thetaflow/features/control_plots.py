@@ -33,13 +33,16 @@ from thetaflow.core.samples import (
     process_masks,
 )
 from thetaflow.features.compute import FEATURES
-from thetaflow.plotting.stack import ProcessStyle, StackEntry, data_mc_panels, process_styles
+from thetaflow.plotting.stack import (
+    ProcessStyle,
+    StackEntry,
+    data_mc_panels,
+    panel_grid,
+    process_styles,
+)
 from thetaflow.plotting.style import experiment_label, save_figure
 
 log = logging.getLogger(__name__)
-
-#: Region panels per row of a control plot.
-PANELS_PER_ROW = 3
 
 
 def feature_histograms(tables: Mapping[str, pd.DataFrame], feature: str) -> hist.Hist:
@@ -84,14 +87,8 @@ def plot_feature(
     regions), each from a histogram made by :func:`feature_histograms` whose categories are
     fit processes (drawn with ``styles``) and the data (every other category)."""
     plt.style.use(mplhep.style.ROOT)
-    columns = min(len(panels), PANELS_PER_ROW)
-    rows = -(-len(panels) // columns)
-    fig = plt.figure(figsize=(10 * columns, 9 * rows))
-    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, hspace=0.05)
-    for k, (region, h) in enumerate(panels.items()):
-        row, column = divmod(k, columns)
-        ax = fig.add_subplot(grid[2 * row, column])
-        rax = fig.add_subplot(grid[2 * row + 1, column], sharex=ax)
+    fig, axes = panel_grid(len(panels))
+    for (ax, rax), (region, h) in zip(axes, panels.items(), strict=True):
         names = list(h.axes["process"])
         simulated = [p for p in names if p in styles]
         data = [p for p in names if p not in styles]

@@ -12,7 +12,6 @@ number, where every bin is readable; uniform bins against the observable itself.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -20,11 +19,8 @@ import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
 
-from thetaflow.plotting.stack import ProcessStyle, StackEntry, data_mc_panels
+from thetaflow.plotting.stack import ProcessStyle, StackEntry, data_mc_panels, panel_grid
 from thetaflow.plotting.style import experiment_label, save_figure
-
-#: Regions per row of a figure.
-PANELS_PER_ROW = 3
 
 
 class RegionAxis(NamedTuple):
@@ -58,26 +54,16 @@ def plot_regions(
     "post-fit") names the uncertainty band."""
     model = prediction.model
     channels = list(model.config.channels)
-    columns = min(len(channels), PANELS_PER_ROW)
-    rows = math.ceil(len(channels) / columns)
     with plt.style.context(mplhep.style.ROOT):
-        fig = plt.figure(figsize=(10 * columns, 9 * rows))
-        grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, hspace=0.08)
-        for k, channel in enumerate(channels):
-            row, column = divmod(k, columns)
-            ax = fig.add_subplot(grid[2 * row, column])
-            rax = fig.add_subplot(grid[2 * row + 1, column], sharex=ax)
+        fig, panels = panel_grid(len(channels))
+        for (ax, rax), channel in zip(panels, channels, strict=True):
             c = model.config.channels.index(channel)
-            entries = [
-                StackEntry(
-                    styles.get(sample, ProcessStyle(sample, None, False)).label,
-                    styles.get(sample, ProcessStyle(sample, None, False)).color,
-                    np.asarray(prediction.model_yields[c][s], dtype=float),
-                    styles.get(sample, ProcessStyle(sample, None, False)).is_signal,
-                )
-                for s, sample in enumerate(model.config.samples)
-                if np.asarray(prediction.model_yields[c][s]).sum() > 0
-            ]
+            entries = []
+            for s, sample in enumerate(model.config.samples):
+                values = np.asarray(prediction.model_yields[c][s], dtype=float)
+                if values.sum() > 0:  # absent from this region
+                    style = styles.get(sample, ProcessStyle(sample, None, False))
+                    entries.append(StackEntry(style.label, style.color, values, style.is_signal))
             axis = axes[channel]
             data_mc_panels(
                 ax,

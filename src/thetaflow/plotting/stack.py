@@ -12,6 +12,7 @@ from typing import NamedTuple
 import matplotlib.pyplot as plt
 import mplhep
 import numpy as np
+from matplotlib.figure import Figure
 
 from thetaflow.core.samples import Sample
 
@@ -44,6 +45,25 @@ class StackEntry:
     color: str | None
     values: np.ndarray
     is_signal: bool
+
+
+#: Panels per row of a figure with one data/MC panel per region.
+PANELS_PER_ROW = 3
+
+
+def panel_grid(n: int) -> tuple[Figure, list[tuple[plt.Axes, plt.Axes]]]:
+    """A figure of ``n`` data/MC panels, :data:`PANELS_PER_ROW` per row, each a main axis
+    over its ratio axis (sharing x), with room between the rows for the axis labels."""
+    columns = min(n, PANELS_PER_ROW)
+    rows = -(-n // columns)
+    fig = plt.figure(figsize=(10 * columns, 9 * rows))
+    outer = fig.add_gridspec(rows, columns, hspace=0.25, wspace=0.25)
+    panels = []
+    for k in range(n):
+        inner = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        ax = fig.add_subplot(inner[0])
+        panels.append((ax, fig.add_subplot(inner[1], sharex=ax)))
+    return fig, panels
 
 
 def stack_order(entries: Sequence[StackEntry]) -> list[StackEntry]:
