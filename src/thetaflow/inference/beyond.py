@@ -28,6 +28,10 @@ from thetaflow.plotting.style import save_figure
 
 log = logging.getLogger(__name__)
 
+#: Half-width of a 2D scan's grid in σ of each parameter: the 95 % contour of a Gaussian
+#: likelihood reaches 2.45σ along each axis; 4σ leaves room for non-Gaussian tails.
+PAIR_SIGMAS = 4.0
+
 
 class ScanParameterError(ThetaflowError, ValueError):
     """A scan names a parameter the model does not have."""
@@ -202,8 +206,8 @@ def check_scan_parameters(model: pyhf.pdf.Model, parameters: Sequence[str]) -> N
 
 def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> list[ScanResult]:
     """Profile-likelihood scans: the POI over the configured range, others (nuisance or free
-    parameters) over ±3σ of their fit; then the 2D scans of ``scan.pairs`` over ±3σ of both
-    (:mod:`.contours`).
+    parameters) over ±3σ of their fit; then the 2D scans of ``scan.pairs`` over
+    ±:data:`PAIR_SIGMAS` σ of both (:mod:`.contours`).
 
     ``outputs``: ``results`` (JSON) and one figure per parameter, keyed by parameter name, and
     per pair, keyed by :func:`pair_name`.
@@ -223,7 +227,7 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
             high = max(spec["range"][1], nominal.bestfit[i] + 3 * nominal.uncertainty[i])
             par_range = (max(low, 0.9 * poi_minimum(model), bounds[i][0]), min(high, bounds[i][1]))
         else:  # the scan pitfall: always pass a range, here ±3σ around the best fit (within bounds)
-            par_range = _three_sigma(nominal, i, bounds)
+            par_range = _around_best_fit(nominal, i, bounds)
         try:
             scan = cabinetry.fit.scan(
                 model,
@@ -255,8 +259,8 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
     for a, b in spec.get("pairs", []):
         check_scan_parameters(model, [a, b])
         ranges = (
-            _three_sigma(nominal, model.config.par_names.index(a), bounds),
-            _three_sigma(nominal, model.config.par_names.index(b), bounds),
+            _around_best_fit(nominal, model.config.par_names.index(a), bounds, PAIR_SIGMAS),
+            _around_best_fit(nominal, model.config.par_names.index(b), bounds, PAIR_SIGMAS),
         )
         pair = scan_2d(workspace_path, (a, b), ranges, spec["n_steps_2d"], bounds)
         plot_scan_2d(pair, {}, region, outputs[pair_name(a, b)])
@@ -270,13 +274,16 @@ def scans(config: Mapping, workspace_path: str, outputs: Mapping[str, str]) -> l
     return results
 
 
-def _three_sigma(
-    nominal: cabinetry.fit.FitResults, i: int, bounds: Sequence[Sequence[float]]
+def _around_best_fit(
+    nominal: cabinetry.fit.FitResults,
+    i: int,
+    bounds: Sequence[Sequence[float]],
+    n_sigma: float = 3.0,
 ) -> tuple[float, float]:
-    """The best fit of parameter ``i`` ± 3σ, within its bounds."""
+    """The best fit of parameter ``i`` ± ``n_sigma`` σ, within its bounds."""
     return (
-        max(nominal.bestfit[i] - 3 * nominal.uncertainty[i], bounds[i][0]),
-        min(nominal.bestfit[i] + 3 * nominal.uncertainty[i], bounds[i][1]),
+        max(nominal.bestfit[i] - n_sigma * nominal.uncertainty[i], bounds[i][0]),
+        min(nominal.bestfit[i] + n_sigma * nominal.uncertainty[i], bounds[i][1]),
     )
 
 

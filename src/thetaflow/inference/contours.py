@@ -132,6 +132,6 @@ def plot_scan_2d(scan: Scan2D, labels: Mapping[str, str], region: str, output: s
         a, b = scan.parameters
         ax.set_xlabel(labels.get(a, a))
         ax.set_ylabel(labels.get(b, b))
-        ax.legend(loc="upper right", fontsize="small", title=region)
-        experiment_label(ax, "")
+        ax.legend(loc="best", fontsize="small")
+        experiment_label(ax, region if len(region) < 24 else "")
         save_figure(fig, output)

@@ -264,10 +264,10 @@ def test_toys_close_for_every_free_parameter(toy_analysis, fitted, tmp_path):
 
 
 def test_two_parameter_scan_profiles_to_the_one_parameter_interval(toy_analysis, fitted, tmp_path):
-    """The 2D scan of (μ, k_tt̄) over ±3σ: zero at the best fit, and its minimum over k_tt̄ at
-    μ̂ ± σ̂ (a grid point: 13 steps over ±3σ) is the 1D profile's Δ(−2 ln L) = 1."""
+    """The 2D scan of (μ, k_tt̄) over ±4σ: zero at the best fit, and its minimum over k_tt̄ at
+    μ̂ ± σ̂ (a grid point: 17 steps over ±4σ) is the 1D profile's Δ(−2 ln L) = 1."""
     config = copy.deepcopy(toy_analysis[0])
-    config["inference"]["scan"].update(parameters=[], pairs=[["mu", "k_ttbar"]], n_steps_2d=13)
+    config["inference"]["scan"].update(parameters=[], pairs=[["mu", "k_ttbar"]], n_steps_2d=17)
     figure = str(tmp_path / "scan_2d.png")
     scans(
         config,
@@ -281,8 +281,8 @@ def test_two_parameter_scan_profiles_to_the_one_parameter_interval(toy_analysis,
     assert scan["bestfit"] == pytest.approx([mu_hat, k_hat], abs=2e-3)
     delta = np.array(scan["delta"])
     assert np.isfinite(delta).all() and delta.min() >= 0
-    assert delta[6, 6] < 0.05  # the grid's centre is the best fit
-    for row in (4, 8):  # μ̂ − σ̂ and μ̂ + σ̂ (steps of σ̂/2 from index 0 at −3σ̂)
+    assert delta[8, 8] < 0.05  # the grid's centre is the best fit
+    for row in (6, 10):  # μ̂ − σ̂ and μ̂ + σ̂ (steps of σ̂/2 from index 0 at −4σ̂)
         assert 0.8 < delta[row].min() < 1.25, delta[row].min()
     assert scan["levels"] == pytest.approx({"0.68": 2.2788, "0.95": 5.9915}, abs=1e-3)
     assert Path(figure).stat().st_size > 0
