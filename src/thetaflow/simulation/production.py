@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, cast
 
@@ -322,14 +322,21 @@ def simulate_mc_chunk(
     chunk: int,
     n_events: int,
     path: str,
+    response: Callable[[np.random.Generator, dict], dict] | None = None,
 ) -> dict:
-    """Simulate one chunk of an MC sample into ``path``; return its bookkeeping."""
+    """Simulate one chunk of an MC sample into ``path``; return its bookkeeping.
+
+    ``response`` (a fast simulation) rewrites the detector's collections before the skim,
+    drawing from the chunk's random stream after the detector.
+    """
     rng = chunk_rng(settings.seed, sample, chunk)
     size = chunk_size(n_events, settings.events_per_chunk, chunk)
     if size <= 0:
         raise ValueError(f"sample {sample!r}: chunk {chunk} is beyond its {n_events} events")
     gen = generate_filtered(rng, model, settings.filter, n_accepted=size)
     reco = reconstruct(rng, gen.truth, settings.detector)
+    if response is not None:
+        reco = response(rng, reco)
     keep = settings.skim.passes(reco)
     events = _event_arrays(reco, keep, is_data=False)
     index = np.flatnonzero(keep)

@@ -116,6 +116,7 @@ DOMAIN: dict[str, list[Bad]] = {
         bad(("inference", "systematics", "jes", "samples"), ["zz", "nope"])
     ],
     "inference.scan.parameters": [bad(("inference", "scan", "parameters"), ["mu", "nope"])],
+    "fastsim.sample": [bad(("fastsim", "sample"), name) for name in ("data", "nope")],
     "inference.limit.significance_of": [
         bad(("inference", "limit", "significance_of"), ["mu_zz"])
     ],
