@@ -117,9 +117,7 @@ DOMAIN: dict[str, list[Bad]] = {
     ],
     "inference.scan.parameters": [bad(("inference", "scan", "parameters"), ["mu", "nope"])],
     "fastsim.sample": [bad(("fastsim", "sample"), name) for name in ("data", "nope")],
-    "inference.limit.significance_of": [
-        bad(("inference", "limit", "significance_of"), ["mu_zz"])
-    ],
+    "inference.limit.significance_of": [bad(("inference", "limit", "significance_of"), ["mu_zz"])],
     "inference.closure.discriminants": [bad(("inference", "closure", "discriminants"), ["nope"])],
     "benchmarks.models": [bad(("benchmarks", "models"), ["nope"], ("benchmarks", "models", 0))],
     "benchmarks.fold": [bad(("benchmarks", "fold"), 7)],
